@@ -149,3 +149,11 @@ pub fn build(spec: &FormatSpec) -> Result<Box<dyn LineParser>, BuildError> {
     let _ = spec;
     Err(BuildError::LogFormat("parsers not built yet".into()))
 }
+
+pub mod multiline;
+pub use multiline::{Joiner, MultilineSpec};
+
+/// PLACEHOLDER (parsers branch provides it): ASCII number → f64.
+pub fn parse_number(b: &[u8]) -> Option<f64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
