@@ -103,15 +103,15 @@ pub fn route(uri: &[u8], patterns: &[RoutePattern], out: &mut Vec<u8>) {
             return;
         }
         out.push(b'/');
-        if is_id(seg) {
-            out.extend_from_slice(b":id");
-        } else if memchr::memchr(b'.', seg).is_some() {
+        if memchr::memchr(b'.', seg).is_some() {
             for (i, part) in seg.split(|b| *b == b'.').enumerate() {
                 if i > 0 {
                     out.push(b'.');
                 }
                 out.extend_from_slice(if is_id(part) { b":id" } else { part });
             }
+        } else if is_id(seg) {
+            out.extend_from_slice(b":id");
         } else {
             out.extend_from_slice(seg);
         }
