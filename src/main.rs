@@ -102,7 +102,12 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Cmd::Replay { config, source, files } => {
             let cfg = load(config.as_ref())?;
             let (out, stats) = agent::replay(&cfg, source.as_deref(), &files)?;
-            std::io::stdout().lock().write_all(out.as_bytes()).context("writing to stdout")?;
+            if let Err(e) = std::io::stdout().lock().write_all(out.as_bytes()) {
+                // `logpulse replay ... | head` is fine: stop quietly when the reader goes away.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e).context("writing to stdout");
+                }
+            }
             eprintln!("replayed {} lines, {} parse errors", stats.lines, stats.parse_errors);
         }
         Cmd::Explain { config, source } => {

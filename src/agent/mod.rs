@@ -33,42 +33,42 @@ pub enum AgentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A rule does not compile (the message has the key path).
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Rules {
         /// Config file.
         file: String,
         /// Cause.
-        source: RuleError,
+        error: RuleError,
     },
     /// A source cannot be set up.
-    #[error("source {source_name:?}: {source}")]
+    #[error("source {source_name:?}: {error}")]
     Tail {
         /// Source.
         source_name: String,
         /// Cause.
-        source: TailError,
+        error: TailError,
     },
     /// `--source` names no source.
     #[error("no source named {0:?} in the config")]
     NoSuchSource(String),
     /// Cannot listen.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         /// Address.
         addr: String,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Checkpoint file problem at start-up.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// Other I/O (a file given on the command line, stdin, thread spawn).
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: String,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -96,7 +96,7 @@ fn build(cfg: &Config, only: Option<usize>) -> Result<(Arc<Store>, Arc<Store>, V
         if only.is_some_and(|o| o != i) {
             continue;
         }
-        let rules = SourceRules::compile(cfg, i, &store).map_err(|source| AgentError::Rules { file: cfg.file.clone(), source })?;
+        let rules = SourceRules::compile(cfg, i, &store).map_err(|error| AgentError::Rules { file: cfg.file.clone(), error })?;
         for w in &rules.warnings {
             tracing::warn!("{}: {w}", cfg.file);
         }
@@ -124,7 +124,7 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, AgentError> {
     for i in 0..cfg.sources.len() {
         multiline_opts(cfg, i)?;
     }
-    crate::rules::check(cfg).map_err(|source| AgentError::Rules { file: cfg.file.clone(), source })
+    crate::rules::check(cfg).map_err(|error| AgentError::Rules { file: cfg.file.clone(), error })
 }
 
 /// Totals of a replay.
@@ -143,7 +143,7 @@ pub fn replay(cfg: &Config, source: Option<&str>, files: &[PathBuf]) -> Result<(
     let Some(mut w) = workers.pop() else { return Err(AgentError::NoSuchSource(source.unwrap_or_default().into())) };
     for f in files {
         crate::source::read_file(f, cfg.global.max_line_bytes, &mut w)
-            .map_err(|source| AgentError::Tail { source_name: cfg.sources[i].name.clone(), source })?;
+            .map_err(|error| AgentError::Tail { source_name: cfg.sources[i].name.clone(), error })?;
     }
     w.finish();
     let m = &w.shared().metrics;
@@ -157,8 +157,8 @@ pub fn replay(cfg: &Config, source: Option<&str>, files: &[PathBuf]) -> Result<(
 pub fn explain(cfg: &Config, source: Option<&str>, input: impl BufRead, mut out: impl std::io::Write) -> Result<(), AgentError> {
     let i = source_index(cfg, source)?;
     let store = Store::new();
-    let mut rules = SourceRules::compile(cfg, i, &store).map_err(|source| AgentError::Rules { file: cfg.file.clone(), source })?;
-    let io = |source| AgentError::Io { what: "explain".into(), source };
+    let mut rules = SourceRules::compile(cfg, i, &store).map_err(|error| AgentError::Rules { file: cfg.file.clone(), error })?;
+    let io = |error| AgentError::Io { what: "explain".into(), error };
     for (n, line) in input.split(b'\n').enumerate() {
         let line = line.map_err(io)?;
         let e = rules.explain(&line);
@@ -420,7 +420,7 @@ pub fn run(cfg: Config, listen: Option<String>) -> Result<(), AgentError> {
             partial_flush: cfg.global.partial_flush,
             rotate_wait: cfg.global.rotate_wait,
         };
-        let mut tailer = Tailer::new(opts, cps).map_err(|source| AgentError::Tail { source_name: src.name.clone(), source })?;
+        let mut tailer = Tailer::new(opts, cps).map_err(|error| AgentError::Tail { source_name: src.name.clone(), error })?;
         stoppers.push(tailer.stopper());
         sources.push(w.shared().clone());
         let flag = Arc::new(AtomicBool::new(true));
@@ -432,7 +432,7 @@ pub fn run(cfg: Config, listen: Option<String>) -> Result<(), AgentError> {
                 w.finish();
                 flag.store(false, Ordering::Relaxed);
             })
-            .map_err(|source| AgentError::Io { what: "spawning a source thread".into(), source })?;
+            .map_err(|error| AgentError::Io { what: "spawning a source thread".into(), error })?;
         threads.push(t);
     }
     let running = Arc::new(Running {
@@ -467,15 +467,15 @@ pub fn run(cfg: Config, listen: Option<String>) -> Result<(), AgentError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| AgentError::Io { what: "starting the HTTP runtime".into(), source })?;
+        .map_err(|error| AgentError::Io { what: "starting the HTTP runtime".into(), error })?;
     let served = rt.block_on(async {
         let listener =
-            tokio::net::TcpListener::bind(&listen).await.map_err(|source| AgentError::Listen { addr: listen.clone(), source })?;
+            tokio::net::TcpListener::bind(&listen).await.map_err(|error| AgentError::Listen { addr: listen.clone(), error })?;
         tracing::info!(listen = %listen, sources = cfg.sources.len(), "logpulse running");
         let snap: Arc<dyn Snapshot> = running.clone();
         crate::export::serve(listener, snap, shutdown_signal())
             .await
-            .map_err(|source| AgentError::Io { what: format!("serving on {listen}"), source })
+            .map_err(|error| AgentError::Io { what: format!("serving on {listen}"), error })
     });
     tracing::info!("shutting down");
     for s in &stoppers {
@@ -512,5 +512,5 @@ async fn shutdown_signal() {
 
 /// Check a path given on the command line exists (clear message instead of a deep I/O error).
 pub fn require_file(p: &Path) -> Result<(), AgentError> {
-    std::fs::metadata(p).map(|_| ()).map_err(|source| AgentError::Io { what: format!("{}", p.display()), source })
+    std::fs::metadata(p).map(|_| ()).map_err(|error| AgentError::Io { what: format!("{}", p.display()), error })
 }

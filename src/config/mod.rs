@@ -21,12 +21,12 @@ pub const DEFAULT_CONFIG: &str = include_str!("default.yml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Read {
         /// File.
         file: String,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// YAML syntax, unknown key or wrong type (message has line and column).
     #[error("{file}: {message}")]
@@ -473,7 +473,7 @@ impl Config {
     /// Read and check a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { file: file.clone(), error })?;
         Config::from_yaml(&text, &file)
     }
 

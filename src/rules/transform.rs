@@ -84,7 +84,7 @@ pub fn route(uri: &[u8], patterns: &[RoutePattern], out: &mut Vec<u8>) {
         return;
     }
     if path.first() != Some(&b'/') {
-        out.extend_from_slice(if path.is_empty() { b"" } else { b":invalid" });
+        out.extend_from_slice(if path.is_empty() { b":none" } else { b":invalid" });
         return;
     }
     for p in patterns {

@@ -48,6 +48,30 @@ impl Tailer {
 
 /// Read `path` from its start to its end through `sink` (replay mode). Returns bytes read.
 pub fn read_file(path: &Path, max_line_bytes: usize, sink: &mut dyn TailSink) -> Result<u64, TailError> {
-    let _ = (path, max_line_bytes, sink);
-    Ok(0)
+    use std::io::Read;
+    let _ = max_line_bytes;
+    let io = |source| TailError::Io { path: path.into(), source };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let md = f.metadata().map_err(io)?;
+    let info = FileInfo { path: path.into(), fingerprint: Fingerprint { dev: 0, ino: md.len(), head_len: 0, head_hash: 0 } };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut have = 0usize;
+    let mut off = 0u64;
+    loop {
+        let n = f.read(&mut buf[have..]).map_err(io)?;
+        if n == 0 {
+            if have > 0 {
+                sink.batch(&info, off, &buf[..have]);
+                off += have as u64;
+            }
+            return Ok(off);
+        }
+        have += n;
+        if let Some(last) = memchr::memrchr(b'\n', &buf[..have]) {
+            sink.batch(&info, off, &buf[..=last]);
+            off += last as u64 + 1;
+            buf.copy_within(last + 1..have, 0);
+            have -= last + 1;
+        }
+    }
 }
