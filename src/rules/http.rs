@@ -83,7 +83,7 @@ pub fn metrics(src: &RawSource, buckets: Option<Vec<f64>>, parser: &mut dyn Line
             vec![("source", source()), ("method", method()), ("route", route())],
         );
         m.buckets = buckets.map(Buckets::List);
-        out.push((m, "request_time"));
+        out.push((m, "sources with `profile: http` share this histogram, so they need the same `buckets`"));
     }
     if let Some(t) = &src.tenant {
         out.push((
