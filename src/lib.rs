@@ -9,6 +9,7 @@
 //!
 //! `pipeline` wires one configured source end to end; `agent` runs all sources plus the exporter.
 
+pub mod agent;
 pub mod config;
 pub mod export;
 pub mod parse;

@@ -1,1 +1,126 @@
-fn main() {}
+//! logpulse command line: `run` (default), `check`, `replay`, `explain`.
+//! The only place for anyhow-style errors; everything below returns typed errors.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use logpulse::agent;
+use logpulse::config::Config;
+
+#[derive(Parser)]
+#[command(name = "logpulse", version, about = "Tail log files, export labeled Prometheus metrics")]
+struct Cli {
+    /// Log output format (logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Follow the configured files and serve /metrics (the default command).
+    Run {
+        /// Config file (default: the embedded config, the `http` profile on the usual access logs).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding global.listen (default 0.0.0.0:9145).
+        #[arg(long, short)]
+        listen: Option<String>,
+    },
+    /// Validate a config; exit 1 with a message naming the place at fault.
+    Check {
+        /// Config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Read files start to end through one source and print the resulting metrics.
+    Replay {
+        /// Config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Source to use (default: the first).
+        #[arg(long, short)]
+        source: Option<String>,
+        /// Log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Read lines on stdin; print the fields and metric updates each yields, or why not.
+    Explain {
+        /// Config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Source to use (default: the first).
+        #[arg(long, short)]
+        source: Option<String>,
+    },
+}
+
+fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
+    Ok(match config {
+        Some(p) => Config::load(p)?,
+        None => Config::embedded()?,
+    })
+}
+
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGPULSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        // No ANSI unless stderr is a terminal: log lines are untrusted (RUSTSEC-2025-0055).
+        LogFormat::Text => b.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd.unwrap_or(Cmd::Run { config: None, listen: None }) {
+        Cmd::Run { config, listen } => {
+            let cfg = load(config.as_ref())?;
+            agent::run(cfg, listen)?;
+        }
+        Cmd::Check { config } => {
+            let cfg = load(config.as_ref())?;
+            let warnings = agent::check(&cfg)?;
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{}: OK ({} sources, {} warnings)", cfg.file, cfg.sources.len(), warnings.len());
+        }
+        Cmd::Replay { config, source, files } => {
+            let cfg = load(config.as_ref())?;
+            let (out, stats) = agent::replay(&cfg, source.as_deref(), &files)?;
+            std::io::stdout().lock().write_all(out.as_bytes()).context("writing to stdout")?;
+            eprintln!("replayed {} lines, {} parse errors", stats.lines, stats.parse_errors);
+        }
+        Cmd::Explain { config, source } => {
+            let cfg = load(config.as_ref())?;
+            agent::explain(&cfg, source.as_deref(), std::io::stdin().lock(), std::io::stdout().lock())?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("logpulse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -7,6 +7,20 @@
 
 use serde::Deserialize;
 
+mod access;
+mod json;
+mod logfmt;
+pub mod multiline;
+mod nginx;
+mod regex;
+
+pub use self::regex::RegexParser;
+pub use access::{AccessMode, AccessParser};
+pub use json::JsonParser;
+pub use logfmt::LogfmtParser;
+pub use multiline::{Joiner, MultilineSpec};
+pub use nginx::NginxParser;
+
 /// Index of a field in a [`Record`], resolved once at config compile time.
 pub type FieldId = usize;
 
@@ -54,7 +68,10 @@ pub struct Record {
 impl Record {
     /// A record able to hold `n` fields.
     pub fn with_fields(n: usize) -> Self {
-        Record { spans: vec![Span::Missing; n], scratch: Vec::new() }
+        Record {
+            spans: vec![Span::Missing; n],
+            scratch: Vec::new(),
+        }
     }
 
     /// Forget all values (keeps capacity).
@@ -108,6 +125,19 @@ impl Record {
         }
     }
 
+    /// True when field `id` has a value.
+    #[inline]
+    pub fn is_set(&self, id: FieldId) -> bool {
+        !matches!(self.spans.get(id), None | Some(Span::Missing))
+    }
+
+    /// Make room for at least `n` field slots (never shrinks).
+    pub fn ensure_fields(&mut self, n: usize) {
+        if self.spans.len() < n {
+            self.spans.resize(n, Span::Missing);
+        }
+    }
+
     /// Number of field slots.
     pub fn len(&self) -> usize {
         self.spans.len()
@@ -138,7 +168,7 @@ pub trait LineParser: Send {
 pub enum BuildError {
     /// The regex does not compile.
     #[error("invalid regex: {0}")]
-    Regex(#[from] regex::Error),
+    Regex(#[from] ::regex::Error),
     /// The nginx log_format string is not usable.
     #[error("invalid nginx log_format: {0}")]
     LogFormat(String),
@@ -146,6 +176,178 @@ pub enum BuildError {
 
 /// Build the parser for a format.
 pub fn build(spec: &FormatSpec) -> Result<Box<dyn LineParser>, BuildError> {
-    let _ = spec;
-    Err(BuildError::LogFormat("parsers not built yet".into()))
+    Ok(match spec {
+        FormatSpec::Auto => Box::new(AccessParser::new(AccessMode::Auto)),
+        FormatSpec::Combined => Box::new(AccessParser::new(AccessMode::Combined)),
+        FormatSpec::Common => Box::new(AccessParser::new(AccessMode::Common)),
+        FormatSpec::Json => Box::new(JsonParser::new()),
+        FormatSpec::Logfmt => Box::new(LogfmtParser::new()),
+        FormatSpec::Nginx(fmt) => Box::new(NginxParser::new(fmt)?),
+        FormatSpec::Regex(re) => Box::new(RegexParser::new(re)?),
+    })
+}
+
+/// The canonical (nginx variable) name for a field alias used in rules, or `name` itself.
+///
+/// `method`→`request_method`, `uri`/`path`→`request_uri`, `protocol`→`server_protocol`,
+/// `bytes`/`size`→`body_bytes_sent`, `referer`→`http_referer`, `user_agent`→`http_user_agent`.
+pub fn canonical_field_name(name: &str) -> &str {
+    match name {
+        "method" => "request_method",
+        "uri" | "path" => "request_uri",
+        "protocol" => "server_protocol",
+        "bytes" | "size" => "body_bytes_sent",
+        "referer" | "referrer" => "http_referer",
+        "user_agent" => "http_user_agent",
+        other => other,
+    }
+}
+
+/// Parse an ASCII decimal number (`200`, `-3`, `0.123`, `1e-3`) as `f64`.
+///
+/// `-`, empty input, spaces, lists (`0.1, 0.2`), `inf`/`nan` and any other junk give `None`.
+/// Plain integers of up to 18 digits take a fast path without UTF-8 or float parsing.
+pub fn parse_number(bytes: &[u8]) -> Option<f64> {
+    let (neg, digits) = match bytes.first()? {
+        b'-' => (true, bytes.get(1..)?),
+        b'+' => (false, bytes.get(1..)?),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    if digits.len() <= 18 {
+        let mut v: u64 = 0;
+        let mut plain = true;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                plain = false;
+                break;
+            }
+            v = v * 10 + u64::from(d);
+        }
+        if plain {
+            let f = v as f64;
+            return Some(if neg { -f } else { f });
+        }
+    }
+    // Slow path: validate the grammar ourselves (Rust's parser also takes `inf`, `NaN`, ...).
+    let mut seen_digit = false;
+    let mut seen_dot = false;
+    let mut seen_exp = false;
+    let mut prev = 0u8;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => seen_digit = true,
+            b'.' if !seen_dot && !seen_exp => seen_dot = true,
+            b'e' | b'E' if seen_digit && !seen_exp => seen_exp = true,
+            b'+' | b'-' if prev == b'e' || prev == b'E' => {}
+            _ => return None,
+        }
+        prev = b;
+    }
+    if !seen_digit || (!prev.is_ascii_digit() && prev != b'.') {
+        return None;
+    }
+    let s = std::str::from_utf8(bytes).ok()?;
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number(b"200"), Some(200.0));
+        assert_eq!(parse_number(b"0"), Some(0.0));
+        assert_eq!(parse_number(b"-3"), Some(-3.0));
+        assert_eq!(parse_number(b"+7"), Some(7.0));
+        assert_eq!(parse_number(b"0.123"), Some(0.123));
+        assert_eq!(parse_number(b"1e-3"), Some(0.001));
+        assert_eq!(parse_number(b"2.5E+2"), Some(250.0));
+        assert_eq!(parse_number(b".5"), Some(0.5));
+        assert_eq!(parse_number(b"5."), Some(5.0));
+        assert_eq!(
+            parse_number(b"12345678901234567890123"),
+            Some(1.2345678901234568e22)
+        );
+        for junk in [
+            &b""[..],
+            b"-",
+            b"+",
+            b".",
+            b"e5",
+            b"1e",
+            b"1e+",
+            b"inf",
+            b"NaN",
+            b"infinity",
+            b"1.2.3",
+            b" 1",
+            b"1 ",
+            b"0.1, 0.2",
+            b"0x10",
+            b"1e5e5",
+            b"--1",
+            b"\xff",
+            b"1-2",
+            b"1e400",
+        ] {
+            assert_eq!(
+                parse_number(junk),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(junk)
+            );
+        }
+    }
+
+    #[test]
+    fn aliases() {
+        assert_eq!(canonical_field_name("method"), "request_method");
+        assert_eq!(canonical_field_name("uri"), "request_uri");
+        assert_eq!(canonical_field_name("path"), "request_uri");
+        assert_eq!(canonical_field_name("protocol"), "server_protocol");
+        assert_eq!(canonical_field_name("bytes"), "body_bytes_sent");
+        assert_eq!(canonical_field_name("size"), "body_bytes_sent");
+        assert_eq!(canonical_field_name("referer"), "http_referer");
+        assert_eq!(canonical_field_name("user_agent"), "http_user_agent");
+        assert_eq!(canonical_field_name("status"), "status");
+    }
+
+    #[test]
+    fn record_spans() {
+        let line = b"hello world";
+        let mut r = Record::with_fields(3);
+        r.set(0, 0, 5);
+        r.set_owned(1, b"dec");
+        r.set(7, 0, 1); // out of range: ignored
+        assert_eq!(r.get(line, 0), Some(&b"hello"[..]));
+        assert_eq!(r.get(line, 1), Some(&b"dec"[..]));
+        assert_eq!(r.get(line, 2), None);
+        assert!(r.is_set(0) && !r.is_set(2) && !r.is_set(9));
+        r.set(2, 5, 99); // beyond the line: reads as missing, no panic
+        assert_eq!(r.get(line, 2), None);
+        r.clear();
+        assert_eq!(r.get(line, 0), None);
+    }
+
+    #[test]
+    fn build_all_formats() {
+        for spec in [
+            FormatSpec::Auto,
+            FormatSpec::Combined,
+            FormatSpec::Common,
+            FormatSpec::Json,
+            FormatSpec::Logfmt,
+            FormatSpec::Nginx("$remote_addr [$time_local] \"$request\" $status".into()),
+            FormatSpec::Regex("(?P<a>x)".into()),
+        ] {
+            assert!(build(&spec).is_ok(), "{spec:?}");
+        }
+        assert!(build(&FormatSpec::Regex("(".into())).is_err());
+        assert!(build(&FormatSpec::Nginx("$a$b".into())).is_err());
+    }
 }

@@ -109,5 +109,6 @@ pub trait TailSink {
     fn event(&mut self, event: TailEvent);
 }
 
+pub mod checkpoint;
 mod tailer;
 pub use tailer::{read_file, Stopper, TailError, Tailer};

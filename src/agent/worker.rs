@@ -1,0 +1,385 @@
+//! One source's line consumer: lines from the tailer (or a replayed file) → rules → store, with
+//! self-metrics and the per-file offsets that checkpoints are made of.
+//!
+//! Lines of a batch are applied under the source's progress lock, and the file's offset moves
+//! under the same lock, so a scrape that holds every progress lock sees metric values and
+//! offsets that match exactly: that is what makes "checkpoint what was exported" exact.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::parse::Joiner;
+use crate::rules::SourceRules;
+use crate::source::{Checkpoint, FileInfo, Fingerprint, TailEvent, TailSink};
+use crate::store::{now_secs, push_label, Desc, Kind, Series, Store};
+
+/// Per-file position, keyed by (dev, inode).
+pub type FileKey = (u64, u64);
+
+/// Offsets applied so far; locked per batch by the worker and by a scrape.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Files and the offset up to which their lines are applied.
+    pub files: HashMap<FileKey, Checkpoint>,
+    /// Entries carried over from the last run, not yet confirmed by the tailer.
+    pub seeded: Vec<FileKey>,
+}
+
+/// What the status page shows about a source.
+#[derive(Debug, Default, Clone)]
+pub struct Status {
+    /// Files followed: path, size-lag, offset.
+    pub lag_bytes: u64,
+    /// Files followed.
+    pub files: usize,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// State shared between a source's worker thread and the exporter.
+#[derive(Debug)]
+pub struct SourceShared {
+    /// Source name.
+    pub name: String,
+    /// Offsets, locked around every applied batch.
+    pub progress: Mutex<Progress>,
+    /// For the status page.
+    pub status: Mutex<Status>,
+    /// Per-source self-metrics.
+    pub metrics: SelfMetrics,
+}
+
+impl SourceShared {
+    /// Lock the progress (a poisoned lock is still consistent: updates are single steps).
+    pub fn lock(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Handles to a source's self-metric series.
+#[derive(Debug)]
+pub struct SelfMetrics {
+    /// `logpulse_lines_total`.
+    pub lines: Arc<Series>,
+    /// `logpulse_bytes_total`.
+    pub bytes: Arc<Series>,
+    /// `logpulse_parse_errors_total`.
+    pub parse_errors: Arc<Series>,
+    /// `logpulse_last_line_timestamp_seconds`.
+    pub last_line: Arc<Series>,
+    /// `logpulse_files_watched`.
+    pub files: Arc<Series>,
+    /// `logpulse_file_rotations_total`.
+    pub rotations: Arc<Series>,
+    /// `logpulse_file_truncations_total`.
+    pub truncations: Arc<Series>,
+    /// `logpulse_file_lag_bytes`.
+    pub lag: Arc<Series>,
+    /// `logpulse_file_oldest_unread_age_seconds`.
+    pub age: Arc<Series>,
+    /// `logpulse_lines_too_long_total`.
+    pub too_long: Arc<Series>,
+    /// `logpulse_read_errors_total`.
+    pub read_errors: Arc<Series>,
+}
+
+const SOURCE_METRICS: &[(&str, Kind, &str)] = &[
+    ("logpulse_lines_total", Kind::Counter, "Lines read, per source (records, for multiline sources, are counted per physical line)."),
+    ("logpulse_bytes_total", Kind::Counter, "Bytes read, per source, newlines included."),
+    ("logpulse_parse_errors_total", Kind::Counter, "Lines (or records) that did not parse, per source."),
+    ("logpulse_last_line_timestamp_seconds", Kind::Gauge, "Unix time when the source last delivered a line."),
+    ("logpulse_files_watched", Kind::Gauge, "Files followed, per source."),
+    ("logpulse_file_rotations_total", Kind::Counter, "Rotations by rename seen, per source."),
+    ("logpulse_file_truncations_total", Kind::Counter, "Truncations (incl. copytruncate) seen, per source."),
+    ("logpulse_file_lag_bytes", Kind::Gauge, "Bytes written to the source's files but not read yet."),
+    ("logpulse_file_oldest_unread_age_seconds", Kind::Gauge, "Age of the oldest unread byte of the source's files (0 when caught up)."),
+    ("logpulse_lines_too_long_total", Kind::Counter, "Lines cut at global.max_line_bytes, per source."),
+    ("logpulse_read_errors_total", Kind::Counter, "Errors opening or reading files (permission denied, I/O), per source."),
+];
+
+impl SelfMetrics {
+    /// Register (once) and declare the series of source `name` in `store`.
+    pub fn new(store: &Store, name: &str) -> SelfMetrics {
+        let mut key = Vec::new();
+        push_label(&mut key, name.as_bytes());
+        let mut h = SOURCE_METRICS.iter().map(|(n, kind, help)| {
+            let desc =
+                Desc { name: n.to_string(), help: help.to_string(), kind: *kind, labels: vec!["source".into()], buckets: vec![] };
+            // Self-metric descriptions are fixed and unique, so registration cannot conflict.
+            match store.register(desc, usize::MAX) {
+                Ok(f) => f.declare(&key),
+                Err(e) => unreachable!("{e}"),
+            }
+        });
+        let mut next = || h.next().unwrap_or_else(|| unreachable!());
+        SelfMetrics {
+            lines: next(),
+            bytes: next(),
+            parse_errors: next(),
+            last_line: next(),
+            files: next(),
+            rotations: next(),
+            truncations: next(),
+            lag: next(),
+            age: next(),
+            too_long: next(),
+            read_errors: next(),
+        }
+    }
+}
+
+struct Join {
+    joiner: Joiner,
+    /// File offset where the pending record starts.
+    pending_start: u64,
+    /// File offset just past the last delivered line.
+    delivered: u64,
+    last_push: Instant,
+}
+
+/// The sink for one source.
+pub struct Worker {
+    rules: SourceRules,
+    shared: Arc<SourceShared>,
+    multiline: Option<(String, usize, usize, Duration)>,
+    joins: HashMap<FileKey, Join>,
+    /// Log parse errors at most this often.
+    last_parse_log: Option<Instant>,
+}
+
+/// Multiline settings resolved from config: start regex, max lines, max bytes, timeout.
+pub type MultilineOpts = (String, usize, usize, Duration);
+
+fn key(fp: &Fingerprint) -> FileKey {
+    (fp.dev, fp.ino)
+}
+
+impl Worker {
+    /// A worker applying `rules`, reporting into `shared`.
+    pub fn new(rules: SourceRules, shared: Arc<SourceShared>, multiline: Option<MultilineOpts>) -> Worker {
+        Worker { rules, shared, multiline, joins: HashMap::new(), last_parse_log: None }
+    }
+
+    /// The shared state.
+    pub fn shared(&self) -> &Arc<SourceShared> {
+        &self.shared
+    }
+
+    fn apply_record(rules: &mut SourceRules, rec: &[u8], errors: &mut u64, first_err: &mut Option<String>) {
+        if let Err(e) = rules.apply(rec) {
+            *errors += 1;
+            if first_err.is_none() {
+                let shown: String = String::from_utf8_lossy(&rec[..rec.len().min(200)]).into_owned();
+                *first_err = Some(format!("{e}: {shown:?}"));
+            }
+        }
+    }
+
+    fn report_parse_errors(&mut self, errors: u64, first_err: Option<String>, file: &FileInfo) {
+        if errors == 0 {
+            return;
+        }
+        self.shared.metrics.parse_errors.add(errors as f64);
+        let now = Instant::now();
+        if self.last_parse_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+            self.last_parse_log = Some(now);
+            tracing::warn!(
+                source = %self.shared.name,
+                file = %file.path.display(),
+                errors,
+                "lines did not parse (counted in logpulse_parse_errors_total; first: {})",
+                first_err.unwrap_or_default()
+            );
+        }
+    }
+
+    /// Emit pending multiline records that have been quiet longer than the timeout.
+    fn flush_idle(&mut self, all: bool) {
+        let Some((_, _, _, timeout)) = self.multiline else { return };
+        let shared = self.shared.clone();
+        let mut progress = shared.lock();
+        let mut errors = 0;
+        let mut first = None;
+        let rules = &mut self.rules;
+        for (k, j) in self.joins.iter_mut() {
+            if j.joiner.has_pending() && (all || j.last_push.elapsed() >= timeout) {
+                j.joiner.flush(&mut |rec: &[u8]| Self::apply_record(rules, rec, &mut errors, &mut first));
+                if let Some(cp) = progress.files.get_mut(k) {
+                    // Nothing pending any more: the file is applied up to what was delivered.
+                    cp.offset = j.delivered;
+                }
+            }
+        }
+        drop(progress);
+        if errors > 0 {
+            self.shared.metrics.parse_errors.add(errors as f64);
+            if let Some(e) = first {
+                tracing::warn!(source = %self.shared.name, "multiline record did not parse: {e}");
+            }
+        }
+    }
+
+    /// At the end of a replay: emit every pending multiline record.
+    pub fn finish(&mut self) {
+        self.flush_idle(true);
+    }
+}
+
+impl TailSink for Worker {
+    fn batch(&mut self, file: &FileInfo, start_offset: u64, data: &[u8]) {
+        let now = now_secs();
+        self.rules.set_now(now);
+        let fk = key(&file.fingerprint);
+        let mut lines = 0u64;
+        let mut errors = 0u64;
+        let mut first_err = None;
+        let shared = self.shared.clone();
+        let mut progress = shared.lock();
+        let mut end_offset = start_offset + data.len() as u64;
+        match &self.multiline {
+            None => {
+                for line in data.split_inclusive(|b| *b == b'\n') {
+                    let line = line.strip_suffix(b"\n").unwrap_or(line);
+                    lines += 1;
+                    Self::apply_record(&mut self.rules, line, &mut errors, &mut first_err);
+                }
+            }
+            Some((start, max_lines, max_bytes, _)) => {
+                let j = match self.joins.entry(fk) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => match Joiner::new(start, *max_lines, *max_bytes) {
+                        Ok(joiner) => {
+                            v.insert(Join { joiner, pending_start: start_offset, delivered: 0, last_push: Instant::now() })
+                        }
+                        // The regex was compiled by `check` at start-up; cannot fail here.
+                        Err(e) => unreachable!("{e}"),
+                    },
+                };
+                let rules = &mut self.rules;
+                let mut pos = start_offset;
+                for line in data.split_inclusive(|b| *b == b'\n') {
+                    let line_start = pos;
+                    pos += line.len() as u64;
+                    let line = line.strip_suffix(b"\n").unwrap_or(line);
+                    lines += 1;
+                    let was_pending = j.joiner.has_pending();
+                    let mut emitted = false;
+                    j.joiner.push(line, &mut |rec: &[u8]| {
+                        emitted = true;
+                        Self::apply_record(rules, rec, &mut errors, &mut first_err);
+                    });
+                    if j.joiner.has_pending() && (!was_pending || emitted) {
+                        j.pending_start = line_start;
+                    }
+                }
+                j.last_push = Instant::now();
+                j.delivered = end_offset;
+                if j.joiner.has_pending() {
+                    // Resume at the pending record's first line after a restart.
+                    end_offset = j.pending_start;
+                }
+            }
+        }
+        match progress.files.get_mut(&fk) {
+            Some(cp) => {
+                cp.offset = end_offset;
+                cp.fingerprint = file.fingerprint;
+                if cp.path != file.path {
+                    cp.path = file.path.clone();
+                }
+            }
+            None => {
+                progress.files.insert(fk, Checkpoint { path: file.path.clone(), fingerprint: file.fingerprint, offset: end_offset });
+            }
+        }
+        let m = &self.shared.metrics;
+        m.lines.add(lines as f64);
+        m.bytes.add(data.len() as f64);
+        m.last_line.set(now as f64);
+        drop(progress);
+        self.report_parse_errors(errors, first_err, file);
+    }
+
+    fn event(&mut self, event: TailEvent) {
+        let m = &self.shared.metrics;
+        match event {
+            TailEvent::Opened { file, offset } => {
+                tracing::info!(source = %self.shared.name, file = %file.path.display(), offset, "following file");
+                let mut p = self.shared.lock();
+                let k = key(&file.fingerprint);
+                p.seeded.retain(|s| *s != k);
+                p.files.insert(k, Checkpoint { path: file.path, fingerprint: file.fingerprint, offset });
+            }
+            TailEvent::Rotated { file } => {
+                tracing::info!(source = %self.shared.name, file = %file.path.display(), "file rotated; draining the old one");
+                m.rotations.add(1.0);
+            }
+            TailEvent::Truncated { file } => {
+                tracing::warn!(source = %self.shared.name, file = %file.path.display(), "file truncated; reading from its start");
+                m.truncations.add(1.0);
+                self.flush_idle(true);
+                let mut p = self.shared.lock();
+                if let Some(cp) = p.files.get_mut(&key(&file.fingerprint)) {
+                    cp.offset = 0;
+                    cp.fingerprint = file.fingerprint;
+                }
+            }
+            TailEvent::Closed { file } => {
+                tracing::info!(source = %self.shared.name, file = %file.path.display(), "file closed");
+                let k = key(&file.fingerprint);
+                if let Some(mut j) = self.joins.remove(&k) {
+                    let shared = self.shared.clone();
+                    let _p = shared.lock();
+                    let (mut errors, mut first) = (0, None);
+                    let rules = &mut self.rules;
+                    j.joiner.flush(&mut |rec: &[u8]| Self::apply_record(rules, rec, &mut errors, &mut first));
+                    self.shared.metrics.parse_errors.add(errors as f64);
+                }
+                self.shared.lock().files.remove(&k);
+            }
+            TailEvent::LineTooLong { file } => {
+                m.too_long.add(1.0);
+                tracing::warn!(source = %self.shared.name, file = %file.path.display(), "line longer than global.max_line_bytes was cut");
+            }
+            TailEvent::Error { path, message } => {
+                m.read_errors.add(1.0);
+                tracing::warn!(source = %self.shared.name, path = %path.display(), "{message}");
+                self.status().last_error = Some(message);
+            }
+            TailEvent::Stats { files, lag_bytes, oldest_unread_age } => {
+                m.files.set(files as f64);
+                m.lag.set(lag_bytes as f64);
+                m.age.set(oldest_unread_age);
+                {
+                    let mut st = self.status();
+                    st.files = files;
+                    st.lag_bytes = lag_bytes;
+                }
+                {
+                    // The tailer has scanned: carried-over entries it did not confirm are gone.
+                    let mut p = self.shared.lock();
+                    let seeded = std::mem::take(&mut p.seeded);
+                    for k in seeded {
+                        p.files.remove(&k);
+                    }
+                }
+                self.flush_idle(false);
+            }
+        }
+    }
+}
+
+impl Worker {
+    fn status(&self) -> MutexGuard<'_, Status> {
+        self.shared.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Paths and offsets of a source's progress, sorted by path, for the status page.
+pub fn file_rows(p: &Progress) -> Vec<(PathBuf, u64)> {
+    let mut v: Vec<_> = p.files.values().map(|c| (c.path.clone(), c.offset)).collect();
+    v.sort();
+    v
+}
