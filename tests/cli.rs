@@ -7,8 +7,15 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn logpulse(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(common::bin()).args(args).output().expect("run logpulse");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(common::bin())
+        .args(args)
+        .output()
+        .expect("run logpulse");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
@@ -21,7 +28,10 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
 fn check_accepts_the_shipped_examples_and_the_embedded_default() {
     let (ok, out, err) = logpulse(&["check"]);
     assert!(ok, "{err}");
-    assert!(out.contains("embedded default config") && out.contains("OK"), "{out}");
+    assert!(
+        out.contains("embedded default config") && out.contains("OK"),
+        "{out}"
+    );
     for entry in std::fs::read_dir(common::root().join("examples")).expect("examples/") {
         let p = entry.expect("entry").path();
         if p.extension().is_some_and(|e| e == "yml") {
@@ -48,7 +58,10 @@ fn check_rejects_bad_configs_naming_the_place() {
         let p = write(dir.path(), "bad.yml", yaml);
         let (ok, _, err) = logpulse(&["check", "--config", &p]);
         assert!(!ok, "accepted:\n{yaml}");
-        assert!(err.contains("bad.yml"), "message does not name the file: {err}");
+        assert!(
+            err.contains("bad.yml"),
+            "message does not name the file: {err}"
+        );
         for n in *needles {
             assert!(err.contains(n), "message for\n{yaml}\nlacks {n:?}: {err}");
         }
@@ -68,7 +81,10 @@ fn check_warns_about_unbounded_labels() {
     );
     let (ok, _, err) = logpulse(&["check", "--config", &p]);
     assert!(ok, "{err}");
-    assert!(err.contains("warning") && err.contains("labels.ip") && err.contains("client IP"), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("labels.ip") && err.contains("client IP"),
+        "{err}"
+    );
     assert!(!err.contains("labels.route"), "{err}");
 }
 
@@ -80,14 +96,29 @@ fn replay_totals_match_an_independent_count() {
     let log = dir.path().join("access.log");
     let mut text = String::new();
     let statuses = [200u16, 200, 200, 304, 404, 500, 503, 201, 401, 200, 302];
-    let paths = ["/mail/list", "/mail/view/123", "/api/v1/approval/items/9?x=1", "/drive/a.1b2c3d4e5.js", "/"];
+    let paths = [
+        "/mail/list",
+        "/mail/view/123",
+        "/api/v1/approval/items/9?x=1",
+        "/drive/a.1b2c3d4e5.js",
+        "/",
+    ];
     for i in 0..20_000 {
-        text.push_str(&common::access_line(i, ["GET", "POST", "PUT"][i % 3], paths[i % paths.len()], statuses[i % statuses.len()]));
+        text.push_str(&common::access_line(
+            i,
+            ["GET", "POST", "PUT"][i % 3],
+            paths[i % paths.len()],
+            statuses[i % statuses.len()],
+        ));
     }
     std::fs::write(&log, &text).expect("write log");
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for line in text.lines() {
-        let status = line.split('"').nth(2).and_then(|s| s.split_whitespace().next()).expect("status");
+        let status = line
+            .split('"')
+            .nth(2)
+            .and_then(|s| s.split_whitespace().next())
+            .expect("status");
         *want.entry(status.to_string()).or_default() += 1;
     }
     let cfg = write(
@@ -97,12 +128,19 @@ fn replay_totals_match_an_independent_count() {
     );
     let (ok, out, err) = logpulse(&["replay", "--config", &cfg, &log.display().to_string()]);
     assert!(ok, "{err}");
-    assert!(err.contains("replayed 20000 lines, 0 parse errors"), "{err}");
+    assert!(
+        err.contains("replayed 20000 lines, 0 parse errors"),
+        "{err}"
+    );
     for (status, n) in &want {
         let got = common::sample(&out, &format!("by_status_total{{status=\"{status}\"}}"));
         assert_eq!(got, Some(*n as f64), "status {status}");
     }
-    let total: f64 = out.lines().filter(|l| l.starts_with("by_status_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
+    let total: f64 = out
+        .lines()
+        .filter(|l| l.starts_with("by_status_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
     assert_eq!(total, 20_000.0);
 }
 
@@ -125,8 +163,16 @@ fn replay_survives_binary_junk_huge_lines_and_missing_files() {
     );
     let (ok, out, err) = logpulse(&["replay", "--config", &cfg, &log.display().to_string()]);
     assert!(ok, "{err}");
-    assert_eq!(common::sample(&out, "by_status_total{status=\"200\"}"), Some(1.0), "{out}");
-    assert_eq!(common::sample(&out, "by_status_total{status=\"500\"}"), Some(1.0), "{out}");
+    assert_eq!(
+        common::sample(&out, "by_status_total{status=\"200\"}"),
+        Some(1.0),
+        "{out}"
+    );
+    assert_eq!(
+        common::sample(&out, "by_status_total{status=\"500\"}"),
+        Some(1.0),
+        "{out}"
+    );
     assert!(err.contains("parse errors"), "{err}");
     let (ok, _, err) = logpulse(&["replay", "--config", &cfg, "/nonexistent/access.log"]);
     assert!(!ok && err.contains("/nonexistent/access.log"), "{err}");
@@ -135,15 +181,27 @@ fn replay_survives_binary_junk_huge_lines_and_missing_files() {
 #[test]
 fn explain_shows_fields_updates_and_parse_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = write(dir.path(), "c.yml", "sources:\n  - name: web\n    paths: [x]\n    format: auto\n    profile: http\n");
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "sources:\n  - name: web\n    paths: [x]\n    format: auto\n    profile: http\n",
+    );
     let mut child = Command::new(common::bin())
         .args(["explain", "--config", &cfg])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let input = format!("{}not a log line\n", common::access_line(3, "POST", "/api/v1/approval/items/42?x=1", 503));
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    let input = format!(
+        "{}not a log line\n",
+        common::access_line(3, "POST", "/api/v1/approval/items/42?x=1", 503)
+    );
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
     let out = child.wait_with_output().expect("wait");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
@@ -153,5 +211,8 @@ fn explain_shows_fields_updates_and_parse_errors() {
             || text.contains("http_requests_total{method=\"POST\",route=\"/api/v1/approval/items/:id\",source=\"web\",status=\"503\"} += 1"),
         "{text}"
     );
-    assert!(text.contains("line 2") && text.contains("parse error"), "{text}");
+    assert!(
+        text.contains("line 2") && text.contains("parse error"),
+        "{text}"
+    );
 }

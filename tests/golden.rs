@@ -17,7 +17,11 @@ fn replay(name: &str) -> String {
         .arg(dir.join(format!("{name}.log")))
         .output()
         .expect("run logpulse replay");
-    assert!(out.status.success(), "replay {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "replay {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("exposition is UTF-8")
 }
 
@@ -29,7 +33,12 @@ fn promtool_check(expo: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool not found: run scripts/setup");
-    child.stdin.take().expect("stdin").write_all(expo.as_bytes()).expect("write to promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(expo.as_bytes())
+        .expect("write to promtool");
     let out = child.wait_with_output().expect("promtool");
     assert!(
         out.status.success(),
@@ -45,7 +54,8 @@ fn golden(name: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).expect("write golden");
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
     if got != want {
         let diff: Vec<String> = want
             .lines()
@@ -54,7 +64,13 @@ fn golden(name: &str) {
             .take(10)
             .map(|(a, b)| format!("- {a}\n+ {b}"))
             .collect();
-        panic!("{name}: exposition differs from {} ({} vs {} lines):\n{}", path.display(), want.lines().count(), got.lines().count(), diff.join("\n"));
+        panic!(
+            "{name}: exposition differs from {} ({} vs {} lines):\n{}",
+            path.display(),
+            want.lines().count(),
+            got.lines().count(),
+            diff.join("\n")
+        );
     }
     promtool_check(&got);
 }

@@ -22,11 +22,14 @@ fn config(dir: &Path, extra_global: &str) -> std::path::PathBuf {
 }
 
 fn lines(from: usize, n: usize, status: u16) -> String {
-    (from..from + n).map(|i| access_line(i, "GET", "/mail/view/42", status)).collect()
+    (from..from + n)
+        .map(|i| access_line(i, "GET", "/mail/view/42", status))
+        .collect()
 }
 
 const LINES: &str = "logpulse_lines_total{source=\"web\"}";
-const OK_200: &str = "http_requests_total{method=\"GET\",route=\"/mail/view/:id\",source=\"web\",status=\"200\"}";
+const OK_200: &str =
+    "http_requests_total{method=\"GET\",route=\"/mail/view/:id\",source=\"web\",status=\"200\"}";
 
 /// Wait until the status page (which does not move checkpoints, unlike a scrape) shows `n`
 /// lines for the source.
@@ -50,12 +53,37 @@ fn appended_lines_are_counted_exactly_and_exposition_is_valid() {
     let expo = a.wait_value(LINES, 18.0, 20);
     assert_eq!(sample(&expo, OK_200), Some(15.0));
     assert_eq!(sample(&expo, "http_requests_total{method=\"GET\",route=\"/mail/view/:id\",source=\"web\",status=\"503\"}"), Some(3.0));
-    assert_eq!(sample(&expo, "http_client_requests_total{device=\"desktop\",source=\"web\"}"), Some(18.0));
-    assert_eq!(sample(&expo, "http_client_requests_total{device=\"bot\",source=\"web\"}"), Some(0.0), "declared at 0");
-    assert_eq!(sample(&expo, "logpulse_parse_errors_total{source=\"web\"}"), Some(0.0));
-    assert_eq!(sample(&expo, "logpulse_files_watched{source=\"web\"}"), Some(1.0));
-    assert_eq!(sample(&expo, "logpulse_build_info{version=\"0.1.0\"}"), Some(1.0));
-    assert!(sample(&expo, "logpulse_series{metric=\"http_requests_total\"}").is_some_and(|v| v >= 2.0), "{expo}");
+    assert_eq!(
+        sample(
+            &expo,
+            "http_client_requests_total{device=\"desktop\",source=\"web\"}"
+        ),
+        Some(18.0)
+    );
+    assert_eq!(
+        sample(
+            &expo,
+            "http_client_requests_total{device=\"bot\",source=\"web\"}"
+        ),
+        Some(0.0),
+        "declared at 0"
+    );
+    assert_eq!(
+        sample(&expo, "logpulse_parse_errors_total{source=\"web\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&expo, "logpulse_files_watched{source=\"web\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&expo, "logpulse_build_info{version=\"0.1.0\"}"),
+        Some(1.0)
+    );
+    assert!(
+        sample(&expo, "logpulse_series{metric=\"http_requests_total\"}").is_some_and(|v| v >= 2.0),
+        "{expo}"
+    );
     assert!(!expo.contains("\n\n"), "no blank lines");
     // Everything on /metrics passes promtool.
     let mut child = std::process::Command::new("promtool")
@@ -65,13 +93,22 @@ fn appended_lines_are_counted_exactly_and_exposition_is_valid() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool not found: run scripts/setup");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), expo.as_bytes()).expect("pipe");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), expo.as_bytes())
+        .expect("pipe");
     let out = child.wait_with_output().expect("promtool");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (st, page) = common::http_get(a.port, "/").expect("status page");
     assert_eq!(st, 200);
-    assert!(page.contains("access.log") && page.contains("http_requests_total"), "{page}");
+    assert!(
+        page.contains("access.log") && page.contains("http_requests_total"),
+        "{page}"
+    );
     assert_eq!(common::http_get(a.port, "/healthz").map(|r| r.0), Some(200));
     let status = a.signal(15);
     assert!(status.success(), "SIGTERM must exit 0, got {status}");
@@ -91,8 +128,16 @@ fn bad_lines_are_counted_and_never_stop_the_agent() {
     junk.extend_from_slice(lines(0, 2, 200).as_bytes());
     append(&log, &junk);
     let expo = a.wait_value(LINES, 5.0, 20);
-    assert_eq!(sample(&expo, "logpulse_parse_errors_total{source=\"web\"}"), Some(3.0), "{expo}");
-    assert_eq!(sample(&expo, "logpulse_lines_too_long_total{source=\"web\"}"), Some(1.0), "{expo}");
+    assert_eq!(
+        sample(&expo, "logpulse_parse_errors_total{source=\"web\"}"),
+        Some(3.0),
+        "{expo}"
+    );
+    assert_eq!(
+        sample(&expo, "logpulse_lines_too_long_total{source=\"web\"}"),
+        Some(1.0),
+        "{expo}"
+    );
     assert_eq!(sample(&expo, OK_200), Some(2.0));
     assert_eq!(common::http_get(a.port, "/healthz").map(|r| r.0), Some(200));
 }
@@ -112,7 +157,11 @@ fn restart_exactly_once(sig: i32) {
     append(&log, lines(150, 25, 200).as_bytes()); // written while the agent is down
     let b = Agent::start(&cfg, dir.path());
     let expo = b.wait_value(LINES, 75.0, 20);
-    assert_eq!(sample(&expo, OK_200), Some(75.0), "100 seen before + 75 after = 175 lines, each once");
+    assert_eq!(
+        sample(&expo, OK_200),
+        Some(75.0),
+        "100 seen before + 75 after = 175 lines, each once"
+    );
     append(&log, lines(175, 5, 200).as_bytes());
     b.wait_value(LINES, 80.0, 20);
 }
@@ -148,10 +197,19 @@ fn listen_error_names_the_address() {
     let blocker = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = blocker.local_addr().expect("addr").to_string();
     let out = std::process::Command::new(common::bin())
-        .args(["run", "--config", &cfg.display().to_string(), "--listen", &addr])
+        .args([
+            "run",
+            "--config",
+            &cfg.display().to_string(),
+            "--listen",
+            &addr,
+        ])
         .output()
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&addr) && err.contains("cannot listen"), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("cannot listen"),
+        "{err}"
+    );
 }

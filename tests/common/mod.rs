@@ -21,7 +21,10 @@ pub fn root() -> PathBuf {
 /// A free loopback port (bound then released; good enough for tests run one agent at a time
 /// per port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
 }
 
 /// Poll `f` until it returns `Some`, at most `secs` seconds.
@@ -42,14 +45,25 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     // axum answers small bodies with Content-Length; larger ones may be chunked.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Some((status, body))
 }
 
@@ -69,7 +83,11 @@ fn dechunk(mut s: &str) -> String {
 /// The value of the sample `series` (exact text before the value, e.g. `m{a="b"}`) in an
 /// exposition, or `None` when absent.
 pub fn sample(expo: &str, series: &str) -> Option<f64> {
-    expo.lines().find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.parse().ok()))
+    expo.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|r| r.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+    })
 }
 
 /// A running `logpulse run`, killed on drop.
@@ -93,7 +111,11 @@ impl Agent {
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
             .expect("spawn logpulse");
-        let mut a = Agent { child, port, stderr };
+        let mut a = Agent {
+            child,
+            port,
+            stderr,
+        };
         wait_for(20, "the agent to answer /healthz", || {
             if let Ok(Some(st)) = a.child.try_wait() {
                 panic!("agent exited early with {st}: {}", a.log());
@@ -119,10 +141,9 @@ impl Agent {
     /// Wait until `series` has exactly `want` (scraping repeatedly); panics with the last
     /// exposition otherwise.
     pub fn wait_value(&self, series: &str, want: f64, secs: u64) -> String {
-        let mut last = String::new();
         let end = Instant::now() + Duration::from_secs(secs);
         loop {
-            last = self.scrape();
+            let last = self.scrape();
             if sample(&last, series) == Some(want) {
                 return last;
             }
@@ -136,7 +157,9 @@ impl Agent {
     /// Send a signal and wait for the exit status.
     pub fn signal(mut self, sig: i32) -> std::process::ExitStatus {
         unsafe_kill(self.child.id(), sig);
-        let st = wait_for(20, "the agent to exit", || self.child.try_wait().ok().flatten());
+        let st = wait_for(20, "the agent to exit", || {
+            self.child.try_wait().ok().flatten()
+        });
         std::mem::forget(self);
         st
     }
@@ -150,12 +173,19 @@ impl Drop for Agent {
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 /// Append bytes to a file (opening with O_APPEND each time, like a logger).
 pub fn append(path: &Path, data: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open for append");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
     f.write_all(data).expect("append");
 }
 
