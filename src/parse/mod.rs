@@ -351,3 +351,124 @@ mod tests {
         assert!(build(&FormatSpec::Nginx("$a$b".into())).is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests: no parser panics on any bytes, every value is a slice of the line or of
+    //! the decoded scratch, and generated well-formed lines parse back to their exact fields.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn all_parsers() -> Vec<(Box<dyn LineParser>, usize)> {
+        let specs = [
+            FormatSpec::Auto,
+            FormatSpec::Combined,
+            FormatSpec::Common,
+            FormatSpec::Json,
+            FormatSpec::Logfmt,
+            FormatSpec::Nginx(
+                r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#.into(),
+            ),
+            FormatSpec::Regex(r"^(?P<a>\S+) (?P<b>\d+)?".into()),
+        ];
+        specs
+            .iter()
+            .map(|s| {
+                let mut p = build(s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+                for name in ["status", "a", "b.c", "msg", "request_time", "host", "uri"] {
+                    let _ = p.field(name);
+                }
+                let n = p.field_count();
+                (p, n)
+            })
+            .collect()
+    }
+
+    fn check_all(line: &[u8]) {
+        for (p, n) in all_parsers() {
+            let mut rec = Record::with_fields(n);
+            if p.parse(line, &mut rec).is_ok() {
+                for id in 0..n {
+                    if let Some(v) = rec.get(line, id) {
+                        let in_line = line.as_ptr_range().contains(&v.as_ptr())
+                            || (v.is_empty() && v.as_ptr() == line.as_ptr_range().end);
+                        let in_scratch = rec.scratch.as_ptr_range().contains(&v.as_ptr());
+                        assert!(in_line || in_scratch || v.is_empty());
+                    }
+                }
+            }
+            rec.clear();
+        }
+    }
+
+    const SEEDS: [&[u8]; 4] = [
+        br#"1.2.3.4 - - [10/Oct/2023:13:55:36 +0000] "GET /a\"b HTTP/1.1" 200 5 "-" "ua \x22" 0.1"#,
+        br#"{"status":"a\u00e9\ud83d\ude00","a":{"x":[1,{"y":"}"}]},"b":{"c":-1.5e3},"msg":null}"#,
+        br#"status=200 msg="a \" b" a flag b.c=1"#,
+        b"x 12 \xff\x00\"[]{}\\",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..600)) {
+            check_all(&line);
+        }
+
+        #[test]
+        fn mutated_lines_never_panic(
+            seed in 0usize..SEEDS.len(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..8),
+        ) {
+            let mut line = SEEDS.get(seed).copied().unwrap_or_default().to_vec();
+            for (pos, byte, op) in edits {
+                let at = if line.is_empty() { 0 } else { pos % (line.len() + 1) };
+                match op {
+                    0 if at < line.len() => line[at] = byte,
+                    1 => line.insert(at, byte),
+                    _ if at < line.len() => { line.remove(at); }
+                    _ => {}
+                }
+            }
+            check_all(&line);
+        }
+
+        #[test]
+        fn generated_combined_lines_round_trip(
+            addr in "[0-9a-f:.]{1,39}|[0-9.]{7,15}(, [0-9.]{7,15}){0,3}",
+            user in "-|[a-z]{1,8}",
+            method in "GET|POST|PUT|DELETE|PROPFIND",
+            uri in "/[!-~&&[^\"\\\\]]{0,60}",
+            status in 100u16..600,
+            bytes in "-|[0-9]{1,9}",
+            referer in "-|https?://[a-z.]{1,20}/[ -~&&[^\"\\\\]]{0,30}",
+            ua in r#"([ -~&&[^"\\]]|\\"|\\\\|\\x[0-9A-F]{2}){0,80}"#,
+            rt in proptest::option::of("[0-9]{1,3}\\.[0-9]{3}"),
+        ) {
+            let mut line = format!(
+                "{addr} - {user} [10/Oct/2023:13:55:36 +0000] \"{method} {uri} HTTP/1.1\" {status} {bytes} \"{referer}\" \"{ua}\""
+            );
+            if let Some(rt) = &rt {
+                line.push(' ');
+                line.push_str(rt);
+            }
+            let mut p = build(&FormatSpec::Auto).unwrap();
+            let mut rec = Record::with_fields(p.field_count());
+            p.parse(line.as_bytes(), &mut rec).unwrap();
+            let mut get = |name: &str| {
+                let id = p.field(name).unwrap();
+                rec.get(line.as_bytes(), id).map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            prop_assert_eq!(get("remote_addr"), Some(addr));
+            prop_assert_eq!(get("remote_user"), Some(user));
+            prop_assert_eq!(get("method"), Some(method));
+            prop_assert_eq!(get("uri"), Some(uri));
+            prop_assert_eq!(get("status"), Some(status.to_string()));
+            prop_assert_eq!(get("bytes"), Some(bytes));
+            prop_assert_eq!(get("referer"), Some(referer));
+            prop_assert_eq!(get("user_agent"), Some(ua));
+            prop_assert_eq!(get("request_time"), rt);
+        }
+    }
+}
