@@ -216,23 +216,57 @@ pub fn parse_number(bytes: &[u8]) -> Option<f64> {
     if digits.is_empty() {
         return None;
     }
-    if digits.len() <= 18 {
+    // Fast path (Clinger): up to 15 significant digits with an optional dot and no exponent.
+    // The mantissa and 10^k are exact in f64, so one correctly rounded division gives exactly
+    // what the full parser gives.
+    if digits.len() <= 16 {
         let mut v: u64 = 0;
+        let mut n = 0usize;
+        let mut frac: Option<usize> = None;
         let mut plain = true;
         for &b in digits {
             let d = b.wrapping_sub(b'0');
-            if d > 9 {
+            if d <= 9 {
+                v = v * 10 + u64::from(d);
+                n += 1;
+            } else if b == b'.' && frac.is_none() {
+                frac = Some(n);
+            } else {
                 plain = false;
                 break;
             }
-            v = v * 10 + u64::from(d);
         }
-        if plain {
-            let f = v as f64;
+        if plain && n > 0 && n <= 15 {
+            const POW10: [f64; 16] = [
+                1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                1e15,
+            ];
+            let scale = POW10.get(frac.map_or(0, |f| n - f)).copied().unwrap_or(1.0);
+            let f = v as f64 / scale;
             return Some(if neg { -f } else { f });
         }
     }
     // Slow path: validate the grammar ourselves (Rust's parser also takes `inf`, `NaN`, ...).
+    if !decimal_shape(digits) {
+        return None;
+    }
+    let s = std::str::from_utf8(bytes).ok()?;
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// True when `bytes` is a number [`parse_number`] accepts, without computing its value
+/// (except for out-of-range exponents such as `1e400`, which this accepts).
+pub fn is_number(bytes: &[u8]) -> bool {
+    let digits = match bytes.first() {
+        Some(b'-' | b'+') => bytes.get(1..).unwrap_or_default(),
+        Some(_) => bytes,
+        None => return false,
+    };
+    decimal_shape(digits)
+}
+
+/// `digits[.digits][e[+-]digits]` (either side of the dot may be empty, not both), no sign.
+fn decimal_shape(digits: &[u8]) -> bool {
     let mut seen_digit = false;
     let mut seen_dot = false;
     let mut seen_exp = false;
@@ -243,15 +277,11 @@ pub fn parse_number(bytes: &[u8]) -> Option<f64> {
             b'.' if !seen_dot && !seen_exp => seen_dot = true,
             b'e' | b'E' if seen_digit && !seen_exp => seen_exp = true,
             b'+' | b'-' if prev == b'e' || prev == b'E' => {}
-            _ => return None,
+            _ => return false,
         }
         prev = b;
     }
-    if !seen_digit || (!prev.is_ascii_digit() && prev != b'.') {
-        return None;
-    }
-    let s = std::str::from_utf8(bytes).ok()?;
-    s.parse::<f64>().ok().filter(|f| f.is_finite())
+    seen_digit && (prev.is_ascii_digit() || prev == b'.')
 }
 
 #[cfg(test)]
