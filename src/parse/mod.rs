@@ -365,6 +365,46 @@ mod tests {
     }
 
     #[test]
+    fn format_spec_from_yaml() {
+        #[derive(Deserialize)]
+        struct Src {
+            format: FormatSpec,
+            multiline: Option<MultilineSpec>,
+        }
+        let cases = [
+            ("format: auto", FormatSpec::Auto),
+            ("format: combined", FormatSpec::Combined),
+            ("format: common", FormatSpec::Common),
+            ("format: json", FormatSpec::Json),
+            ("format: logfmt", FormatSpec::Logfmt),
+            (
+                "format: {nginx: '$remote_addr [$time_local] \"$request\" $status'}",
+                FormatSpec::Nginx("$remote_addr [$time_local] \"$request\" $status".into()),
+            ),
+            (
+                "format:\n  regex: '^(?P<level>[A-Z]+) '",
+                FormatSpec::Regex("^(?P<level>[A-Z]+) ".into()),
+            ),
+        ];
+        for (yaml, want) in cases {
+            let src: Src = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            assert_eq!(src.format, want);
+            assert!(src.multiline.is_none());
+        }
+        let src: Src = serde_saphyr::from_str(
+            "format: logfmt\nmultiline:\n  start: '^\\['\n  max_lines: 50\n  timeout: 2s\n",
+        )
+        .unwrap();
+        let ml = src.multiline.unwrap();
+        assert_eq!(
+            (ml.start.as_str(), ml.max_lines, ml.max_bytes),
+            ("^\\[", Some(50), None)
+        );
+        assert!(serde_saphyr::from_str::<Src>("format: apache").is_err());
+        assert!(serde_saphyr::from_str::<Src>("format: {nginx: 1, regex: 2}").is_err());
+    }
+
+    #[test]
     fn build_all_formats() {
         for spec in [
             FormatSpec::Auto,
