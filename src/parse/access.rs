@@ -214,12 +214,9 @@ fn parse_access(line: &[u8], rec: &mut Record, mode: AccessMode) -> Result<(), P
             None => Err(E_REFERER),
         },
         AccessMode::Auto => {
-            let rest = match referer_agent(line, be, rec) {
-                Some(p) => p,
-                None if line.get(be) == Some(&b' ') && line.get(be + 1) != Some(&b'"') => be,
-                None if be >= line.len() => return Ok(()),
-                None => return Err(E_REFERER),
-            };
+            // Lenient: without a well-formed `"referer" "agent"` pair, whatever follows the size
+            // is treated as extras (a cut or odd tail must not lose the status and size).
+            let rest = referer_agent(line, be, rec).unwrap_or(be);
             extras(line, rest, rec);
             Ok(())
         }
@@ -244,7 +241,10 @@ fn referer_agent(line: &[u8], p: usize, rec: &mut Record) -> Option<usize> {
     let fs = p + 2;
     let fe = quoted_end(line, fs, |after| after.starts_with(b" \""))?;
     let us = fe + 3;
-    let ue = quoted_end(line, us, |after| matches!(after.first(), None | Some(b' ')))?;
+    // The agent's quote is normally followed by the end of the line or a space; failing that
+    // (a stray `\r`, junk glued on), take the last quote of the line.
+    let ue = quoted_end(line, us, |after| matches!(after.first(), None | Some(b' ')))
+        .or_else(|| memrchr(b'"', line.get(us..)?).map(|i| us + i))?;
     rec.set(HTTP_REFERER, fs, fe);
     rec.set(HTTP_USER_AGENT, us, ue);
     Some(ue + 1)
@@ -753,10 +753,25 @@ mod tests {
         }
         let line = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1 \"-\" \"unterminated";
         assert_eq!(parse(AccessMode::Combined, line), Err(E_REFERER));
-        assert_eq!(parse(AccessMode::Auto, line), Err(E_REFERER));
         assert_eq!(
             get(AccessMode::Common, line, "status").as_deref(),
             Some("200")
+        );
+        // auto keeps what it has: status and size, no referer/agent
+        let f = fields(AccessMode::Auto, line);
+        assert_eq!(f.get("status").map(String::as_str), Some("200"));
+        assert_eq!(f.get("body_bytes_sent").map(String::as_str), Some("1"));
+        assert!(!f.contains_key("http_referer") && !f.contains_key("http_user_agent"));
+        // only one quoted field after the size, then a number
+        let line = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1 \"-\" 0.7";
+        let f = fields(AccessMode::Auto, line);
+        assert_eq!(f.get("request_time").map(String::as_str), Some("0.7"));
+        assert!(!f.contains_key("http_referer"));
+        // junk glued to the size stays in the size (the rules layer sees a non-number)
+        let line = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1\"x";
+        assert_eq!(
+            get(AccessMode::Auto, line, "body_bytes_sent").as_deref(),
+            Some("1\"x")
         );
     }
 
@@ -799,6 +814,28 @@ mod tests {
         assert_eq!(
             get(AccessMode::Combined, line, "time_local").as_deref(),
             Some("2023-10-10T13:55:36.123456+02:00")
+        );
+    }
+
+    #[test]
+    fn crlf_is_the_callers_job() {
+        // the caller strips `\r\n`; a `\r` left in stays in a bare last field, and after the
+        // quoted agent it is ignored
+        let base = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1 \"-\" \"ua\"".to_vec();
+        assert_eq!(
+            get(AccessMode::Combined, &base, "http_user_agent").as_deref(),
+            Some("ua")
+        );
+        let mut cr = base.clone();
+        cr.push(b'\r');
+        assert_eq!(
+            get(AccessMode::Combined, &cr, "http_user_agent").as_deref(),
+            Some("ua")
+        );
+        let common = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1\r";
+        assert_eq!(
+            get(AccessMode::Common, common, "body_bytes_sent").as_deref(),
+            Some("1\r")
         );
     }
 

@@ -4,15 +4,35 @@
 //! needs by name ([`LineParser::field`]), which gives a [`FieldId`]. Per line, the parser fills a
 //! reusable [`Record`] with byte ranges into the line (zero-copy), or with unescaped bytes kept in
 //! the record's scratch buffer when the value had to be decoded (JSON escapes).
+//!
+//! Parsers never panic on input and never allocate per line; a line that does not fit the
+//! format is a [`ParseError`] (counted by the caller), never a crash.
+//!
+//! | format | module | fields |
+//! |---|---|---|
+//! | `combined` | [`access`] | `remote_addr remote_user time_local request request_method request_uri server_protocol status body_bytes_sent http_referer http_user_agent` |
+//! | `common` | [`access`] | the same without `http_referer http_user_agent` |
+//! | `auto` | [`access`] | `combined` fields (referer/agent when the line has them), plus `request_time` (a trailing number) and `host` (apache `vhost_combined` prefix) |
+//! | `{nginx: '<log_format>'}` | [`nginx`] | one field per `$var` (named `var`); `$request` adds `request_method request_uri server_protocol` |
+//! | `json` | [`json`] | any key, or dotted path `a.b.c`, asked for by the rules |
+//! | `logfmt` | [`logfmt`] | any key asked for by the rules |
+//! | `{regex: '<re>'}` | [`regex`] | the named capture groups |
+//!
+//! Aliases accepted wherever the canonical name exists ([`canonical_field_name`]): `method`,
+//! `uri`/`path`, `protocol`, `bytes`/`size`, `referer`, `user_agent`. `request_method`,
+//! `request_uri` and `server_protocol` are missing (the line still parses) when the request is not
+//! `METHOD URI PROTOCOL` (scanner junk, TLS bytes, `""`, `"-"`). Values are raw bytes: `-` stays
+//! `-` (use [`parse_number`], which gives `None` for it), nginx `\xHH` escapes are not decoded.
+//! [`multiline::Joiner`] joins stack-trace continuation lines before parsing.
 
 use serde::Deserialize;
 
-mod access;
-mod json;
-mod logfmt;
+pub mod access;
+pub mod json;
+pub mod logfmt;
 pub mod multiline;
-mod nginx;
-mod regex;
+pub mod nginx;
+pub mod regex;
 
 pub use self::regex::RegexParser;
 pub use access::{AccessMode, AccessParser};
