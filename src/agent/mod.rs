@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -18,7 +18,7 @@ use crate::config::{parse_duration, CheckpointMode, Config, ConfigError};
 use crate::export::{html_escape, Snapshot};
 use crate::parse::MultilineSpec;
 use crate::rules::{RuleError, SourceRules};
-use crate::source::checkpoint::{self, CheckpointError};
+use crate::source::checkpoint;
 use crate::source::{Checkpoint, StartAt, TailError, TailOptions, Tailer};
 use crate::store::{push_label, Desc, Family, Kind, Store};
 
@@ -59,9 +59,6 @@ pub enum AgentError {
         /// Cause.
         error: std::io::Error,
     },
-    /// Checkpoint file problem at start-up.
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
     /// Other I/O (a file given on the command line, stdin, thread spawn).
     #[error("{what}: {error}")]
     Io {
@@ -621,14 +618,4 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
     }
-}
-
-/// Check a path given on the command line exists (clear message instead of a deep I/O error).
-pub fn require_file(p: &Path) -> Result<(), AgentError> {
-    std::fs::metadata(p)
-        .map(|_| ())
-        .map_err(|error| AgentError::Io {
-            what: format!("{}", p.display()),
-            error,
-        })
 }

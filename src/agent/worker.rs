@@ -30,7 +30,7 @@ pub struct Progress {
 /// What the status page shows about a source.
 #[derive(Debug, Default, Clone)]
 pub struct Status {
-    /// Files followed: path, size-lag, offset.
+    /// Bytes not read yet, over all files.
     pub lag_bytes: u64,
     /// Files followed.
     pub files: usize,
