@@ -11,7 +11,11 @@ use logpulse::agent;
 use logpulse::config::Config;
 
 #[derive(Parser)]
-#[command(name = "logpulse", version, about = "Tail log files, export labeled Prometheus metrics")]
+#[command(
+    name = "logpulse",
+    version,
+    about = "Tail log files, export labeled Prometheus metrics"
+)]
 struct Cli {
     /// Log output format (logs go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -77,7 +81,9 @@ fn init_logs(format: LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGPULSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         // No ANSI unless stderr is a terminal: log lines are untrusted (RUSTSEC-2025-0055).
@@ -86,7 +92,10 @@ fn init_logs(format: LogFormat) {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
-    match cli.cmd.unwrap_or(Cmd::Run { config: None, listen: None }) {
+    match cli.cmd.unwrap_or(Cmd::Run {
+        config: None,
+        listen: None,
+    }) {
         Cmd::Run { config, listen } => {
             let cfg = load(config.as_ref())?;
             agent::run(cfg, listen)?;
@@ -97,17 +106,39 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             for w in &warnings {
                 eprintln!("warning: {w}");
             }
-            println!("{}: OK ({} sources, {} warnings)", cfg.file, cfg.sources.len(), warnings.len());
+            println!(
+                "{}: OK ({} sources, {} warnings)",
+                cfg.file,
+                cfg.sources.len(),
+                warnings.len()
+            );
         }
-        Cmd::Replay { config, source, files } => {
+        Cmd::Replay {
+            config,
+            source,
+            files,
+        } => {
             let cfg = load(config.as_ref())?;
             let (out, stats) = agent::replay(&cfg, source.as_deref(), &files)?;
-            std::io::stdout().lock().write_all(out.as_bytes()).context("writing to stdout")?;
-            eprintln!("replayed {} lines, {} parse errors", stats.lines, stats.parse_errors);
+            if let Err(e) = std::io::stdout().lock().write_all(out.as_bytes()) {
+                // `logpulse replay ... | head` is fine: stop quietly when the reader goes away.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e).context("writing to stdout");
+                }
+            }
+            eprintln!(
+                "replayed {} lines, {} parse errors",
+                stats.lines, stats.parse_errors
+            );
         }
         Cmd::Explain { config, source } => {
             let cfg = load(config.as_ref())?;
-            agent::explain(&cfg, source.as_deref(), std::io::stdin().lock(), std::io::stdout().lock())?;
+            agent::explain(
+                &cfg,
+                source.as_deref(),
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+            )?;
         }
     }
     Ok(())

@@ -33,47 +33,53 @@ pub enum AgentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A rule does not compile (the message has the key path).
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Rules {
         /// Config file.
         file: String,
         /// Cause.
-        source: RuleError,
+        error: RuleError,
     },
     /// A source cannot be set up.
-    #[error("source {source_name:?}: {source}")]
+    #[error("source {source_name:?}: {error}")]
     Tail {
         /// Source.
         source_name: String,
         /// Cause.
-        source: TailError,
+        error: TailError,
     },
     /// `--source` names no source.
     #[error("no source named {0:?} in the config")]
     NoSuchSource(String),
     /// Cannot listen.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         /// Address.
         addr: String,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Checkpoint file problem at start-up.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// Other I/O (a file given on the command line, stdin, thread spawn).
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: String,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 fn multiline_opts(cfg: &Config, i: usize) -> Result<Option<MultilineOpts>, AgentError> {
-    let Some(MultilineSpec { start, max_lines, max_bytes, timeout }) = &cfg.sources[i].multiline else {
+    let Some(MultilineSpec {
+        start,
+        max_lines,
+        max_bytes,
+        timeout,
+    }) = &cfg.sources[i].multiline
+    else {
         return Ok(None);
     };
     let t = match timeout {
@@ -84,11 +90,19 @@ fn multiline_opts(cfg: &Config, i: usize) -> Result<Option<MultilineOpts>, Agent
             message: format!("{t:?} is not a duration"),
         })?,
     };
-    Ok(Some((start.clone(), max_lines.unwrap_or(500), max_bytes.unwrap_or(65536), t)))
+    Ok(Some((
+        start.clone(),
+        max_lines.unwrap_or(500),
+        max_bytes.unwrap_or(65536),
+        t,
+    )))
 }
 
-/// Compile every source: the rules store, the self-metrics store and one worker per source.
-fn build(cfg: &Config, only: Option<usize>) -> Result<(Arc<Store>, Arc<Store>, Vec<Worker>), AgentError> {
+/// What [`build`] makes: the rules store, the self-metrics store and one worker per source.
+type Built = (Arc<Store>, Arc<Store>, Vec<Worker>);
+
+/// Compile every source (or only source `only`).
+fn build(cfg: &Config, only: Option<usize>) -> Result<Built, AgentError> {
     let store = Arc::new(Store::new());
     let selfstore = Arc::new(Store::new());
     let mut workers = Vec::new();
@@ -96,7 +110,10 @@ fn build(cfg: &Config, only: Option<usize>) -> Result<(Arc<Store>, Arc<Store>, V
         if only.is_some_and(|o| o != i) {
             continue;
         }
-        let rules = SourceRules::compile(cfg, i, &store).map_err(|source| AgentError::Rules { file: cfg.file.clone(), source })?;
+        let rules = SourceRules::compile(cfg, i, &store).map_err(|error| AgentError::Rules {
+            file: cfg.file.clone(),
+            error,
+        })?;
         for w in &rules.warnings {
             tracing::warn!("{}: {w}", cfg.file);
         }
@@ -115,7 +132,11 @@ fn build(cfg: &Config, only: Option<usize>) -> Result<(Arc<Store>, Arc<Store>, V
 fn source_index(cfg: &Config, name: Option<&str>) -> Result<usize, AgentError> {
     match name {
         None => Ok(0),
-        Some(n) => cfg.sources.iter().position(|s| s.name == n).ok_or_else(|| AgentError::NoSuchSource(n.to_string())),
+        Some(n) => cfg
+            .sources
+            .iter()
+            .position(|s| s.name == n)
+            .ok_or_else(|| AgentError::NoSuchSource(n.to_string())),
     }
 }
 
@@ -124,7 +145,10 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, AgentError> {
     for i in 0..cfg.sources.len() {
         multiline_opts(cfg, i)?;
     }
-    crate::rules::check(cfg).map_err(|source| AgentError::Rules { file: cfg.file.clone(), source })
+    crate::rules::check(cfg).map_err(|error| AgentError::Rules {
+        file: cfg.file.clone(),
+        error,
+    })
 }
 
 /// Totals of a replay.
@@ -137,35 +161,69 @@ pub struct ReplayStats {
 }
 
 /// `replay`: read `files` start to end through one source's pipeline; returns the exposition.
-pub fn replay(cfg: &Config, source: Option<&str>, files: &[PathBuf]) -> Result<(String, ReplayStats), AgentError> {
+pub fn replay(
+    cfg: &Config,
+    source: Option<&str>,
+    files: &[PathBuf],
+) -> Result<(String, ReplayStats), AgentError> {
     let i = source_index(cfg, source)?;
     let (store, _selfstore, mut workers) = build(cfg, Some(i))?;
-    let Some(mut w) = workers.pop() else { return Err(AgentError::NoSuchSource(source.unwrap_or_default().into())) };
+    let Some(mut w) = workers.pop() else {
+        return Err(AgentError::NoSuchSource(source.unwrap_or_default().into()));
+    };
     for f in files {
-        crate::source::read_file(f, cfg.global.max_line_bytes, &mut w)
-            .map_err(|source| AgentError::Tail { source_name: cfg.sources[i].name.clone(), source })?;
+        crate::source::read_file(f, cfg.global.max_line_bytes, &mut w).map_err(|error| {
+            AgentError::Tail {
+                source_name: cfg.sources[i].name.clone(),
+                error,
+            }
+        })?;
     }
     w.finish();
     let m = &w.shared().metrics;
-    let stats = ReplayStats { lines: m.lines.scalar() as u64, parse_errors: m.parse_errors.scalar() as u64 };
+    let stats = ReplayStats {
+        lines: m.lines.scalar() as u64,
+        parse_errors: m.parse_errors.scalar() as u64,
+    };
     let mut out = String::new();
     store.render(&mut out);
     Ok((out, stats))
 }
 
 /// `explain`: for each line of `input`, what it parses to and which updates it yields.
-pub fn explain(cfg: &Config, source: Option<&str>, input: impl BufRead, mut out: impl std::io::Write) -> Result<(), AgentError> {
+pub fn explain(
+    cfg: &Config,
+    source: Option<&str>,
+    input: impl BufRead,
+    mut out: impl std::io::Write,
+) -> Result<(), AgentError> {
     let i = source_index(cfg, source)?;
     let store = Store::new();
-    let mut rules = SourceRules::compile(cfg, i, &store).map_err(|source| AgentError::Rules { file: cfg.file.clone(), source })?;
-    let io = |source| AgentError::Io { what: "explain".into(), source };
+    let mut rules = SourceRules::compile(cfg, i, &store).map_err(|error| AgentError::Rules {
+        file: cfg.file.clone(),
+        error,
+    })?;
+    let io = |error| AgentError::Io {
+        what: "explain".into(),
+        error,
+    };
     for (n, line) in input.split(b'\n').enumerate() {
         let line = line.map_err(io)?;
         let e = rules.explain(&line);
-        let mut s = format!("line {}: {}\n", n + 1, String::from_utf8_lossy(&line).chars().take(300).collect::<String>());
+        let mut s = format!(
+            "line {}: {}\n",
+            n + 1,
+            String::from_utf8_lossy(&line)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        );
         match e.fields {
             Err(err) => {
-                let _ = writeln!(s, "  parse error: {err} (counted in logpulse_parse_errors_total)");
+                let _ = writeln!(
+                    s,
+                    "  parse error: {err} (counted in logpulse_parse_errors_total)"
+                );
             }
             Ok(fields) => {
                 s.push_str("  fields:\n");
@@ -208,7 +266,9 @@ impl Running {
             let mut last = self.last_expiry.lock().unwrap_or_else(|e| e.into_inner());
             if last.elapsed() >= Duration::from_secs(10).min(e) {
                 *last = Instant::now();
-                let removed = self.store.expire(crate::store::now_secs().saturating_sub(e.as_secs()));
+                let removed = self
+                    .store
+                    .expire(crate::store::now_secs().saturating_sub(e.as_secs()));
                 if removed > 0 {
                     tracing::debug!(removed, "expired idle series");
                 }
@@ -222,8 +282,15 @@ impl Running {
         }
     }
 
-    fn collect_checkpoints(&self, guards: &[std::sync::MutexGuard<'_, worker::Progress>]) -> HashMap<String, Vec<Checkpoint>> {
-        self.sources.iter().zip(guards).map(|(s, g)| (s.name.clone(), g.files.values().cloned().collect())).collect()
+    fn collect_checkpoints(
+        &self,
+        guards: &[std::sync::MutexGuard<'_, worker::Progress>],
+    ) -> HashMap<String, Vec<Checkpoint>> {
+        self.sources
+            .iter()
+            .zip(guards)
+            .map(|(s, g)| (s.name.clone(), g.files.values().cloned().collect()))
+            .collect()
     }
 
     fn save(&self, cps: &HashMap<String, Vec<Checkpoint>>) {
@@ -292,11 +359,18 @@ impl Snapshot for Running {
                 html_escape(st.last_error.as_deref().unwrap_or("")),
             );
         }
-        h.push_str("</table><h2>Files</h2><table><tr><th>source</th><th>file</th><th>offset</th></tr>");
+        h.push_str(
+            "</table><h2>Files</h2><table><tr><th>source</th><th>file</th><th>offset</th></tr>",
+        );
         for s in &self.sources {
             let rows = worker::file_rows(&s.lock());
             for (p, off) in rows {
-                let _ = write!(h, "<tr><td>{}</td><td>{}</td><td class=num>{off}</td></tr>", html_escape(&s.name), html_escape(&p.display().to_string()));
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td class=num>{off}</td></tr>",
+                    html_escape(&s.name),
+                    html_escape(&p.display().to_string())
+                );
             }
         }
         h.push_str("</table><h2>Series per metric</h2><table><tr><th>metric</th><th>series</th><th>dropped (overflow)</th></tr>");
@@ -314,8 +388,13 @@ impl Snapshot for Running {
     }
 
     fn health(&self) -> Result<(), String> {
-        let dead: Vec<&str> =
-            self.sources.iter().zip(&self.alive).filter(|(_, a)| !a.load(Ordering::Relaxed)).map(|(s, _)| s.name.as_str()).collect();
+        let dead: Vec<&str> = self
+            .sources
+            .iter()
+            .zip(&self.alive)
+            .filter(|(_, a)| !a.load(Ordering::Relaxed))
+            .map(|(s, _)| s.name.as_str())
+            .collect();
         if dead.is_empty() {
             Ok(())
         } else {
@@ -344,7 +423,13 @@ fn state_dir(cfg: &Config) -> Option<PathBuf> {
 }
 
 fn self_family(store: &Store, name: &str, kind: Kind, help: &str, label: &str) -> Arc<Family> {
-    let desc = Desc { name: name.into(), help: help.into(), kind, labels: vec![label.into()], buckets: vec![] };
+    let desc = Desc {
+        name: name.into(),
+        help: help.into(),
+        kind,
+        labels: vec![label.into()],
+        buckets: vec![],
+    };
     match store.register(desc, usize::MAX) {
         Ok(f) => f,
         Err(e) => unreachable!("{e}"),
@@ -368,11 +453,23 @@ pub fn run(cfg: Config, listen: Option<String>) -> Result<(), AgentError> {
         },
         None => HashMap::new(),
     };
-    let build_info = self_family(&selfstore, "logpulse_build_info", Kind::Gauge, "logpulse build; value 1.", "version");
+    let build_info = self_family(
+        &selfstore,
+        "logpulse_build_info",
+        Kind::Gauge,
+        "logpulse build; value 1.",
+        "version",
+    );
     let mut k = Vec::new();
     push_label(&mut k, env!("CARGO_PKG_VERSION").as_bytes());
     build_info.declare(&k).set(1.0);
-    let series = self_family(&selfstore, "logpulse_series", Kind::Gauge, "Series per metric (the overflow series not counted).", "metric");
+    let series = self_family(
+        &selfstore,
+        "logpulse_series",
+        Kind::Gauge,
+        "Series per metric (the overflow series not counted).",
+        "metric",
+    );
     let dropped = self_family(
         &selfstore,
         "logpulse_series_dropped_total",
@@ -420,7 +517,10 @@ pub fn run(cfg: Config, listen: Option<String>) -> Result<(), AgentError> {
             partial_flush: cfg.global.partial_flush,
             rotate_wait: cfg.global.rotate_wait,
         };
-        let mut tailer = Tailer::new(opts, cps).map_err(|source| AgentError::Tail { source_name: src.name.clone(), source })?;
+        let mut tailer = Tailer::new(opts, cps).map_err(|error| AgentError::Tail {
+            source_name: src.name.clone(),
+            error,
+        })?;
         stoppers.push(tailer.stopper());
         sources.push(w.shared().clone());
         let flag = Arc::new(AtomicBool::new(true));
@@ -432,7 +532,10 @@ pub fn run(cfg: Config, listen: Option<String>) -> Result<(), AgentError> {
                 w.finish();
                 flag.store(false, Ordering::Relaxed);
             })
-            .map_err(|source| AgentError::Io { what: "spawning a source thread".into(), source })?;
+            .map_err(|error| AgentError::Io {
+                what: "spawning a source thread".into(),
+                error,
+            })?;
         threads.push(t);
     }
     let running = Arc::new(Running {
@@ -467,15 +570,25 @@ pub fn run(cfg: Config, listen: Option<String>) -> Result<(), AgentError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| AgentError::Io { what: "starting the HTTP runtime".into(), source })?;
+        .map_err(|error| AgentError::Io {
+            what: "starting the HTTP runtime".into(),
+            error,
+        })?;
     let served = rt.block_on(async {
-        let listener =
-            tokio::net::TcpListener::bind(&listen).await.map_err(|source| AgentError::Listen { addr: listen.clone(), source })?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|error| AgentError::Listen {
+                addr: listen.clone(),
+                error,
+            })?;
         tracing::info!(listen = %listen, sources = cfg.sources.len(), "logpulse running");
         let snap: Arc<dyn Snapshot> = running.clone();
         crate::export::serve(listener, snap, shutdown_signal())
             .await
-            .map_err(|source| AgentError::Io { what: format!("serving on {listen}"), source })
+            .map_err(|error| AgentError::Io {
+                what: format!("serving on {listen}"),
+                error,
+            })
     });
     tracing::info!("shutting down");
     for s in &stoppers {
@@ -512,5 +625,10 @@ async fn shutdown_signal() {
 
 /// Check a path given on the command line exists (clear message instead of a deep I/O error).
 pub fn require_file(p: &Path) -> Result<(), AgentError> {
-    std::fs::metadata(p).map(|_| ()).map_err(|source| AgentError::Io { what: format!("{}", p.display()), source })
+    std::fs::metadata(p)
+        .map(|_| ())
+        .map_err(|error| AgentError::Io {
+            what: format!("{}", p.display()),
+            error,
+        })
 }

@@ -86,17 +86,61 @@ pub struct SelfMetrics {
 }
 
 const SOURCE_METRICS: &[(&str, Kind, &str)] = &[
-    ("logpulse_lines_total", Kind::Counter, "Lines read, per source (records, for multiline sources, are counted per physical line)."),
-    ("logpulse_bytes_total", Kind::Counter, "Bytes read, per source, newlines included."),
-    ("logpulse_parse_errors_total", Kind::Counter, "Lines (or records) that did not parse, per source."),
-    ("logpulse_last_line_timestamp_seconds", Kind::Gauge, "Unix time when the source last delivered a line."),
-    ("logpulse_files_watched", Kind::Gauge, "Files followed, per source."),
-    ("logpulse_file_rotations_total", Kind::Counter, "Rotations by rename seen, per source."),
-    ("logpulse_file_truncations_total", Kind::Counter, "Truncations (incl. copytruncate) seen, per source."),
-    ("logpulse_file_lag_bytes", Kind::Gauge, "Bytes written to the source's files but not read yet."),
-    ("logpulse_file_oldest_unread_age_seconds", Kind::Gauge, "Age of the oldest unread byte of the source's files (0 when caught up)."),
-    ("logpulse_lines_too_long_total", Kind::Counter, "Lines cut at global.max_line_bytes, per source."),
-    ("logpulse_read_errors_total", Kind::Counter, "Errors opening or reading files (permission denied, I/O), per source."),
+    (
+        "logpulse_lines_total",
+        Kind::Counter,
+        "Lines read, per source (records, for multiline sources, are counted per physical line).",
+    ),
+    (
+        "logpulse_bytes_total",
+        Kind::Counter,
+        "Bytes read, per source, newlines included.",
+    ),
+    (
+        "logpulse_parse_errors_total",
+        Kind::Counter,
+        "Lines (or records) that did not parse, per source.",
+    ),
+    (
+        "logpulse_last_line_timestamp_seconds",
+        Kind::Gauge,
+        "Unix time when the source last delivered a line.",
+    ),
+    (
+        "logpulse_files_watched",
+        Kind::Gauge,
+        "Files followed, per source.",
+    ),
+    (
+        "logpulse_file_rotations_total",
+        Kind::Counter,
+        "Rotations by rename seen, per source.",
+    ),
+    (
+        "logpulse_file_truncations_total",
+        Kind::Counter,
+        "Truncations (incl. copytruncate) seen, per source.",
+    ),
+    (
+        "logpulse_file_lag_bytes",
+        Kind::Gauge,
+        "Bytes written to the source's files but not read yet.",
+    ),
+    (
+        "logpulse_file_oldest_unread_age_seconds",
+        Kind::Gauge,
+        "Age of the oldest unread byte of the source's files (0 when caught up).",
+    ),
+    (
+        "logpulse_lines_too_long_total",
+        Kind::Counter,
+        "Lines cut at global.max_line_bytes, per source.",
+    ),
+    (
+        "logpulse_read_errors_total",
+        Kind::Counter,
+        "Errors opening or reading files (permission denied, I/O), per source.",
+    ),
 ];
 
 impl SelfMetrics {
@@ -105,8 +149,13 @@ impl SelfMetrics {
         let mut key = Vec::new();
         push_label(&mut key, name.as_bytes());
         let mut h = SOURCE_METRICS.iter().map(|(n, kind, help)| {
-            let desc =
-                Desc { name: n.to_string(), help: help.to_string(), kind: *kind, labels: vec!["source".into()], buckets: vec![] };
+            let desc = Desc {
+                name: n.to_string(),
+                help: help.to_string(),
+                kind: *kind,
+                labels: vec!["source".into()],
+                buckets: vec![],
+            };
             // Self-metric descriptions are fixed and unique, so registration cannot conflict.
             match store.register(desc, usize::MAX) {
                 Ok(f) => f.declare(&key),
@@ -158,8 +207,18 @@ fn key(fp: &Fingerprint) -> FileKey {
 
 impl Worker {
     /// A worker applying `rules`, reporting into `shared`.
-    pub fn new(rules: SourceRules, shared: Arc<SourceShared>, multiline: Option<MultilineOpts>) -> Worker {
-        Worker { rules, shared, multiline, joins: HashMap::new(), last_parse_log: None }
+    pub fn new(
+        rules: SourceRules,
+        shared: Arc<SourceShared>,
+        multiline: Option<MultilineOpts>,
+    ) -> Worker {
+        Worker {
+            rules,
+            shared,
+            multiline,
+            joins: HashMap::new(),
+            last_parse_log: None,
+        }
     }
 
     /// The shared state.
@@ -167,11 +226,17 @@ impl Worker {
         &self.shared
     }
 
-    fn apply_record(rules: &mut SourceRules, rec: &[u8], errors: &mut u64, first_err: &mut Option<String>) {
+    fn apply_record(
+        rules: &mut SourceRules,
+        rec: &[u8],
+        errors: &mut u64,
+        first_err: &mut Option<String>,
+    ) {
         if let Err(e) = rules.apply(rec) {
             *errors += 1;
             if first_err.is_none() {
-                let shown: String = String::from_utf8_lossy(&rec[..rec.len().min(200)]).into_owned();
+                let shown: String =
+                    String::from_utf8_lossy(&rec[..rec.len().min(200)]).into_owned();
                 *first_err = Some(format!("{e}: {shown:?}"));
             }
         }
@@ -183,7 +248,10 @@ impl Worker {
         }
         self.shared.metrics.parse_errors.add(errors as f64);
         let now = Instant::now();
-        if self.last_parse_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+        if self
+            .last_parse_log
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+        {
             self.last_parse_log = Some(now);
             tracing::warn!(
                 source = %self.shared.name,
@@ -197,7 +265,9 @@ impl Worker {
 
     /// Emit pending multiline records that have been quiet longer than the timeout.
     fn flush_idle(&mut self, all: bool) {
-        let Some((_, _, _, timeout)) = self.multiline else { return };
+        let Some((_, _, _, timeout)) = self.multiline else {
+            return;
+        };
         let shared = self.shared.clone();
         let mut progress = shared.lock();
         let mut errors = 0;
@@ -205,7 +275,9 @@ impl Worker {
         let rules = &mut self.rules;
         for (k, j) in self.joins.iter_mut() {
             if j.joiner.has_pending() && (all || j.last_push.elapsed() >= timeout) {
-                j.joiner.flush(&mut |rec: &[u8]| Self::apply_record(rules, rec, &mut errors, &mut first));
+                j.joiner.flush(&mut |rec: &[u8]| {
+                    Self::apply_record(rules, rec, &mut errors, &mut first)
+                });
                 if let Some(cp) = progress.files.get_mut(k) {
                     // Nothing pending any more: the file is applied up to what was delivered.
                     cp.offset = j.delivered;
@@ -249,13 +321,18 @@ impl TailSink for Worker {
             Some((start, max_lines, max_bytes, _)) => {
                 let j = match self.joins.entry(fk) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => match Joiner::new(start, *max_lines, *max_bytes) {
-                        Ok(joiner) => {
-                            v.insert(Join { joiner, pending_start: start_offset, delivered: 0, last_push: Instant::now() })
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        match Joiner::new(start, *max_lines, *max_bytes) {
+                            Ok(joiner) => v.insert(Join {
+                                joiner,
+                                pending_start: start_offset,
+                                delivered: 0,
+                                last_push: Instant::now(),
+                            }),
+                            // The regex was compiled by `check` at start-up; cannot fail here.
+                            Err(e) => unreachable!("{e}"),
                         }
-                        // The regex was compiled by `check` at start-up; cannot fail here.
-                        Err(e) => unreachable!("{e}"),
-                    },
+                    }
                 };
                 let rules = &mut self.rules;
                 let mut pos = start_offset;
@@ -291,7 +368,14 @@ impl TailSink for Worker {
                 }
             }
             None => {
-                progress.files.insert(fk, Checkpoint { path: file.path.clone(), fingerprint: file.fingerprint, offset: end_offset });
+                progress.files.insert(
+                    fk,
+                    Checkpoint {
+                        path: file.path.clone(),
+                        fingerprint: file.fingerprint,
+                        offset: end_offset,
+                    },
+                );
             }
         }
         let m = &self.shared.metrics;
@@ -310,7 +394,14 @@ impl TailSink for Worker {
                 let mut p = self.shared.lock();
                 let k = key(&file.fingerprint);
                 p.seeded.retain(|s| *s != k);
-                p.files.insert(k, Checkpoint { path: file.path, fingerprint: file.fingerprint, offset });
+                p.files.insert(
+                    k,
+                    Checkpoint {
+                        path: file.path,
+                        fingerprint: file.fingerprint,
+                        offset,
+                    },
+                );
             }
             TailEvent::Rotated { file } => {
                 tracing::info!(source = %self.shared.name, file = %file.path.display(), "file rotated; draining the old one");
@@ -334,7 +425,9 @@ impl TailSink for Worker {
                     let _p = shared.lock();
                     let (mut errors, mut first) = (0, None);
                     let rules = &mut self.rules;
-                    j.joiner.flush(&mut |rec: &[u8]| Self::apply_record(rules, rec, &mut errors, &mut first));
+                    j.joiner.flush(&mut |rec: &[u8]| {
+                        Self::apply_record(rules, rec, &mut errors, &mut first)
+                    });
                     self.shared.metrics.parse_errors.add(errors as f64);
                 }
                 self.shared.lock().files.remove(&k);
@@ -348,7 +441,11 @@ impl TailSink for Worker {
                 tracing::warn!(source = %self.shared.name, path = %path.display(), "{message}");
                 self.status().last_error = Some(message);
             }
-            TailEvent::Stats { files, lag_bytes, oldest_unread_age } => {
+            TailEvent::Stats {
+                files,
+                lag_bytes,
+                oldest_unread_age,
+            } => {
                 m.files.set(files as f64);
                 m.lag.set(lag_bytes as f64);
                 m.age.set(oldest_unread_age);
@@ -379,7 +476,11 @@ impl Worker {
 
 /// Paths and offsets of a source's progress, sorted by path, for the status page.
 pub fn file_rows(p: &Progress) -> Vec<(PathBuf, u64)> {
-    let mut v: Vec<_> = p.files.values().map(|c| (c.path.clone(), c.offset)).collect();
+    let mut v: Vec<_> = p
+        .files
+        .values()
+        .map(|c| (c.path.clone(), c.offset))
+        .collect();
     v.sort();
     v
 }

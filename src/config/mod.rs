@@ -21,12 +21,12 @@ pub const DEFAULT_CONFIG: &str = include_str!("default.yml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Read {
         /// File.
         file: String,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// YAML syntax, unknown key or wrong type (message has line and column).
     #[error("{file}: {message}")]
@@ -194,8 +194,8 @@ pub struct MetricSpec {
 pub enum LabelSpec {
     /// The raw value of this field.
     Field(String),
-    /// Full form.
-    Full(LabelFull),
+    /// Full form (boxed: it is much larger than a name).
+    Full(Box<LabelFull>),
 }
 
 /// Full label spec. Exactly one of `field`, `value`, `template`.
@@ -400,13 +400,16 @@ pub struct Config {
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9145";
 
 /// Default histogram buckets for request durations, in seconds.
-pub const DEFAULT_DURATION_BUCKETS: [f64; 11] =
-    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const DEFAULT_DURATION_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Parse `500ms`, `2s`, `5m`, `1h`, `1d`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().ok()?;
     let secs = match unit.trim() {
@@ -451,7 +454,9 @@ impl Buckets {
                     if e.start <= 0.0 || e.factor <= 1.0 {
                         return Err("exponential needs start > 0 and factor > 1".into());
                     }
-                    (0..e.count).map(|i| e.start * e.factor.powi(i as i32)).collect()
+                    (0..e.count)
+                        .map(|i| e.start * e.factor.powi(i as i32))
+                        .collect()
                 }
                 _ => return Err("give exactly one of `linear` or `exponential`".into()),
             },
@@ -473,7 +478,10 @@ impl Config {
     /// Read and check a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            file: file.clone(),
+            error,
+        })?;
         Config::from_yaml(&text, &file)
     }
 
@@ -484,74 +492,126 @@ impl Config {
 
     /// Parse and check YAML text; `file` names it in messages.
     pub fn from_yaml(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = serde_saphyr::from_str(text)
-            .map_err(|e| ConfigError::Syntax { file: file.to_string(), message: e.to_string() })?;
-        let invalid = |key: String, message: String| ConfigError::Invalid { file: file.to_string(), key, message };
-        let dur = |key: &str, v: &Option<String>, default: Option<Duration>| -> Result<Option<Duration>, ConfigError> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            key,
+            message,
+        };
+        let dur = |key: &str,
+                   v: &Option<String>,
+                   default: Option<Duration>|
+         -> Result<Option<Duration>, ConfigError> {
             match v {
                 None => Ok(default),
-                Some(s) => parse_duration(s)
-                    .map(Some)
-                    .ok_or_else(|| invalid(format!("global.{key}"), format!("{s:?} is not a duration (e.g. 500ms, 5s, 10m)"))),
+                Some(s) => parse_duration(s).map(Some).ok_or_else(|| {
+                    invalid(
+                        format!("global.{key}"),
+                        format!("{s:?} is not a duration (e.g. 500ms, 5s, 10m)"),
+                    )
+                }),
             }
         };
         let g = &raw.global;
         let global = Global {
-            listen: g.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            listen: g
+                .listen
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             state_dir: g.state_dir.clone(),
             series_limit: g.series_limit.unwrap_or(10_000),
             series_expiry: dur("series_expiry", &g.series_expiry, None)?.filter(|d| !d.is_zero()),
             max_line_bytes: g.max_line_bytes.unwrap_or(1 << 20),
-            poll_interval: dur("poll_interval", &g.poll_interval, Some(Duration::from_secs(1)))?
-                .unwrap_or(Duration::from_secs(1)),
+            poll_interval: dur(
+                "poll_interval",
+                &g.poll_interval,
+                Some(Duration::from_secs(1)),
+            )?
+            .unwrap_or(Duration::from_secs(1)),
             partial_flush: dur("partial_flush", &g.partial_flush, None)?,
             rotate_wait: dur("rotate_wait", &g.rotate_wait, Some(Duration::from_secs(5)))?
                 .unwrap_or(Duration::from_secs(5)),
             checkpoint: g.checkpoint.unwrap_or_default(),
         };
         if global.series_limit == 0 {
-            return Err(invalid("global.series_limit".into(), "must be at least 1".into()));
+            return Err(invalid(
+                "global.series_limit".into(),
+                "must be at least 1".into(),
+            ));
         }
         if global.max_line_bytes < 256 {
-            return Err(invalid("global.max_line_bytes".into(), "must be at least 256".into()));
+            return Err(invalid(
+                "global.max_line_bytes".into(),
+                "must be at least 256".into(),
+            ));
         }
         if global.poll_interval < Duration::from_millis(10) {
-            return Err(invalid("global.poll_interval".into(), "must be at least 10ms".into()));
+            return Err(invalid(
+                "global.poll_interval".into(),
+                "must be at least 10ms".into(),
+            ));
         }
         if raw.sources.is_empty() {
-            return Err(invalid("sources".into(), "at least one source is needed".into()));
+            return Err(invalid(
+                "sources".into(),
+                "at least one source is needed".into(),
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, s) in raw.sources.iter().enumerate() {
             let at = |k: &str| format!("sources[{i}].{k}");
             if s.name.is_empty() || s.name.chars().any(|c| c.is_control()) {
-                return Err(invalid(at("name"), "must be a non-empty name without control characters".into()));
+                return Err(invalid(
+                    at("name"),
+                    "must be a non-empty name without control characters".into(),
+                ));
             }
             if !names.insert(s.name.clone()) {
-                return Err(invalid(at("name"), format!("source {:?} is defined twice", s.name)));
+                return Err(invalid(
+                    at("name"),
+                    format!("source {:?} is defined twice", s.name),
+                ));
             }
             if s.paths.is_empty() {
-                return Err(invalid(at("paths"), "at least one path or glob is needed".into()));
+                return Err(invalid(
+                    at("paths"),
+                    "at least one path or glob is needed".into(),
+                ));
             }
             for (j, p) in s.paths.iter().chain(&s.exclude).enumerate() {
                 if let Err(e) = globset::Glob::new(p) {
-                    return Err(invalid(at(&format!("paths[{j}]")), format!("bad glob {p:?}: {e}")));
+                    return Err(invalid(
+                        at(&format!("paths[{j}]")),
+                        format!("bad glob {p:?}: {e}"),
+                    ));
                 }
             }
             if let Some(b) = &s.buckets {
                 b.bounds().map_err(|m| invalid(at("buckets"), m))?;
             }
             if s.profile.is_none() && s.metrics.is_empty() {
-                return Err(invalid(at("metrics"), "a source needs `profile: http` or at least one metric".into()));
+                return Err(invalid(
+                    at("metrics"),
+                    "a source needs `profile: http` or at least one metric".into(),
+                ));
             }
             let mut seen = std::collections::HashSet::new();
             for (j, m) in s.metrics.iter().enumerate() {
                 let mk = |k: &str| at(&format!("metrics[{j}].{k}"));
                 if !valid_metric_name(&m.name) {
-                    return Err(invalid(mk("name"), format!("{:?} is not a valid Prometheus metric name", m.name)));
+                    return Err(invalid(
+                        mk("name"),
+                        format!("{:?} is not a valid Prometheus metric name", m.name),
+                    ));
                 }
                 if !seen.insert(m.name.clone()) {
-                    return Err(invalid(mk("name"), format!("metric {:?} is defined twice in this source", m.name)));
+                    return Err(invalid(
+                        mk("name"),
+                        format!("metric {:?} is defined twice in this source", m.name),
+                    ));
                 }
                 for l in m.labels.keys() {
                     if !valid_label_name(l) {
@@ -563,22 +623,35 @@ impl Config {
                 }
                 if let Some(b) = &m.buckets {
                     if m.kind != MetricType::Histogram {
-                        return Err(invalid(mk("buckets"), "only histograms have buckets".into()));
+                        return Err(invalid(
+                            mk("buckets"),
+                            "only histograms have buckets".into(),
+                        ));
                     }
                     b.bounds().map_err(|e| invalid(mk("buckets"), e))?;
                 }
                 if m.kind == MetricType::Histogram && m.value.is_none() {
-                    return Err(invalid(mk("value"), "a histogram needs `value: <field>` to observe".into()));
+                    return Err(invalid(
+                        mk("value"),
+                        "a histogram needs `value: <field>` to observe".into(),
+                    ));
                 }
                 if m.action.is_some() && m.kind != MetricType::Gauge {
                     return Err(invalid(mk("action"), "only gauges have an action".into()));
                 }
                 if m.kind == MetricType::Gauge && m.value.is_none() {
-                    return Err(invalid(mk("value"), "a gauge needs `value: <field>`".into()));
+                    return Err(invalid(
+                        mk("value"),
+                        "a gauge needs `value: <field>`".into(),
+                    ));
                 }
             }
         }
-        Ok(Config { file: file.to_string(), global, sources: raw.sources })
+        Ok(Config {
+            file: file.to_string(),
+            global,
+            sources: raw.sources,
+        })
     }
 }
 
@@ -609,7 +682,10 @@ mod tests {
     #[test]
     fn unknown_key_names_line_and_key() {
         let e = err("sources:\n  - name: a\n    paths: [x]\n    profile: http\n    colour: red\n");
-        assert!(e.contains("t.yml") && e.contains("colour") && e.contains("line 5"), "{e}");
+        assert!(
+            e.contains("t.yml") && e.contains("colour") && e.contains("line 5"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -621,15 +697,28 @@ mod tests {
     #[test]
     fn semantic_errors_name_the_key_path() {
         let base = "sources:\n  - name: a\n    paths: [x]\n    metrics:\n";
-        let e = err(&format!("{base}      - {{name: 'bad-name', type: counter}}\n"));
+        let e = err(&format!(
+            "{base}      - {{name: 'bad-name', type: counter}}\n"
+        ));
         assert!(e.contains("sources[0].metrics[0].name"), "{e}");
         let e = err(&format!("{base}      - {{name: a_total, type: counter}}\n      - {{name: a_total, type: counter}}\n"));
-        assert!(e.contains("sources[0].metrics[1].name") && e.contains("twice"), "{e}");
-        let e = err(&format!("{base}      - {{name: a_total, type: counter, labels: {{'1x': status}}}}\n"));
+        assert!(
+            e.contains("sources[0].metrics[1].name") && e.contains("twice"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{base}      - {{name: a_total, type: counter, labels: {{'1x': status}}}}\n"
+        ));
         assert!(e.contains("labels.1x"), "{e}");
-        let e = err(&format!("{base}      - {{name: h, type: histogram, value: t, buckets: [1, 0.5]}}\n"));
-        assert!(e.contains("metrics[0].buckets") && e.contains("increasing"), "{e}");
-        let e = err("global: {poll_interval: soon}\nsources: [{name: a, paths: [x], profile: http}]\n");
+        let e = err(&format!(
+            "{base}      - {{name: h, type: histogram, value: t, buckets: [1, 0.5]}}\n"
+        ));
+        assert!(
+            e.contains("metrics[0].buckets") && e.contains("increasing"),
+            "{e}"
+        );
+        let e =
+            err("global: {poll_interval: soon}\nsources: [{name: a, paths: [x], profile: http}]\n");
         assert!(e.contains("global.poll_interval"), "{e}");
         let e = err("sources: [{name: a, paths: [x], profile: http}, {name: a, paths: [y], profile: http}]\n");
         assert!(e.contains("sources[1].name"), "{e}");
@@ -639,7 +728,11 @@ mod tests {
     fn buckets_generators() {
         let b = Buckets::Gen(BucketGen {
             linear: None,
-            exponential: Some(Exponential { start: 0.001, factor: 10.0, count: 3 }),
+            exponential: Some(Exponential {
+                start: 0.001,
+                factor: 10.0,
+                count: 3,
+            }),
         });
         let v = b.bounds().unwrap();
         assert_eq!(v.len(), 3);

@@ -29,7 +29,11 @@ pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 async fn metrics(State(s): State<Arc<dyn Snapshot>>) -> Response {
     match tokio::task::spawn_blocking(move || s.metrics()).await {
         Ok(body) => ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("render failed: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("render failed: {e}"),
+        )
+            .into_response(),
     }
 }
 
@@ -55,7 +59,9 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/", get(index))
         .with_state(snapshot);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Escape text for HTML.

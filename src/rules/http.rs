@@ -8,14 +8,27 @@ use crate::config::{Buckets, LabelFull, LabelSpec, MetricSpec, MetricType, RawSo
 use crate::parse::LineParser;
 
 fn label(field: &str, transform: Option<Transform>) -> LabelSpec {
-    LabelSpec::Full(LabelFull { field: Some(field.into()), transform, ..Default::default() })
+    LabelSpec::Full(Box::new(LabelFull {
+        field: Some(field.into()),
+        transform,
+        ..Default::default()
+    }))
 }
 
 fn constant(v: &str) -> LabelSpec {
-    LabelSpec::Full(LabelFull { value: Some(v.into()), ..Default::default() })
+    LabelSpec::Full(Box::new(LabelFull {
+        value: Some(v.into()),
+        ..Default::default()
+    }))
 }
 
-fn spec(name: &str, kind: MetricType, help: &str, value: Option<String>, labels: Vec<(&str, LabelSpec)>) -> MetricSpec {
+fn spec(
+    name: &str,
+    kind: MetricType,
+    help: &str,
+    value: Option<String>,
+    labels: Vec<(&str, LabelSpec)>,
+) -> MetricSpec {
     MetricSpec {
         name: name.into(),
         kind,
@@ -25,20 +38,32 @@ fn spec(name: &str, kind: MetricType, help: &str, value: Option<String>, labels:
         scale: None,
         action: None,
         buckets: None,
-        labels: labels.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        labels: labels
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
     }
 }
 
 /// The profile's metrics for `src`, each with a note on what it needs from the format.
-pub fn metrics(src: &RawSource, buckets: Option<Vec<f64>>, parser: &mut dyn LineParser) -> Vec<(MetricSpec, &'static str)> {
-    let f = |role: &str| src.fields.get(role).cloned().unwrap_or_else(|| role.to_string());
+pub fn metrics(
+    src: &RawSource,
+    buckets: Option<Vec<f64>>,
+    parser: &mut dyn LineParser,
+) -> Vec<(MetricSpec, &'static str)> {
+    let f = |role: &str| {
+        src.fields
+            .get(role)
+            .cloned()
+            .unwrap_or_else(|| role.to_string())
+    };
     let route = || {
-        LabelSpec::Full(LabelFull {
+        LabelSpec::Full(Box::new(LabelFull {
             field: Some(f("request_uri")),
             transform: Some(Transform::Route),
             patterns: src.routes.clone(),
             ..Default::default()
-        })
+        }))
     };
     let source = || constant(&src.name);
     let method = || label(&f("request_method"), Some(Transform::Method));
@@ -80,10 +105,17 @@ pub fn metrics(src: &RawSource, buckets: Option<Vec<f64>>, parser: &mut dyn Line
             MetricType::Histogram,
             "HTTP request duration in seconds (from the log's request time).",
             Some(f("request_time")),
-            vec![("source", source()), ("method", method()), ("route", route())],
+            vec![
+                ("source", source()),
+                ("method", method()),
+                ("route", route()),
+            ],
         );
         m.buckets = buckets.map(Buckets::List);
-        out.push((m, "request_time"));
+        out.push((
+            m,
+            "sources with `profile: http` share this histogram, so they need the same `buckets`",
+        ));
     }
     if let Some(t) = &src.tenant {
         out.push((
@@ -96,7 +128,10 @@ pub fn metrics(src: &RawSource, buckets: Option<Vec<f64>>, parser: &mut dyn Line
                     ("source", source()),
                     ("tenant", t.clone()),
                     ("route", route()),
-                    ("device", label(&f("http_user_agent"), Some(Transform::Device))),
+                    (
+                        "device",
+                        label(&f("http_user_agent"), Some(Transform::Device)),
+                    ),
                 ],
             ),
             "from the source's `tenant:` label",

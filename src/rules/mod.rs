@@ -12,8 +12,8 @@ use std::sync::Arc;
 use regex::bytes::{CaptureLocations, Regex};
 
 use crate::config::{
-    Condition, Config, GaugeAction, LabelFull, LabelSpec, MetricSpec, MetricType, Profile, RawSource, Scalar,
-    Transform, DEFAULT_DURATION_BUCKETS,
+    Condition, Config, GaugeAction, LabelFull, LabelSpec, MetricSpec, MetricType, Profile,
+    RawSource, Scalar, Transform, DEFAULT_DURATION_BUCKETS,
 };
 use crate::parse::{self, FieldId, LineParser, ParseError, Record};
 use crate::store::{push_label, Desc, Kind, SeriesCache, Store};
@@ -34,7 +34,10 @@ pub struct RuleError {
 }
 
 fn rerr(key: impl Into<String>, message: impl Into<String>) -> RuleError {
-    RuleError { key: key.into(), message: message.into() }
+    RuleError {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 #[derive(Debug)]
@@ -99,12 +102,16 @@ enum Xform {
     Lower,
 }
 
+type RegexExtract = (Regex, CaptureLocations, Vec<u8>);
+type ValueMap = HashMap<Box<[u8]>, Box<[u8]>>;
+
 #[derive(Debug)]
 struct LabelRule {
     src: Src,
-    regex: Option<(Regex, CaptureLocations, Vec<u8>)>,
+    /// Regex, its reused capture slots, and the replacement template.
+    regex: Option<RegexExtract>,
     xform: Option<Xform>,
-    map: Option<HashMap<Box<[u8]>, Box<[u8]>>>,
+    map: Option<ValueMap>,
     default: Option<Box<[u8]>>,
 }
 
@@ -121,7 +128,12 @@ impl LabelRule {
     /// Append this label's value for the line to `key`.
     #[inline]
     fn push_value(&mut self, line: &[u8], rec: &Record, b: &mut Bufs, key: &mut Vec<u8>) {
-        let Bufs { template, regex, xform, utf8 } = b;
+        let Bufs {
+            template,
+            regex,
+            xform,
+            utf8,
+        } = b;
         let mut v: &[u8] = match &self.src {
             Src::Const(c) => c,
             Src::Field(id) => rec.get(line, *id).unwrap_or_default(),
@@ -130,7 +142,9 @@ impl LabelRule {
                 for p in parts {
                     match p {
                         Part::Lit(l) => template.extend_from_slice(l),
-                        Part::Field(id) => template.extend_from_slice(rec.get(line, *id).unwrap_or_default()),
+                        Part::Field(id) => {
+                            template.extend_from_slice(rec.get(line, *id).unwrap_or_default())
+                        }
                     }
                 }
                 template
@@ -289,7 +303,13 @@ impl Compiler<'_> {
     fn field(&mut self, key: &str, name: &str) -> Result<FieldId, RuleError> {
         self.parser.field(name).ok_or_else(|| {
             let known = self.parser.known_fields();
-            rerr(key, format!("field {name:?} does not exist in this format (known fields: {})", known.join(", ")))
+            rerr(
+                key,
+                format!(
+                    "field {name:?} does not exist in this format (known fields: {})",
+                    known.join(", ")
+                ),
+            )
         })
     }
 
@@ -344,18 +364,32 @@ impl Compiler<'_> {
     }
 
     /// Compile a label; also returns the values it can take when they are all known up front.
-    fn label(&mut self, key: &str, name: &str, spec: &LabelSpec) -> Result<(LabelRule, Option<Vec<String>>), RuleError> {
+    fn label(
+        &mut self,
+        key: &str,
+        name: &str,
+        spec: &LabelSpec,
+    ) -> Result<(LabelRule, Option<Vec<String>>), RuleError> {
         let full;
         let f: &LabelFull = match spec {
             LabelSpec::Field(field) => {
-                full = LabelFull { field: Some(field.clone()), ..Default::default() };
+                full = LabelFull {
+                    field: Some(field.clone()),
+                    ..Default::default()
+                };
                 &full
             }
             LabelSpec::Full(f) => f,
         };
-        let given = [f.field.is_some(), f.value.is_some(), f.template.is_some()].iter().filter(|x| **x).count();
+        let given = [f.field.is_some(), f.value.is_some(), f.template.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
         if given != 1 {
-            return Err(rerr(key, "give exactly one of `field`, `value` or `template`"));
+            return Err(rerr(
+                key,
+                "give exactly one of `field`, `value` or `template`",
+            ));
         }
         let src = if let Some(v) = &f.value {
             Src::Const(v.as_bytes().into())
@@ -366,11 +400,16 @@ impl Compiler<'_> {
             let mut parts = Vec::new();
             let mut rest = t;
             while let Some(open) = rest.find('{') {
-                let close = rest[open..].find('}').ok_or_else(|| rerr(format!("{key}.template"), "unclosed '{'"))? + open;
+                let close = rest[open..]
+                    .find('}')
+                    .ok_or_else(|| rerr(format!("{key}.template"), "unclosed '{'"))?
+                    + open;
                 if open > 0 {
-                    parts.push(Part::Lit(rest[..open].as_bytes().into()));
+                    parts.push(Part::Lit(rest.as_bytes()[..open].into()));
                 }
-                parts.push(Part::Field(self.field(&format!("{key}.template"), &rest[open + 1..close])?));
+                parts.push(Part::Field(
+                    self.field(&format!("{key}.template"), &rest[open + 1..close])?,
+                ));
                 rest = &rest[close + 1..];
             }
             if !rest.is_empty() {
@@ -379,18 +418,31 @@ impl Compiler<'_> {
             Src::Template(parts)
         };
         if f.replacement.is_some() && f.regex.is_none() {
-            return Err(rerr(format!("{key}.replacement"), "`replacement` needs `regex`"));
+            return Err(rerr(
+                format!("{key}.replacement"),
+                "`replacement` needs `regex`",
+            ));
         }
         let regex = match &f.regex {
             Some(r) => {
                 let re = self.regex(&format!("{key}.regex"), r)?;
                 let locs = re.capture_locations();
-                Some((re, locs, f.replacement.clone().unwrap_or_else(|| "$1".into()).into_bytes()))
+                Some((
+                    re,
+                    locs,
+                    f.replacement
+                        .clone()
+                        .unwrap_or_else(|| "$1".into())
+                        .into_bytes(),
+                ))
             }
             None => None,
         };
         if !f.patterns.is_empty() && f.transform != Some(Transform::Route) {
-            return Err(rerr(format!("{key}.patterns"), "`patterns` are for `transform: route`"));
+            return Err(rerr(
+                format!("{key}.patterns"),
+                "`patterns` are for `transform: route`",
+            ));
         }
         let xform = match f.transform {
             None => None,
@@ -398,7 +450,9 @@ impl Compiler<'_> {
                 f.patterns
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| RoutePattern::new(p).map_err(|m| rerr(format!("{key}.patterns[{i}]"), m)))
+                    .map(|(i, p)| {
+                        RoutePattern::new(p).map_err(|m| rerr(format!("{key}.patterns[{i}]"), m))
+                    })
                     .collect::<Result<_, _>>()?,
             )),
             Some(Transform::StatusClass) => Some(Xform::StatusClass),
@@ -421,7 +475,11 @@ impl Compiler<'_> {
         } else if let Some(vs) = &f.values {
             Some(vs.clone())
         } else if f.transform == Some(Transform::Device) && f.map.is_none() {
-            Some(["mobile_app", "mobile_web", "desktop", "bot", "other"].map(String::from).to_vec())
+            Some(
+                ["mobile_app", "mobile_web", "desktop", "bot", "other"]
+                    .map(String::from)
+                    .to_vec(),
+            )
         } else {
             None
         };
@@ -430,7 +488,14 @@ impl Compiler<'_> {
             regex,
             xform,
             map: f.map.as_ref().map(|m| {
-                m.iter().map(|(k, v)| (k.as_bytes().to_vec().into_boxed_slice(), v.as_bytes().into())).collect()
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_bytes().to_vec().into_boxed_slice(),
+                            v.as_bytes().into(),
+                        )
+                    })
+                    .collect()
             }),
             default: f.default.as_ref().map(|d| d.as_bytes().into()),
         };
@@ -470,10 +535,17 @@ impl Compiler<'_> {
                 GaugeAction::Sub => Action::Sub(v),
             },
             (MetricType::Histogram, Some(v)) => Action::Observe(v),
-            (_, None) => return Err(rerr(format!("{key}.value"), "this metric type needs `value: <field>`")),
+            (_, None) => {
+                return Err(rerr(
+                    format!("{key}.value"),
+                    "this metric type needs `value: <field>`",
+                ))
+            }
         };
         let buckets: Vec<f64> = match (m.kind, &m.buckets) {
-            (MetricType::Histogram, Some(b)) => b.bounds().map_err(|e| rerr(format!("{key}.buckets"), e))?,
+            (MetricType::Histogram, Some(b)) => {
+                b.bounds().map_err(|e| rerr(format!("{key}.buckets"), e))?
+            }
             (MetricType::Histogram, None) => DEFAULT_DURATION_BUCKETS.to_vec(),
             _ => Vec::new(),
         };
@@ -482,9 +554,21 @@ impl Compiler<'_> {
             MetricType::Gauge => Kind::Gauge,
             MetricType::Histogram => Kind::Histogram,
         };
-        let help = m.help.clone().unwrap_or_else(|| format!("{} from logpulse source {source:?}", m.name));
-        let desc = Desc { name: m.name.clone(), help, kind, labels: names, buckets: buckets.clone() };
-        let family = self.store.register(desc, self.limit).map_err(|e| rerr(format!("{key}.name"), e.to_string()))?;
+        let help = m
+            .help
+            .clone()
+            .unwrap_or_else(|| format!("{} from logpulse source {source:?}", m.name));
+        let desc = Desc {
+            name: m.name.clone(),
+            help,
+            kind,
+            labels: names,
+            buckets: buckets.clone(),
+        };
+        let family = self
+            .store
+            .register(desc, self.limit)
+            .map_err(|e| rerr(format!("{key}.name"), e.to_string()))?;
         // Declare the cross product of known label values (capped, to stay a convenience).
         if let Some(all) = known_all {
             let n: usize = all.iter().map(Vec::len).product();
@@ -544,7 +628,9 @@ impl SourceRules {
             };
             for (m, why) in http::metrics(src, buckets, c.parser) {
                 let at = format!("{key}.profile(http).{}", m.name);
-                let rule = c.metric(&at, &m, &src.name).map_err(|e| rerr(e.key, format!("{} ({why})", e.message)))?;
+                let rule = c
+                    .metric(&at, &m, &src.name)
+                    .map_err(|e| rerr(e.key, format!("{} ({why})", e.message)))?;
                 metrics.push(rule);
             }
         }
@@ -592,7 +678,11 @@ impl SourceRules {
         let fields = res.map(|_| {
             self.shown
                 .iter()
-                .filter_map(|(n, id)| self.record.get(line, *id).map(|v| (n.clone(), String::from_utf8_lossy(v).into_owned())))
+                .filter_map(|(n, id)| {
+                    self.record
+                        .get(line, *id)
+                        .map(|v| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+                })
                 .collect()
         });
         Explanation { fields, updates }
@@ -608,7 +698,10 @@ impl SourceRules {
             for c in &m.conds {
                 if !c.holds(rec.get(line, c.field)) {
                     if let Some(w) = why.as_deref_mut() {
-                        w.push(format!("{}: skipped (a `match` condition does not hold)", m.name));
+                        w.push(format!(
+                            "{}: skipped (a `match` condition does not hold)",
+                            m.name
+                        ));
                     }
                     continue 'metric;
                 }
@@ -620,16 +713,25 @@ impl SourceRules {
                         Some(v) if v.is_finite() => v * m.scale,
                         _ => {
                             if let Some(w) = why.as_deref_mut() {
-                                w.push(format!("{}: skipped (value field missing or not a number)", m.name));
+                                w.push(format!(
+                                    "{}: skipped (value field missing or not a number)",
+                                    m.name
+                                ));
                             }
                             continue 'metric;
                         }
                     }
                 }
             };
-            if matches!(m.action, Action::Add(_)) && m.cache.family().desc().kind == Kind::Counter && value < 0.0 {
+            if matches!(m.action, Action::Add(_))
+                && m.cache.family().desc().kind == Kind::Counter
+                && value < 0.0
+            {
                 if let Some(w) = why.as_deref_mut() {
-                    w.push(format!("{}: skipped (negative value for a counter)", m.name));
+                    w.push(format!(
+                        "{}: skipped (negative value for a counter)",
+                        m.name
+                    ));
                 }
                 continue;
             }
@@ -676,9 +778,9 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, RuleError> {
         let r = SourceRules::compile(cfg, i, &store)?;
         warnings.extend(r.warnings);
         if let Some(m) = &cfg.sources[i].multiline {
-            parse::Joiner::new(&m.start, 1, 1).map_err(|e| rerr(format!("sources[{i}].multiline.start"), e.to_string()))?;
+            parse::Joiner::new(&m.start, 1, 1)
+                .map_err(|e| rerr(format!("sources[{i}].multiline.start"), e.to_string()))?;
         }
     }
     Ok(warnings)
 }
-

@@ -37,11 +37,17 @@ impl RoutePattern {
                 Seg::Lit(s.as_bytes().into())
             });
         }
-        Ok(RoutePattern { text: p.as_bytes().into(), segs })
+        Ok(RoutePattern {
+            text: p.as_bytes().into(),
+            segs,
+        })
     }
 
     fn matches(&self, path: &[u8]) -> bool {
-        let mut it = path.strip_prefix(b"/").unwrap_or(path).split(|b| *b == b'/');
+        let mut it = path
+            .strip_prefix(b"/")
+            .unwrap_or(path)
+            .split(|b| *b == b'/');
         for seg in &self.segs {
             match seg {
                 Seg::Rest => return true,
@@ -84,7 +90,11 @@ pub fn route(uri: &[u8], patterns: &[RoutePattern], out: &mut Vec<u8>) {
         return;
     }
     if path.first() != Some(&b'/') {
-        out.extend_from_slice(if path.is_empty() { b"" } else { b":invalid" });
+        out.extend_from_slice(if path.is_empty() {
+            b":none"
+        } else {
+            b":invalid"
+        });
         return;
     }
     for p in patterns {
@@ -135,14 +145,24 @@ fn is_id(s: &[u8]) -> bool {
     if s.len() >= 8 && digits > 0 && s.iter().all(u8::is_ascii_hexdigit) {
         return true;
     }
-    if s.len() >= 16 && digits > 0 && s.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'~')) {
+    if s.len() >= 16
+        && digits > 0
+        && s.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'~'))
+    {
         return true;
     }
     s.len() >= 6 && digits * 2 >= s.len()
 }
 
 fn is_uuid(s: &[u8]) -> bool {
-    s.iter().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { *b == b'-' } else { b.is_ascii_hexdigit() })
+    s.iter().enumerate().all(|(i, b)| {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            *b == b'-'
+        } else {
+            b.is_ascii_hexdigit()
+        }
+    })
 }
 
 /// `503` → `5xx`; anything that is not a status code → `other`.
@@ -165,8 +185,23 @@ pub fn status(s: &[u8], out: &mut Vec<u8>) {
 }
 
 const METHODS: &[&[u8]] = &[
-    b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE", b"PROPFIND",
-    b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"REPORT",
+    b"GET",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"HEAD",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"REPORT",
 ];
 
 /// A known HTTP method as is, else `other`.
@@ -198,20 +233,60 @@ impl std::fmt::Debug for DeviceClassifier {
 }
 
 fn finders(words: &[&'static str]) -> Vec<memmem::Finder<'static>> {
-    words.iter().map(|w| memmem::Finder::new(w.as_bytes())).collect()
+    words
+        .iter()
+        .map(|w| memmem::Finder::new(w.as_bytes()))
+        .collect()
 }
 
 impl Default for DeviceClassifier {
     fn default() -> Self {
         DeviceClassifier {
             bots: finders(&[
-                "bot", "Bot", "crawl", "Crawl", "spider", "Spider", "slurp", "curl/", "Wget", "python-requests",
-                "python-urllib", "Go-http-client", "HeadlessChrome", "facebookexternalhit", "Prometheus", "kube-probe",
-                "ELB-HealthChecker", "Pingdom", "UptimeRobot", "scan", "Scan", "zgrab", "masscan", "Nmap",
+                "bot",
+                "Bot",
+                "crawl",
+                "Crawl",
+                "spider",
+                "Spider",
+                "slurp",
+                "curl/",
+                "Wget",
+                "python-requests",
+                "python-urllib",
+                "Go-http-client",
+                "HeadlessChrome",
+                "facebookexternalhit",
+                "Prometheus",
+                "kube-probe",
+                "ELB-HealthChecker",
+                "Pingdom",
+                "UptimeRobot",
+                "scan",
+                "Scan",
+                "zgrab",
+                "masscan",
+                "Nmap",
             ]),
             // Native apps: HTTP stacks of iOS/Android apps, and app names followed by an OS token.
-            app: finders(&["CFNetwork", "Dalvik", "okhttp", "(iOS ", "(Android ", "; iOS ", "; Android "]),
-            mobile: finders(&["Mobile", "Android", "iPhone", "iPad", "iPod", "Windows Phone", "Opera Mini"]),
+            app: finders(&[
+                "CFNetwork",
+                "Dalvik",
+                "okhttp",
+                "(iOS ",
+                "(Android ",
+                "; iOS ",
+                "; Android ",
+            ]),
+            mobile: finders(&[
+                "Mobile",
+                "Android",
+                "iPhone",
+                "iPad",
+                "iPod",
+                "Windows Phone",
+                "Opera Mini",
+            ]),
             desktop: finders(&["Windows NT", "Macintosh", "X11", "Linux", "CrOS"]),
         }
     }
@@ -254,10 +329,22 @@ mod tests {
 
     #[test]
     fn routes_collapse_ids_and_drop_queries() {
-        assert_eq!(r("/mail/view/123456?page=2&sort=date", &[]), "/mail/view/:id");
-        assert_eq!(r("/api/v1/approval/items/42", &[]), "/api/v1/approval/items/:id");
-        assert_eq!(r("/drive/550e8400-e29b-41d4-a716-446655440000/download", &[]), "/drive/:id/download");
-        assert_eq!(r("/static/mail/app.3fa9c1d2.js", &[]), "/static/mail/app.:id.js");
+        assert_eq!(
+            r("/mail/view/123456?page=2&sort=date", &[]),
+            "/mail/view/:id"
+        );
+        assert_eq!(
+            r("/api/v1/approval/items/42", &[]),
+            "/api/v1/approval/items/:id"
+        );
+        assert_eq!(
+            r("/drive/550e8400-e29b-41d4-a716-446655440000/download", &[]),
+            "/drive/:id/download"
+        );
+        assert_eq!(
+            r("/static/mail/app.3fa9c1d2.js", &[]),
+            "/static/mail/app.:id.js"
+        );
         assert_eq!(r("/static/img/logo.png", &[]), "/static/img/logo.png");
         assert_eq!(r("/s/eyJhbGciOiJIUzI1NiJ9abc123", &[]), "/s/:id");
         assert_eq!(r("/drive/%ED%95%9C%EA%B8%80.pdf", &[]), "/drive/:id.pdf");
@@ -302,16 +389,26 @@ mod tests {
     #[test]
     fn devices() {
         let d = DeviceClassifier::default();
-        let c = |ua: &str| std::str::from_utf8(d.classify(ua.as_bytes())).unwrap().to_string();
+        let c = |ua: &str| {
+            std::str::from_utf8(d.classify(ua.as_bytes()))
+                .unwrap()
+                .to_string()
+        };
         assert_eq!(c("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"), "desktop");
         assert_eq!(c("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15"), "desktop");
         assert_eq!(c("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"), "mobile_web");
         assert_eq!(c("Mozilla/5.0 (Linux; Android 14; SM-S928N) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"), "mobile_web");
         assert_eq!(c("GroupwareApp/4.2.1 (iOS 17.5; iPhone15,2)"), "mobile_app");
         assert_eq!(c("GroupwareApp/4.2.0 (Android 14; SM-S928N)"), "mobile_app");
-        assert_eq!(c("MyApp/1.0 CFNetwork/1490.0.4 Darwin/23.2.0"), "mobile_app");
+        assert_eq!(
+            c("MyApp/1.0 CFNetwork/1490.0.4 Darwin/23.2.0"),
+            "mobile_app"
+        );
         assert_eq!(c("okhttp/4.12.0"), "mobile_app");
-        assert_eq!(c("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"), "bot");
+        assert_eq!(
+            c("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+            "bot"
+        );
         assert_eq!(c("curl/8.5.0"), "bot");
         assert_eq!(c("python-requests/2.32.3"), "bot");
         assert_eq!(c("-"), "other");

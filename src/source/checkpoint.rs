@@ -1,43 +1,189 @@
-//! PLACEHOLDER replaced by the tailer branch: versioned JSON checkpoints, saved atomically.
+//! Checkpoint file: `{"version":1,"sources":{"<name>":[Checkpoint...]}}`, saved atomically.
+//!
+//! `save` writes a temporary file in the same directory, fsyncs it, renames it over the target and
+//! fsyncs the directory, so after a crash the file is either the old or the new version.
+
 use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::Checkpoint;
 
-/// Checkpoint file errors.
+/// The format version written by [`save`].
+pub const VERSION: u32 = 1;
+
+/// Errors loading or saving checkpoints; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    /// I/O.
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    /// Corrupt.
-    #[error("{path}: corrupt checkpoint file: {message}")]
-    Corrupt { path: PathBuf, message: String },
+    /// Reading, writing, syncing or renaming failed.
+    #[error("checkpoint file {path}: {source}")]
+    Io {
+        /// The file (or directory) concerned.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The file is not valid checkpoint JSON.
+    #[error("checkpoint file {path} is corrupt: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Written by a newer (or unknown) format version.
+    #[error("checkpoint file {path} has unsupported version {version} (expected {VERSION})")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        version: u32,
+    },
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct File {
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFormat {
     version: u32,
     sources: HashMap<String, Vec<Checkpoint>>,
 }
 
-/// Load checkpoints; a missing file is empty.
-pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointError> {
-    match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice::<File>(&b)
-            .map(|f| f.sources)
-            .map_err(|e| CheckpointError::Corrupt { path: path.into(), message: e.to_string() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
-        Err(source) => Err(CheckpointError::Io { path: path.into(), source }),
-    }
+#[derive(Serialize)]
+struct FileFormatRef<'a> {
+    version: u32,
+    sources: &'a HashMap<String, Vec<Checkpoint>>,
 }
 
-/// Save atomically.
+/// Load checkpoints per source. A missing file is an empty map (first run).
+pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointError> {
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => {
+            return Err(CheckpointError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    // Check the version first so a future format gives a clear message.
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: u32,
+    }
+    let v: VersionOnly = serde_json::from_slice(&data).map_err(|e| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if v.version != VERSION {
+        return Err(CheckpointError::Version {
+            path: path.to_path_buf(),
+            version: v.version,
+        });
+    }
+    let f: FileFormat = serde_json::from_slice(&data).map_err(|e| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(f.sources)
+}
+
+/// Save checkpoints atomically (temp file in the same directory, fsync, rename, fsync directory).
 pub fn save(path: &Path, map: &HashMap<String, Vec<Checkpoint>>) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io { path: path.into(), source };
-    let tmp = path.with_extension("tmp");
-    let body = serde_json::to_vec(&File { version: 1, sources: map.clone() })
-        .map_err(|e| CheckpointError::Corrupt { path: path.into(), message: e.to_string() })?;
-    std::fs::write(&tmp, body).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let io_err = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| CheckpointError::Io { path: p, source: e }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let json = serde_json::to_vec(&FileFormatRef {
+        version: VERSION,
+        sources: map,
+    })
+    .map_err(|e| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    let write = || -> io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(&tmp)(e));
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(path)(e));
+    }
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(&dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Fingerprint;
+
+    #[test]
+    fn round_trip() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("checkpoints.json");
+        assert!(load(&path).expect("missing is empty").is_empty());
+        let mut map = HashMap::new();
+        map.insert(
+            "nginx".to_string(),
+            vec![Checkpoint {
+                path: PathBuf::from("/var/log/nginx/access.log"),
+                fingerprint: Fingerprint {
+                    dev: 2049,
+                    ino: 1234,
+                    head_len: 256,
+                    head_hash: u64::MAX,
+                },
+                offset: 987_654_321,
+            }],
+        );
+        save(&path, &map).expect("save");
+        assert_eq!(load(&path).expect("load"), map);
+        // Overwrite works and leaves no temporary file behind.
+        map.insert("empty".to_string(), Vec::new());
+        save(&path, &map).expect("save again");
+        assert_eq!(load(&path).expect("load"), map);
+        let names: Vec<_> = fs::read_dir(d.path())
+            .expect("readdir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("checkpoints.json")]);
+    }
+
+    #[test]
+    fn corrupt_file_is_a_typed_error_naming_the_file() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("cp.json");
+        fs::write(&path, b"{\"version\":1,\"sources\":{\"x\":[{\"path\":").expect("write");
+        let err = load(&path).expect_err("corrupt");
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains(&path.display().to_string()));
+        fs::write(&path, b"{\"version\":7,\"sources\":{}}").expect("write");
+        let err = load(&path).expect_err("version");
+        assert!(matches!(err, CheckpointError::Version { version: 7, .. }));
+    }
 }

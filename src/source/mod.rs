@@ -95,7 +95,11 @@ pub enum TailEvent {
     /// A path could not be read (permission, I/O error). `message` names the path and the cause.
     Error { path: PathBuf, message: String },
     /// Periodic state: files followed, bytes not yet read, age in seconds of the oldest unread byte.
-    Stats { files: usize, lag_bytes: u64, oldest_unread_age: f64 },
+    Stats {
+        files: usize,
+        lag_bytes: u64,
+        oldest_unread_age: f64,
+    },
 }
 
 /// Receives lines and events from a [`Tailer`].
@@ -110,5 +114,8 @@ pub trait TailSink {
 }
 
 pub mod checkpoint;
+mod fingerprint;
+mod paths;
+mod split;
 mod tailer;
 pub use tailer::{read_file, Stopper, TailError, Tailer};

@@ -90,7 +90,11 @@ pub fn family(out: &mut String, f: &Family) {
             format_value(out, v.get());
             out.push('\n');
         }
-        Value::Histogram { buckets, sum, count } => {
+        Value::Histogram {
+            buckets,
+            sum,
+            count,
+        } => {
             debug_assert_eq!(d.kind, Kind::Histogram);
             // Read count first and clamp, so cumulative buckets never exceed _count even while
             // a source is observing concurrently (readers outside the source lock).

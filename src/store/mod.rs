@@ -76,7 +76,10 @@ impl AtomicF64 {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             let new = (f64::from_bits(cur) + d).to_bits();
-            match self.0.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .0
+                .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(v) => cur = v,
             }
@@ -90,7 +93,11 @@ pub enum Value {
     /// Counter or gauge.
     Scalar(AtomicF64),
     /// Histogram: per-bucket (non-cumulative) counts, then one more for `+Inf`.
-    Histogram { buckets: Box<[AtomicU64]>, sum: AtomicF64, count: AtomicU64 },
+    Histogram {
+        buckets: Box<[AtomicU64]>,
+        sum: AtomicF64,
+        count: AtomicU64,
+    },
 }
 
 /// One labeled series.
@@ -127,7 +134,12 @@ impl Series {
     /// Record a histogram observation; `bounds` are the family's buckets.
     #[inline]
     pub fn observe(&self, bounds: &[f64], x: f64) {
-        if let Value::Histogram { buckets, sum, count } = &self.value {
+        if let Value::Histogram {
+            buckets,
+            sum,
+            count,
+        } = &self.value
+        {
             let i = bounds.partition_point(|b| *b < x);
             if let Some(b) = buckets.get(i) {
                 b.fetch_add(1, Ordering::Relaxed);
@@ -211,7 +223,9 @@ pub struct Family {
 
 impl std::fmt::Debug for Family {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Family").field("desc", &self.desc).finish_non_exhaustive()
+        f.debug_struct("Family")
+            .field("desc", &self.desc)
+            .finish_non_exhaustive()
     }
 }
 
@@ -228,7 +242,11 @@ impl Family {
         Family {
             desc,
             limit,
-            inner: Mutex::new(Inner { table: HashTable::new(), order: Vec::new(), overflow: None }),
+            inner: Mutex::new(Inner {
+                table: HashTable::new(),
+                order: Vec::new(),
+                overflow: None,
+            }),
             generation: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }
@@ -270,7 +288,9 @@ impl Family {
         let value = match self.desc.kind {
             Kind::Counter | Kind::Gauge => Value::Scalar(AtomicF64::default()),
             Kind::Histogram => Value::Histogram {
-                buckets: (0..=self.desc.buckets.len()).map(|_| AtomicU64::new(0)).collect(),
+                buckets: (0..=self.desc.buckets.len())
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
                 sum: AtomicF64::default(),
                 count: AtomicU64::new(0),
             },
@@ -418,7 +438,10 @@ impl Store {
 
     /// A snapshot of the family list.
     pub fn families(&self) -> Vec<Arc<Family>> {
-        self.families.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Expire idle series in every family; returns how many were removed.
@@ -451,7 +474,12 @@ impl SeriesCache {
     /// A cache in front of `family`.
     pub fn new(family: Arc<Family>) -> SeriesCache {
         let generation = family.generation();
-        SeriesCache { family, generation, table: HashTable::new(), overflow: None }
+        SeriesCache {
+            family,
+            generation,
+            table: HashTable::new(),
+            overflow: None,
+        }
     }
 
     /// The family.
@@ -471,7 +499,10 @@ impl SeriesCache {
         match self.table.find_entry(hash, |s| &*s.key == key) {
             Ok(e) => e.into_mut(),
             Err(absent) => match self.family.lookup(key, hash) {
-                Lookup::Found(s) => absent.into_table().insert_unique(hash, s, |s| s.hash).into_mut(),
+                Lookup::Found(s) => absent
+                    .into_table()
+                    .insert_unique(hash, s, |s| s.hash)
+                    .into_mut(),
                 Lookup::Overflow(s) => self.overflow.insert(s),
             },
         }
@@ -526,7 +557,10 @@ mod tests {
         assert_eq!(f.dropped(), 3);
         let mut out = String::new();
         store.render(&mut out);
-        assert!(out.contains("t_total{a=\"__overflow__\",b=\"__overflow__\"} 3\n"), "{out}");
+        assert!(
+            out.contains("t_total{a=\"__overflow__\",b=\"__overflow__\"} 3\n"),
+            "{out}"
+        );
         assert!(out.contains("t_total{a=\"x\",b=\"0\"} 2\n"), "{out}");
     }
 

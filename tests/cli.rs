@@ -1,0 +1,218 @@
+//! The offline commands, as a user runs them: `check`, `replay`, `explain`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn logpulse(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(common::bin())
+        .args(args)
+        .output()
+        .expect("run logpulse");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p.display().to_string()
+}
+
+#[test]
+fn check_accepts_the_shipped_examples_and_the_embedded_default() {
+    let (ok, out, err) = logpulse(&["check"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("embedded default config") && out.contains("OK"),
+        "{out}"
+    );
+    for entry in std::fs::read_dir(common::root().join("examples")).expect("examples/") {
+        let p = entry.expect("entry").path();
+        if p.extension().is_some_and(|e| e == "yml") {
+            let (ok, _, err) = logpulse(&["check", "--config", &p.display().to_string()]);
+            assert!(ok, "{}: {err}", p.display());
+        }
+    }
+}
+
+#[test]
+fn check_rejects_bad_configs_naming_the_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: &[(&str, &[&str])] = &[
+        ("sources:\n  - name: a\n    paths: [x]\n    profile: http\n    colour: red\n", &["colour", "line 5"]),
+        ("sources:\n  - name: a\n    paths: [x]\n    format: {regex: '(unclosed'}\n    metrics: [{name: a_total, type: counter}]\n", &["sources[0].format", "regex"]),
+        ("sources:\n  - name: a\n    paths: [x]\n    metrics:\n      - {name: a_total, type: counter, labels: {ip: nope}}\n", &["sources[0].metrics[0].labels.ip", "\"nope\" does not exist"]),
+        ("sources:\n  - name: a\n    paths: [x]\n    metrics:\n      - {name: a_total, type: counter, match: {status: {regex: '[5'}}}\n", &["sources[0].metrics[0].match.status.regex"]),
+        ("sources:\n  - name: a\n    paths: [x]\n    metrics:\n      - {name: x_total, type: counter}\n      - {name: x_total, type: counter}\n", &["sources[0].metrics[1].name", "twice"]),
+        ("sources:\n  - name: a\n    paths: [x]\n    metrics:\n      - {name: x_total, type: counter, labels: {__bad: status}}\n", &["labels.__bad", "label name"]),
+        ("sources: [{name: a, paths: ['[x'], profile: http}]\n", &["sources[0].paths[0]", "glob"]),
+        ("\t- not yaml: [\n", &["bad.yml"]),
+    ];
+    for (yaml, needles) in cases {
+        let p = write(dir.path(), "bad.yml", yaml);
+        let (ok, _, err) = logpulse(&["check", "--config", &p]);
+        assert!(!ok, "accepted:\n{yaml}");
+        assert!(
+            err.contains("bad.yml"),
+            "message does not name the file: {err}"
+        );
+        for n in *needles {
+            assert!(err.contains(n), "message for\n{yaml}\nlacks {n:?}: {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (ok, _, err) = logpulse(&["check", "--config", "/nonexistent/logpulse.yml"]);
+    assert!(!ok && err.contains("/nonexistent/logpulse.yml"), "{err}");
+}
+
+#[test]
+fn check_warns_about_unbounded_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(
+        dir.path(),
+        "c.yml",
+        "sources:\n  - name: a\n    paths: [x]\n    format: combined\n    metrics:\n      - {name: by_ip_total, type: counter, labels: {ip: remote_addr, route: {field: request_uri, transform: route}}}\n",
+    );
+    let (ok, _, err) = logpulse(&["check", "--config", &p]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("warning") && err.contains("labels.ip") && err.contains("client IP"),
+        "{err}"
+    );
+    assert!(!err.contains("labels.route"), "{err}");
+}
+
+/// An independent count: status codes tallied by splitting lines on quotes in this test, not by
+/// logpulse's parser.
+#[test]
+fn replay_totals_match_an_independent_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("access.log");
+    let mut text = String::new();
+    let statuses = [200u16, 200, 200, 304, 404, 500, 503, 201, 401, 200, 302];
+    let paths = [
+        "/mail/list",
+        "/mail/view/123",
+        "/api/v1/approval/items/9?x=1",
+        "/drive/a.1b2c3d4e5.js",
+        "/",
+    ];
+    for i in 0..20_000 {
+        text.push_str(&common::access_line(
+            i,
+            ["GET", "POST", "PUT"][i % 3],
+            paths[i % paths.len()],
+            statuses[i % statuses.len()],
+        ));
+    }
+    std::fs::write(&log, &text).expect("write log");
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for line in text.lines() {
+        let status = line
+            .split('"')
+            .nth(2)
+            .and_then(|s| s.split_whitespace().next())
+            .expect("status");
+        *want.entry(status.to_string()).or_default() += 1;
+    }
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "sources:\n  - name: a\n    paths: [x]\n    format: combined\n    metrics:\n      - {name: by_status_total, type: counter, labels: {status: status}}\n",
+    );
+    let (ok, out, err) = logpulse(&["replay", "--config", &cfg, &log.display().to_string()]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("replayed 20000 lines, 0 parse errors"),
+        "{err}"
+    );
+    for (status, n) in &want {
+        let got = common::sample(&out, &format!("by_status_total{{status=\"{status}\"}}"));
+        assert_eq!(got, Some(*n as f64), "status {status}");
+    }
+    let total: f64 = out
+        .lines()
+        .filter(|l| l.starts_with("by_status_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, 20_000.0);
+}
+
+#[test]
+fn replay_survives_binary_junk_huge_lines_and_missing_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("junk.log");
+    let mut data = Vec::new();
+    data.extend_from_slice(common::access_line(1, "GET", "/a", 200).as_bytes());
+    data.extend((0..=255u8).cycle().take(10_000));
+    data.push(b'\n');
+    data.extend(std::iter::repeat_n(b'x', 3 << 20));
+    data.push(b'\n');
+    data.extend_from_slice(common::access_line(2, "GET", "/b", 500).as_bytes());
+    std::fs::write(&log, &data).expect("write");
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "global: {max_line_bytes: 65536}\nsources:\n  - name: a\n    paths: [x]\n    format: combined\n    metrics:\n      - {name: by_status_total, type: counter, labels: {status: status}}\n",
+    );
+    let (ok, out, err) = logpulse(&["replay", "--config", &cfg, &log.display().to_string()]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        common::sample(&out, "by_status_total{status=\"200\"}"),
+        Some(1.0),
+        "{out}"
+    );
+    assert_eq!(
+        common::sample(&out, "by_status_total{status=\"500\"}"),
+        Some(1.0),
+        "{out}"
+    );
+    assert!(err.contains("parse errors"), "{err}");
+    let (ok, _, err) = logpulse(&["replay", "--config", &cfg, "/nonexistent/access.log"]);
+    assert!(!ok && err.contains("/nonexistent/access.log"), "{err}");
+}
+
+#[test]
+fn explain_shows_fields_updates_and_parse_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "sources:\n  - name: web\n    paths: [x]\n    format: auto\n    profile: http\n",
+    );
+    let mut child = Command::new(common::bin())
+        .args(["explain", "--config", &cfg])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let input = format!(
+        "{}not a log line\n",
+        common::access_line(3, "POST", "/api/v1/approval/items/42?x=1", 503)
+    );
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("status = \"503\""), "{text}");
+    assert!(
+        text.contains("http_requests_total{source=\"web\",method=\"POST\",status=\"503\",route=\"/api/v1/approval/items/:id\"} += 1")
+            || text.contains("http_requests_total{method=\"POST\",route=\"/api/v1/approval/items/:id\",source=\"web\",status=\"503\"} += 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 2") && text.contains("parse error"),
+        "{text}"
+    );
+}

@@ -1,0 +1,215 @@
+//! `logpulse run` as a process: real files, real signals, scrapes over loopback, exact counts.
+
+mod common;
+
+use std::path::Path;
+
+use common::{access_line, append, sample, Agent};
+
+fn config(dir: &Path, extra_global: &str) -> std::path::PathBuf {
+    let cfg = dir.join("logpulse.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  state_dir: {state}\n  poll_interval: 200ms\n{extra_global}sources:\n  - name: web\n    paths: ['{logs}/*.log']\n    format: auto\n    profile: http\n    start_at: beginning\n",
+            state = dir.join("state").display(),
+            logs = dir.join("logs").display(),
+        ),
+    )
+    .expect("write config");
+    std::fs::create_dir_all(dir.join("logs")).expect("mkdir");
+    cfg
+}
+
+fn lines(from: usize, n: usize, status: u16) -> String {
+    (from..from + n)
+        .map(|i| access_line(i, "GET", "/mail/view/42", status))
+        .collect()
+}
+
+const LINES: &str = "logpulse_lines_total{source=\"web\"}";
+const OK_200: &str =
+    "http_requests_total{method=\"GET\",route=\"/mail/view/:id\",source=\"web\",status=\"200\"}";
+
+/// Wait until the status page (which does not move checkpoints, unlike a scrape) shows `n`
+/// lines for the source.
+fn wait_status_lines(a: &Agent, n: u64) {
+    let needle = format!("<td>web</td><td class=num>{n}</td>");
+    common::wait_for(20, &format!("status page to show {n} lines"), || {
+        common::http_get(a.port, "/").filter(|(s, b)| *s == 200 && b.contains(&needle))
+    });
+}
+
+#[test]
+fn appended_lines_are_counted_exactly_and_exposition_is_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "");
+    let log = dir.path().join("logs/access.log");
+    append(&log, lines(0, 10, 200).as_bytes());
+    let a = Agent::start(&cfg, dir.path());
+    a.wait_value(OK_200, 10.0, 20);
+    append(&log, lines(10, 5, 200).as_bytes());
+    append(&log, lines(15, 3, 503).as_bytes());
+    let expo = a.wait_value(LINES, 18.0, 20);
+    assert_eq!(sample(&expo, OK_200), Some(15.0));
+    assert_eq!(sample(&expo, "http_requests_total{method=\"GET\",route=\"/mail/view/:id\",source=\"web\",status=\"503\"}"), Some(3.0));
+    assert_eq!(
+        sample(
+            &expo,
+            "http_client_requests_total{device=\"desktop\",source=\"web\"}"
+        ),
+        Some(18.0)
+    );
+    assert_eq!(
+        sample(
+            &expo,
+            "http_client_requests_total{device=\"bot\",source=\"web\"}"
+        ),
+        Some(0.0),
+        "declared at 0"
+    );
+    assert_eq!(
+        sample(&expo, "logpulse_parse_errors_total{source=\"web\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&expo, "logpulse_files_watched{source=\"web\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&expo, "logpulse_build_info{version=\"0.1.0\"}"),
+        Some(1.0)
+    );
+    assert!(
+        sample(&expo, "logpulse_series{metric=\"http_requests_total\"}").is_some_and(|v| v >= 2.0),
+        "{expo}"
+    );
+    assert!(!expo.contains("\n\n"), "no blank lines");
+    // Everything on /metrics passes promtool.
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run scripts/setup");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), expo.as_bytes())
+        .expect("pipe");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (st, page) = common::http_get(a.port, "/").expect("status page");
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("access.log") && page.contains("http_requests_total"),
+        "{page}"
+    );
+    assert_eq!(common::http_get(a.port, "/healthz").map(|r| r.0), Some(200));
+    let status = a.signal(15);
+    assert!(status.success(), "SIGTERM must exit 0, got {status}");
+}
+
+#[test]
+fn bad_lines_are_counted_and_never_stop_the_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "  max_line_bytes: 4096\n");
+    let log = dir.path().join("logs/access.log");
+    let a = Agent::start(&cfg, dir.path());
+    let mut junk = Vec::new();
+    junk.extend_from_slice(b"\x00\x01\x02\xff\xfe binary\n");
+    junk.extend_from_slice(&vec![b'y'; 100_000]);
+    junk.push(b'\n');
+    junk.extend_from_slice(b"GET / not a log line\r\n");
+    junk.extend_from_slice(lines(0, 2, 200).as_bytes());
+    append(&log, &junk);
+    let expo = a.wait_value(LINES, 5.0, 20);
+    assert_eq!(
+        sample(&expo, "logpulse_parse_errors_total{source=\"web\"}"),
+        Some(3.0),
+        "{expo}"
+    );
+    assert_eq!(
+        sample(&expo, "logpulse_lines_too_long_total{source=\"web\"}"),
+        Some(1.0),
+        "{expo}"
+    );
+    assert_eq!(sample(&expo, OK_200), Some(2.0));
+    assert_eq!(common::http_get(a.port, "/healthz").map(|r| r.0), Some(200));
+}
+
+/// The exactness contract: what Prometheus saw before a restart plus what it sees after equals
+/// every line once. Lines read but never scraped before the stop are read again.
+fn restart_exactly_once(sig: i32) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "");
+    let log = dir.path().join("logs/access.log");
+    append(&log, lines(0, 100, 200).as_bytes());
+    let a = Agent::start(&cfg, dir.path());
+    a.wait_value(LINES, 100.0, 20); // scraped: Prometheus has 100
+    append(&log, lines(100, 50, 200).as_bytes());
+    wait_status_lines(&a, 150); // read, but never scraped
+    let _ = a.signal(sig);
+    append(&log, lines(150, 25, 200).as_bytes()); // written while the agent is down
+    let b = Agent::start(&cfg, dir.path());
+    let expo = b.wait_value(LINES, 75.0, 20);
+    assert_eq!(
+        sample(&expo, OK_200),
+        Some(75.0),
+        "100 seen before + 75 after = 175 lines, each once"
+    );
+    append(&log, lines(175, 5, 200).as_bytes());
+    b.wait_value(LINES, 80.0, 20);
+}
+
+#[test]
+fn restart_after_sigterm_counts_every_line_once() {
+    restart_exactly_once(15);
+}
+
+#[test]
+fn restart_after_kill_9_counts_every_line_once() {
+    restart_exactly_once(9);
+}
+
+#[test]
+fn checkpoint_mode_read_resumes_after_what_was_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "  checkpoint: read\n");
+    let log = dir.path().join("logs/access.log");
+    append(&log, lines(0, 40, 200).as_bytes());
+    let a = Agent::start(&cfg, dir.path());
+    wait_status_lines(&a, 40);
+    assert!(a.signal(15).success());
+    append(&log, lines(40, 7, 200).as_bytes());
+    let b = Agent::start(&cfg, dir.path());
+    b.wait_value(LINES, 7.0, 20);
+}
+
+#[test]
+fn listen_error_names_the_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "");
+    let blocker = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = blocker.local_addr().expect("addr").to_string();
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "run",
+            "--config",
+            &cfg.display().to_string(),
+            "--listen",
+            &addr,
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&addr) && err.contains("cannot listen"),
+        "{err}"
+    );
+}

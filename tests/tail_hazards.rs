@@ -1,0 +1,761 @@
+//! One test per tailing hazard, against real files in temp dirs: real renames, truncations,
+//! deletions. A real `Tailer` runs on a thread with a collecting sink; tests wait for conditions
+//! with a bounded deadline (never a timing assertion) and then assert exact content.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use logpulse::source::{
+    read_file, Checkpoint, FileInfo, Fingerprint, StartAt, Stopper, TailEvent, TailOptions,
+    TailSink, Tailer,
+};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Seen {
+    /// (inode, line without its newline)
+    lines: Vec<(u64, String)>,
+    events: Vec<TailEvent>,
+    /// What a pipeline would persist: per file, the end of the last batch.
+    cps: HashMap<(u64, u64), Checkpoint>,
+    /// Per inode, end of the last batch (batches must never overlap unless truncated).
+    ends: HashMap<u64, u64>,
+    overlaps: Vec<String>,
+}
+
+impl Seen {
+    fn texts(&self) -> Vec<String> {
+        self.lines.iter().map(|(_, l)| l.clone()).collect()
+    }
+    fn count(&self, f: impl Fn(&TailEvent) -> bool) -> usize {
+        self.events.iter().filter(|e| f(e)).count()
+    }
+}
+
+struct Sink(Arc<Mutex<Seen>>);
+
+fn lock(s: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl TailSink for Sink {
+    fn batch(&mut self, file: &FileInfo, start: u64, data: &[u8]) {
+        let mut s = lock(&self.0);
+        let ino = file.fingerprint.ino;
+        if let Some(&end) = s.ends.get(&ino) {
+            if start < end {
+                let msg = format!(
+                    "{}: batch at {start} < previous end {end}",
+                    file.path.display()
+                );
+                s.overlaps.push(msg);
+            }
+        }
+        s.ends.insert(ino, start + data.len() as u64);
+        for line in data.split_inclusive(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            s.lines
+                .push((ino, String::from_utf8_lossy(line).into_owned()));
+        }
+        s.cps.insert(
+            (file.fingerprint.dev, ino),
+            Checkpoint {
+                path: file.path.clone(),
+                fingerprint: file.fingerprint,
+                offset: start + data.len() as u64,
+            },
+        );
+    }
+    fn event(&mut self, event: TailEvent) {
+        let mut s = lock(&self.0);
+        match &event {
+            TailEvent::Closed { file } => {
+                s.cps.remove(&(file.fingerprint.dev, file.fingerprint.ino));
+            }
+            // A new file may reuse the inode of a closed one.
+            TailEvent::Truncated { file } | TailEvent::Opened { file, .. } => {
+                s.ends.remove(&file.fingerprint.ino);
+            }
+            _ => {}
+        }
+        s.events.push(event);
+    }
+}
+
+struct Running {
+    stopper: Stopper,
+    done: mpsc::Receiver<()>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+fn start(opts: TailOptions, resume: Vec<Checkpoint>) -> Running {
+    start_as(opts, resume, false)
+}
+
+/// `unprivileged`: when running as root, drop the filesystem capabilities of the tailer thread
+/// (setfsuid is per thread) so that permission bits apply to it.
+fn start_as(opts: TailOptions, resume: Vec<Checkpoint>, unprivileged: bool) -> Running {
+    let mut tailer = Tailer::new(opts, resume).expect("valid options");
+    let stopper = tailer.stopper();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut sink = Sink(seen.clone());
+    let (tx, done) = mpsc::channel();
+    thread::spawn(move || {
+        if unprivileged {
+            // SAFETY: setfsuid only changes this thread's filesystem uid.
+            unsafe {
+                if libc::geteuid() == 0 {
+                    libc::setfsuid(65534);
+                }
+            }
+        }
+        tailer.run(&mut sink);
+        let _ = tx.send(());
+    });
+    let r = Running {
+        stopper,
+        done,
+        seen,
+    };
+    // Ready once the first poll has run (first scan done).
+    r.wait("first stats", |s| {
+        s.count(|e| matches!(e, TailEvent::Stats { .. })) > 0
+    });
+    r
+}
+
+impl Running {
+    fn wait(&self, what: &str, cond: impl Fn(&Seen) -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            {
+                let s = lock(&self.seen);
+                if cond(&s) {
+                    return;
+                }
+                if Instant::now() > deadline {
+                    panic!(
+                        "timed out waiting for {what}; lines: {:?}; events: {:?}",
+                        s.texts(),
+                        s.events
+                            .iter()
+                            .filter(|e| !matches!(e, TailEvent::Stats { .. }))
+                            .collect::<Vec<_>>()
+                    );
+                }
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn wait_lines(&self, want: &[&str]) {
+        self.wait(&format!("lines {want:?}"), |s| s.lines.len() >= want.len());
+    }
+
+    fn stop(self) -> Seen {
+        self.stopper.stop();
+        self.done
+            .recv_timeout(Duration::from_secs(5))
+            .expect("tailer did not stop within 5 s of stop()");
+        let s = std::mem::take(&mut *lock(&self.seen));
+        assert!(
+            s.overlaps.is_empty(),
+            "overlapping batches: {:?}",
+            s.overlaps
+        );
+        s
+    }
+}
+
+fn opts(dir: &Path, patterns: &[&str]) -> TailOptions {
+    TailOptions {
+        source: "test".into(),
+        paths: patterns
+            .iter()
+            .map(|p| dir.join(p).display().to_string())
+            .collect(),
+        exclude: vec![],
+        start_at: StartAt::Beginning,
+        // Long: inotify must do the work in these tests; the poll is only a backstop.
+        poll_interval: Duration::from_secs(30),
+        force_poll: false,
+        max_line_bytes: 1 << 20,
+        partial_flush: None,
+        rotate_wait: Duration::from_millis(200),
+    }
+}
+
+fn append(path: &Path, data: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    f.write_all(data.as_bytes()).expect("append");
+}
+
+fn tmp() -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    d
+}
+
+fn ino(path: &Path) -> u64 {
+    fs::metadata(path).expect("stat").ino()
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn appended_lines() {
+    let d = tmp();
+    let log = d.path().join("a.log");
+    append(&log, "one\n");
+    let r = start(opts(d.path(), &["a.log"]), vec![]);
+    r.wait_lines(&["one"]);
+    append(&log, "two\nthree\n");
+    r.wait_lines(&["one", "two", "three"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["one", "two", "three"]));
+}
+
+#[test]
+fn partial_line_written_in_two_writes() {
+    let d = tmp();
+    let log = d.path().join("a.log");
+    append(&log, "first\nhal");
+    let r = start(opts(d.path(), &["a.log"]), vec![]);
+    r.wait_lines(&["first"]);
+    // Give the tailer every chance to see the half line before the rest arrives.
+    thread::sleep(Duration::from_millis(300));
+    append(&log, "f line\nlast\n");
+    r.wait_lines(&["first", "half line", "last"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["first", "half line", "last"]));
+}
+
+#[test]
+fn partial_line_flushed_after_quiet() {
+    let d = tmp();
+    let log = d.path().join("a.log");
+    let mut o = opts(d.path(), &["a.log"]);
+    o.partial_flush = Some(Duration::from_millis(200));
+    let r = start(o, vec![]);
+    append(&log, "no newline yet");
+    r.wait_lines(&["no newline yet"]);
+    // The late newline ends the flushed line; it must not make an empty line.
+    append(&log, "\nnext\n");
+    r.wait_lines(&["no newline yet", "next"]);
+    thread::sleep(Duration::from_millis(300));
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["no newline yet", "next"]));
+}
+
+#[test]
+fn rename_rotation() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "a1\na2\n");
+    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    r.wait_lines(&["a1", "a2"]);
+    let old_ino = ino(&log);
+    fs::rename(&log, d.path().join("app.log.1")).expect("rename");
+    append(&log, "b1\nb2\n");
+    r.wait_lines(&["a1", "a2", "b1", "b2"]);
+    r.wait("old file closed", |s| {
+        s.count(|e| matches!(e, TailEvent::Closed { file } if file.fingerprint.ino == old_ino)) == 1
+    });
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["a1", "a2", "b1", "b2"]));
+    assert!(s.count(|e| matches!(e, TailEvent::Rotated { .. })) >= 1);
+}
+
+#[test]
+fn rotation_with_writes_to_old_file_after_rename() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let mut old = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .expect("open");
+    old.write_all(b"old1\n").expect("write");
+    // Glob includes the rotated sibling: it must not be read twice.
+    let r = start(opts(d.path(), &["app.log*"]), vec![]);
+    r.wait_lines(&["old1"]);
+    fs::rename(&log, d.path().join("app.log.1")).expect("rename");
+    old.write_all(b"old2\n").expect("write after rename");
+    append(&log, "new1\n");
+    thread::sleep(Duration::from_millis(50));
+    old.write_all(b"old3\n")
+        .expect("write after new file exists");
+    r.wait("5 lines", |s| s.lines.len() >= 4);
+    append(&log, "new2\n");
+    r.wait("5 lines", |s| s.lines.len() >= 5);
+    // Let the old file go quiet and be let go; no line may come twice.
+    thread::sleep(Duration::from_millis(500));
+    let s = r.stop();
+    let mut got = s.texts();
+    got.sort();
+    assert_eq!(got, strs(&["new1", "new2", "old1", "old2", "old3"]));
+    let old_lines: Vec<_> = s
+        .lines
+        .iter()
+        .filter(|(i, _)| *i == ino(&d.path().join("app.log.1")))
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert_eq!(old_lines, ["old1", "old2", "old3"]);
+}
+
+#[test]
+fn copytruncate() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "before1\nbefore2\n");
+    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    r.wait_lines(&["before1", "before2"]);
+    fs::copy(&log, d.path().join("app.log.1")).expect("copy");
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    append(&log, "after1\n");
+    r.wait_lines(&["before1", "before2", "after1"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["before1", "before2", "after1"]));
+    assert_eq!(s.count(|e| matches!(e, TailEvent::Truncated { .. })), 1);
+}
+
+#[test]
+fn truncation_to_zero() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "x1\nx2\n");
+    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    r.wait_lines(&["x1", "x2"]);
+    File::create(&log).expect("truncate");
+    r.wait("Truncated", |s| {
+        s.count(|e| matches!(e, TailEvent::Truncated { .. })) == 1
+    });
+    append(&log, "y1\n");
+    r.wait_lines(&["x1", "x2", "y1"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["x1", "x2", "y1"]));
+}
+
+#[test]
+fn truncated_and_rewritten_past_offset_is_detected_by_head() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "old-a\nold-b\n");
+    let mut o = opts(d.path(), &["app.log"]);
+    // Poll only, slowly: the truncation and the rewrite land between two looks.
+    o.force_poll = true;
+    o.poll_interval = Duration::from_millis(700);
+    let r = start(o, vec![]);
+    r.wait_lines(&["old-a", "old-b"]);
+    let mut f = File::create(&log).expect("truncate");
+    f.write_all(b"NEW line number one\nNEW line number two\n")
+        .expect("rewrite");
+    drop(f);
+    r.wait_lines(&[
+        "old-a",
+        "old-b",
+        "NEW line number one",
+        "NEW line number two",
+    ]);
+    let s = r.stop();
+    assert_eq!(
+        s.texts(),
+        strs(&[
+            "old-a",
+            "old-b",
+            "NEW line number one",
+            "NEW line number two"
+        ])
+    );
+    assert_eq!(s.count(|e| matches!(e, TailEvent::Truncated { .. })), 1);
+}
+
+#[test]
+fn delete_and_recreate() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "gone1\n");
+    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    r.wait_lines(&["gone1"]);
+    let old_ino = ino(&log);
+    fs::remove_file(&log).expect("delete");
+    r.wait("deleted file closed", |s| {
+        s.count(|e| matches!(e, TailEvent::Closed { file } if file.fingerprint.ino == old_ino)) == 1
+    });
+    append(&log, "new1\n");
+    r.wait_lines(&["gone1", "new1"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["gone1", "new1"]));
+}
+
+#[test]
+fn file_appears_later() {
+    let d = tmp();
+    let mut o = opts(d.path(), &["later.log"]);
+    o.start_at = StartAt::End; // a file appearing later is read from its start regardless
+    let r = start(o, vec![]);
+    let log = d.path().join("later.log");
+    append(&log, "hello\n");
+    r.wait_lines(&["hello"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["hello"]));
+    // The missing literal path was reported once, not on every look.
+    assert_eq!(s.count(|e| matches!(e, TailEvent::Error { .. })), 1);
+}
+
+#[test]
+fn directory_appears_later() {
+    let d = tmp();
+    let r = start(opts(d.path(), &["sub/deeper/*.log"]), vec![]);
+    fs::create_dir(d.path().join("sub")).expect("mkdir");
+    thread::sleep(Duration::from_millis(100));
+    fs::create_dir(d.path().join("sub/deeper")).expect("mkdir");
+    thread::sleep(Duration::from_millis(100));
+    append(&d.path().join("sub/deeper/x.log"), "deep\n");
+    r.wait_lines(&["deep"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["deep"]));
+}
+
+#[test]
+fn glob_picks_up_new_file() {
+    let d = tmp();
+    append(&d.path().join("a.log"), "a\n");
+    let r = start(opts(d.path(), &["*.log"]), vec![]);
+    r.wait_lines(&["a"]);
+    append(&d.path().join("b.log"), "b\n");
+    append(&d.path().join("c.txt"), "not matched\n");
+    r.wait_lines(&["a", "b"]);
+    thread::sleep(Duration::from_millis(200));
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["a", "b"]));
+}
+
+#[test]
+fn double_star_glob() {
+    let d = tmp();
+    fs::create_dir_all(d.path().join("x")).expect("mkdir");
+    append(&d.path().join("x/top.log"), "top\n");
+    let r = start(opts(d.path(), &["**/*.log"]), vec![]);
+    r.wait_lines(&["top"]);
+    // Directories created after start are walked and watched.
+    fs::create_dir_all(d.path().join("x/y/z")).expect("mkdir");
+    thread::sleep(Duration::from_millis(100));
+    append(&d.path().join("x/y/z/deep.log"), "deep\n");
+    r.wait_lines(&["top", "deep"]);
+    append(&d.path().join("x/y/z/deep.log"), "deeper\n");
+    r.wait_lines(&["top", "deep", "deeper"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["top", "deep", "deeper"]));
+}
+
+#[test]
+fn resume_from_checkpoint_no_loss_no_duplicates() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let other = d.path().join("other.log");
+    append(&log, "1\n2\n");
+    append(&other, "o1\n");
+    let r = start(opts(d.path(), &["*.log"]), vec![]);
+    r.wait_lines(&["1", "2", "o1"]);
+    append(&log, "3\npart");
+    r.wait_lines(&["1", "2", "o1", "3"]);
+    let first = r.stop();
+    let resume: Vec<Checkpoint> = first.cps.values().cloned().collect();
+    assert_eq!(resume.len(), 2);
+    // While the agent is down: more lines, the partial line completed, and a new file.
+    append(&log, "ial\n4\n");
+    append(&d.path().join("new.log"), "n1\n");
+    let mut o = opts(d.path(), &["*.log"]);
+    o.start_at = StartAt::End; // must not matter: there are checkpoints
+    let r = start(o, resume);
+    r.wait("all lines", |s| s.lines.len() >= 3);
+    thread::sleep(Duration::from_millis(200));
+    let second = r.stop();
+    let mut got = first.texts();
+    got.extend(second.texts());
+    got.sort();
+    assert_eq!(got, strs(&["1", "2", "3", "4", "n1", "o1", "partial"]));
+}
+
+#[test]
+fn inode_reuse_with_different_head_is_not_resumed() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "fresh content line one\nline two\n");
+    let md = fs::metadata(&log).expect("stat");
+    // A checkpoint for the same (dev, inode) but another file's head: what a reused inode
+    // looks like after the old file was deleted and a new one created.
+    let stale = Checkpoint {
+        path: log.clone(),
+        fingerprint: Fingerprint {
+            dev: md.dev(),
+            ino: md.ino(),
+            head_len: 20,
+            head_hash: 0x1234_5678_9abc_def0,
+        },
+        offset: 10,
+    };
+    let r = start(opts(d.path(), &["app.log"]), vec![stale]);
+    r.wait_lines(&["fresh content line one", "line two"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["fresh content line one", "line two"]));
+}
+
+#[test]
+fn start_at_end_and_beginning() {
+    for (start_at, want) in [
+        (StartAt::End, vec!["new"]),
+        (StartAt::Beginning, vec!["old1", "old2", "new"]),
+    ] {
+        let d = tmp();
+        let log = d.path().join("app.log");
+        append(&log, "old1\nold2\n");
+        let mut o = opts(d.path(), &["app.log"]);
+        o.start_at = start_at;
+        let r = start(o, vec![]);
+        r.wait("opened", |s| {
+            s.count(|e| matches!(e, TailEvent::Opened { .. })) == 1
+        });
+        append(&log, "new\n");
+        r.wait("new", |s| s.texts().iter().any(|l| l == "new"));
+        let s = r.stop();
+        assert_eq!(s.texts(), strs(&want), "{start_at:?}");
+    }
+}
+
+#[test]
+fn line_too_long_is_cut() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let mut o = opts(d.path(), &["app.log"]);
+    o.max_line_bytes = 10;
+    let long = "y".repeat(100_000);
+    append(&log, &format!("short\n{long}\nafter\n"));
+    let r = start(o, vec![]);
+    r.wait_lines(&["short", "yyyyyyyyyy", "after"]);
+    // A long line arriving in pieces.
+    append(&log, "zzzzzzzz");
+    thread::sleep(Duration::from_millis(100));
+    append(&log, "zzzzzzzz");
+    thread::sleep(Duration::from_millis(100));
+    append(&log, "zzzz\nend\n");
+    r.wait_lines(&["short", "yyyyyyyyyy", "after", "zzzzzzzzzz", "end"]);
+    let s = r.stop();
+    assert_eq!(
+        s.texts(),
+        strs(&["short", "yyyyyyyyyy", "after", "zzzzzzzzzz", "end"])
+    );
+    assert_eq!(s.count(|e| matches!(e, TailEvent::LineTooLong { .. })), 2);
+}
+
+#[test]
+fn unreadable_file_reports_error_and_others_keep_flowing() {
+    let d = tmp();
+    let secret = d.path().join("secret.log");
+    append(&secret, "hidden\n");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let ok = d.path().join("ok.log");
+    append(&ok, "visible\n");
+    let r = start_as(opts(d.path(), &["*.log"]), vec![], true);
+    r.wait_lines(&["visible"]);
+    append(&ok, "more\n");
+    append(&d.path().join("new.log"), "new\n"); // a directory event: rescan, retry secret
+    r.wait_lines(&["visible", "more", "new"]);
+    let s = r.stop();
+    let mut got = s.texts();
+    got.sort();
+    assert_eq!(got, strs(&["more", "new", "visible"]));
+    let errors: Vec<_> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            TailEvent::Error { path, message } => Some((path.clone(), message.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "reported once: {errors:?}");
+    assert_eq!(errors[0].0, secret);
+    assert!(errors[0].1.contains("secret.log"), "{}", errors[0].1);
+}
+
+#[test]
+fn force_poll_without_inotify() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "p1\n");
+    let mut o = opts(d.path(), &["app.log"]);
+    o.force_poll = true;
+    o.poll_interval = Duration::from_millis(100);
+    let r = start(o, vec![]);
+    r.wait_lines(&["p1"]);
+    append(&log, "p2\n");
+    r.wait_lines(&["p1", "p2"]);
+    fs::rename(&log, d.path().join("app.log.1")).expect("rename");
+    append(&log, "p3\n");
+    r.wait_lines(&["p1", "p2", "p3"]);
+    r.wait("stats", |s| {
+        s.events.iter().any(|e| {
+            matches!(
+                e,
+                TailEvent::Stats {
+                    files: 1,
+                    lag_bytes: 0,
+                    ..
+                }
+            )
+        })
+    });
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["p1", "p2", "p3"]));
+}
+
+#[test]
+fn stop_is_prompt_while_idle() {
+    let d = tmp();
+    let r = start(opts(d.path(), &["*.log"]), vec![]); // 30 s poll interval
+    let t = Instant::now();
+    let _ = r.stop(); // panics if not stopped within 5 s
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn stress_rotation_exactly_once_in_order() {
+    const N: u64 = 50_000;
+    const M: u64 = 5;
+    let d = tmp();
+    let log = d.path().join("app.log");
+    File::create(&log).expect("create");
+    let r = start(opts(d.path(), &["app.log*"]), vec![]);
+    let dir = d.path().to_path_buf();
+    let writer = thread::spawn(move || {
+        let log = dir.join("app.log");
+        let mut w = BufWriter::with_capacity(
+            4096,
+            OpenOptions::new().append(true).open(&log).expect("open"),
+        );
+        let per = N / (M + 1);
+        let mut i = 0;
+        for rot in 1..=M + 1 {
+            let end = if rot > M { N } else { rot * per };
+            while i < end {
+                writeln!(w, "{i}").expect("write");
+                i += 1;
+            }
+            if rot <= M {
+                // logrotate `create`: rename, new file; the writer keeps using its old fd for
+                // a few more lines before reopening.
+                fs::rename(&log, dir.join(format!("app.log.{rot}"))).expect("rename");
+                File::create(&log).expect("create");
+                for _ in 0..3 {
+                    writeln!(w, "{i}").expect("write");
+                    i += 1;
+                }
+                w.flush().expect("flush");
+                w = BufWriter::with_capacity(
+                    4096,
+                    OpenOptions::new().append(true).open(&log).expect("reopen"),
+                );
+            }
+        }
+        w.flush().expect("flush");
+    });
+    writer.join().expect("writer");
+    r.wait("all numbers", |s| s.lines.len() as u64 >= N);
+    thread::sleep(Duration::from_millis(500)); // time for duplicates to show up, if any
+    let s = r.stop();
+    let mut per_file: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut all = Vec::with_capacity(N as usize);
+    for (ino, l) in &s.lines {
+        let n: u64 = l.parse().unwrap_or_else(|_| panic!("not a number: {l:?}"));
+        per_file.entry(*ino).or_default().push(n);
+        all.push(n);
+    }
+    for (ino, nums) in &per_file {
+        assert!(
+            nums.windows(2).all(|w| w[0] < w[1]),
+            "out of order in inode {ino}"
+        );
+    }
+    assert_eq!(per_file.len() as u64, M + 1);
+    all.sort_unstable();
+    assert_eq!(all.len() as u64, N, "duplicates or losses");
+    assert!(all.iter().copied().eq(0..N), "each number exactly once");
+}
+
+#[test]
+fn replay_reads_whole_file() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let long = "q".repeat(300_000);
+    append(&log, &format!("a\n{long}\nb\nunterminated"));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut sink = Sink(seen.clone());
+    let n = read_file(&log, 1000, &mut sink).expect("replay");
+    assert_eq!(n, fs::metadata(&log).expect("stat").len());
+    let s = lock(&seen);
+    assert_eq!(
+        s.texts(),
+        vec![
+            "a".to_string(),
+            "q".repeat(1000),
+            "b".into(),
+            "unterminated".into()
+        ]
+    );
+    let err = read_file(&d.path().join("missing.log"), 1000, &mut Sink(seen.clone()))
+        .expect_err("missing file");
+    assert!(err.to_string().contains("missing.log"));
+}
+
+#[test]
+fn idle_cost_is_near_zero_with_many_files() {
+    let d = tmp();
+    for i in 0..300 {
+        append(&d.path().join(format!("f{i}.log")), "x\n");
+    }
+    let mut o = opts(d.path(), &["*.log"]);
+    o.poll_interval = Duration::from_millis(250);
+    let mut tailer = Tailer::new(o, vec![]).expect("tailer");
+    let stopper = tailer.stopper();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut sink = Sink(seen.clone());
+    let h = thread::spawn(move || {
+        tailer.run(&mut sink);
+        // CPU time of this thread only.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: ru is a valid rusage to fill.
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        Duration::from_secs(ru.ru_utime.tv_sec as u64 + ru.ru_stime.tv_sec as u64)
+            + Duration::from_micros(ru.ru_utime.tv_usec as u64 + ru.ru_stime.tv_usec as u64)
+    });
+    let deadline = Instant::now() + DEADLINE;
+    while lock(&seen).lines.len() < 300 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(lock(&seen).lines.len(), 300);
+    thread::sleep(Duration::from_secs(2)); // idle: 8 polls of 300 files
+    stopper.stop();
+    let cpu = h.join().expect("tailer thread");
+    // Generous bound (a busy loop would burn ~2 s): start-up reads plus 8 polls.
+    assert!(cpu < Duration::from_millis(500), "idle CPU {cpu:?}");
+}
