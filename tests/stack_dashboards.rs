@@ -13,20 +13,38 @@ use support::*;
 
 fn dashboards() -> Vec<(String, Value)> {
     let files = files(&repo().join("grafana-dashboards"), ".json");
-    let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for want in ["logpulse-service.json", "logpulse-usage.json", "logpulse-agent.json"] {
-        assert!(names.iter().any(|n| n == want), "grafana-dashboards/{want} missing");
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "logpulse-service.json",
+        "logpulse-usage.json",
+        "logpulse-agent.json",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "grafana-dashboards/{want} missing"
+        );
     }
     files
         .iter()
         .map(|f| {
-            let v: Value = serde_json::from_str(&read(f)).unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", f.display()));
+            let v: Value = serde_json::from_str(&read(f))
+                .unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", f.display()));
             (f.file_name().unwrap().to_string_lossy().into_owned(), v)
         })
         .collect()
 }
 
-const BUILTIN_VARS: &[&str] = &["__rate_interval", "__interval", "__range", "__interval_ms", "__range_s", "__range_ms"];
+const BUILTIN_VARS: &[&str] = &[
+    "__rate_interval",
+    "__interval",
+    "__range",
+    "__interval_ms",
+    "__range_s",
+    "__range_ms",
+];
 
 #[test]
 fn dashboards_are_well_formed() {
@@ -35,7 +53,12 @@ fn dashboards_are_well_formed() {
     for (name, d) in dashboards() {
         let mut p = |m: String| problems.push(format!("{name}: {m}"));
         let uid = d["uid"].as_str().unwrap_or("");
-        if uid.is_empty() || uid.len() > 40 || !uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if uid.is_empty()
+            || uid.len() > 40
+            || !uid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             p(format!("bad uid {uid:?}"));
         }
         if !uids.insert(uid.to_string()) {
@@ -53,13 +76,22 @@ fn dashboards_are_well_formed() {
         if !d["id"].is_null() {
             p("dashboard id must be null (Grafana assigns it)".into());
         }
-        if !d["tags"].as_array().is_some_and(|t| t.iter().any(|t| t == "logpulse")) {
+        if !d["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "logpulse"))
+        {
             p("tag logpulse missing (dashboard links use it)".into());
         }
 
         // Variables.
-        let vars = d["templating"]["list"].as_array().cloned().unwrap_or_default();
-        let var_names: BTreeSet<String> = vars.iter().filter_map(|v| v["name"].as_str().map(String::from)).collect();
+        let vars = d["templating"]["list"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let var_names: BTreeSet<String> = vars
+            .iter()
+            .filter_map(|v| v["name"].as_str().map(String::from))
+            .collect();
         match vars.iter().find(|v| v["name"] == "datasource") {
             Some(v) if v["type"] == "datasource" && v["query"] == "prometheus" => {}
             _ => p("needs a variable `datasource` of type datasource, query prometheus".into()),
@@ -70,7 +102,9 @@ fn dashboards_are_well_formed() {
                 Some(v) => {
                     let q = v["definition"].as_str().unwrap_or("");
                     if v["type"] != "query" || !q.starts_with("label_values(") {
-                        p(format!("variable {want} should be a label_values(...) query, is {q:?}"));
+                        p(format!(
+                            "variable {want} should be a label_values(...) query, is {q:?}"
+                        ));
                     }
                     if v["datasource"]["uid"] != "${datasource}" {
                         p(format!("variable {want} does not use ${{datasource}}"));
@@ -80,7 +114,10 @@ fn dashboards_are_well_formed() {
         }
         for v in &vars {
             if v["type"] == "query" {
-                let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap_or("");
+                let q = v["query"]["query"]
+                    .as_str()
+                    .or(v["query"].as_str())
+                    .unwrap_or("");
                 for used in grafana_vars(q) {
                     if !var_names.contains(&used) {
                         p(format!("variable {} uses undefined ${used}", v["name"]));
@@ -99,16 +136,26 @@ fn dashboards_are_well_formed() {
             let id = panel["id"].as_i64();
             match id {
                 Some(id) if ids.insert(id) => {}
-                _ => p(format!("panel {title:?}: missing or duplicate id {:?}", panel["id"])),
+                _ => p(format!(
+                    "panel {title:?}: missing or duplicate id {:?}",
+                    panel["id"]
+                )),
             }
             let g = &panel["gridPos"];
-            let (x, y, w, h) = (g["x"].as_i64(), g["y"].as_i64(), g["w"].as_i64(), g["h"].as_i64());
+            let (x, y, w, h) = (
+                g["x"].as_i64(),
+                g["y"].as_i64(),
+                g["w"].as_i64(),
+                g["h"].as_i64(),
+            );
             let (Some(x), Some(y), Some(w), Some(h)) = (x, y, w, h) else {
                 p(format!("panel {title:?}: gridPos needs x, y, w, h"));
                 continue;
             };
             if x < 0 || w < 1 || x + w > 24 || h < 1 || y < 0 {
-                p(format!("panel {title:?}: gridPos out of the 24-column grid: {g}"));
+                p(format!(
+                    "panel {title:?}: gridPos out of the 24-column grid: {g}"
+                ));
             }
             for (bx, by, bw, bh, bt) in &boxes {
                 if x < bx + bw && bx < &(x + w) && y < by + bh && by < &(y + h) {
@@ -120,13 +167,24 @@ fn dashboards_are_well_formed() {
                 continue;
             }
             if panel["datasource"]["uid"] != "${datasource}" {
-                p(format!("panel {title:?}: datasource must be ${{datasource}}"));
+                p(format!(
+                    "panel {title:?}: datasource must be ${{datasource}}"
+                ));
             }
             let ty = panel["type"].as_str().unwrap_or("");
-            if ty != "heatmap" && ty != "text" && panel["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("").is_empty() {
+            if ty != "heatmap"
+                && ty != "text"
+                && panel["fieldConfig"]["defaults"]["unit"]
+                    .as_str()
+                    .unwrap_or("")
+                    .is_empty()
+            {
                 p(format!("panel {title:?}: no unit"));
             }
-            if panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"].as_str().is_some_and(|m| m != "off") {
+            if panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"]
+                .as_str()
+                .is_some_and(|m| m != "off")
+            {
                 threshold_lines += 1;
             }
             let targets = panel["targets"].as_array().cloned().unwrap_or_default();
@@ -140,7 +198,9 @@ fn dashboards_are_well_formed() {
                     p(format!("panel {title:?}: duplicate refId {r:?}"));
                 }
                 if t["datasource"]["uid"] != "${datasource}" {
-                    p(format!("panel {title:?} {r}: target datasource must be ${{datasource}}"));
+                    p(format!(
+                        "panel {title:?} {r}: target datasource must be ${{datasource}}"
+                    ));
                 }
                 let expr = t["expr"].as_str().unwrap_or("");
                 if expr.trim().is_empty() {
@@ -159,8 +219,13 @@ fn dashboards_are_well_formed() {
                     }
                 }
                 for v in ["job", "instance"] {
-                    if !expr.contains(&format!("{v}=~\"${v}\"")) && !expr.starts_with("count(ALERTS") && !expr.contains("ALERTS{") {
-                        p(format!("panel {title:?} {r}: does not filter on {v}=~\"${v}\": {expr}"));
+                    if !expr.contains(&format!("{v}=~\"${v}\""))
+                        && !expr.starts_with("count(ALERTS")
+                        && !expr.contains("ALERTS{")
+                    {
+                        p(format!(
+                            "panel {title:?} {r}: does not filter on {v}=~\"${v}\": {expr}"
+                        ));
                     }
                 }
             }
@@ -175,17 +240,27 @@ fn dashboards_are_well_formed() {
 /// The thresholds the alerts use appear on the service dashboard, so a page and the graph agree.
 #[test]
 fn service_dashboard_draws_alert_thresholds() {
-    let d: Value = serde_json::from_str(&read(&repo().join("grafana-dashboards/logpulse-service.json"))).unwrap();
+    let d: Value = serde_json::from_str(&read(
+        &repo().join("grafana-dashboards/logpulse-service.json"),
+    ))
+    .unwrap();
     let mut values = BTreeSet::new();
     for p in panels(&d) {
-        for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array().into_iter().flatten() {
+        for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             if let Some(v) = s["value"].as_f64() {
                 values.insert(format!("{v}"));
             }
         }
     }
     for want in ["0.25", "0.0144", "0.006", "1", "5"] {
-        assert!(values.contains(want), "threshold {want} of the alert rules is not drawn on the service dashboard: {values:?}");
+        assert!(
+            values.contains(want),
+            "threshold {want} of the alert rules is not drawn on the service dashboard: {values:?}"
+        );
     }
 }
 
@@ -204,7 +279,10 @@ fn dashboard_expressions_parse() {
     for (_, d) in dashboards() {
         for v in d["templating"]["list"].as_array().into_iter().flatten() {
             if let Some(q) = v["definition"].as_str() {
-                if let Some(inner) = q.strip_prefix("label_values(").and_then(|s| s.strip_suffix(')')) {
+                if let Some(inner) = q
+                    .strip_prefix("label_values(")
+                    .and_then(|s| s.strip_suffix(')'))
+                {
                     let sel = match inner.rfind(',') {
                         Some(i) => &inner[..i],
                         None => inner,
@@ -216,8 +294,16 @@ fn dashboard_expressions_parse() {
     }
     let file = tmp.path().join("dashboards.rules.yml");
     // JSON is YAML: promtool reads it as a rule file.
-    write(&file, &serde_json::json!({"groups": [{"name": "dashboards", "rules": rules}]}).to_string());
-    let out = Command::new(promtool).arg("check").arg("rules").arg(&file).output().unwrap();
+    write(
+        &file,
+        &serde_json::json!({"groups": [{"name": "dashboards", "rules": rules}]}).to_string(),
+    );
+    let out = Command::new(promtool)
+        .arg("check")
+        .arg("rules")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "a dashboard expression does not parse:\n{}{}",
@@ -231,9 +317,18 @@ fn provisioning_matches_the_dashboards() {
     let ds = yaml(&repo().join("grafana-dashboards/provisioning/datasources/prometheus.yml"));
     let d0 = &ds["datasources"][0];
     assert_eq!(d0["type"], "prometheus");
-    assert!(d0["jsonData"]["timeInterval"].is_string(), "set timeInterval so $__rate_interval fits the scrape interval");
+    assert!(
+        d0["jsonData"]["timeInterval"].is_string(),
+        "set timeInterval so $__rate_interval fits the scrape interval"
+    );
     let prov = yaml(&repo().join("grafana-dashboards/provisioning/dashboards/logpulse.yml"));
-    let path = prov["providers"][0]["options"]["path"].as_str().expect("provider path").to_string();
+    let path = prov["providers"][0]["options"]["path"]
+        .as_str()
+        .expect("provider path")
+        .to_string();
     let compose = read(&repo().join("deploy/compose.yaml"));
-    assert!(compose.contains(&format!("../grafana-dashboards:{path}")), "compose.yaml must mount the dashboards at {path}");
+    assert!(
+        compose.contains(&format!("../grafana-dashboards:{path}")),
+        "compose.yaml must mount the dashboards at {path}"
+    );
 }

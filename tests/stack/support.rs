@@ -30,7 +30,9 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// Runs a tool to completion; panics with its output when it fails.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
             "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
@@ -71,7 +73,11 @@ pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 
 /// A free TCP port on 127.0.0.1 (bound then released; the window for a race is tiny).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process killed (and reaped) when dropped, also when the test panics. Its stdout and
@@ -99,7 +105,12 @@ impl Proc {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let start = lines.len().saturating_sub(40);
-        format!("--- last lines of {} ({})\n{}", self.name, self.log.display(), lines[start..].join("\n"))
+        format!(
+            "--- last lines of {} ({})\n{}",
+            self.name,
+            self.log.display(),
+            lines[start..].join("\n")
+        )
     }
 
     /// Panics if the process has exited.
@@ -125,13 +136,21 @@ pub struct Resp {
 }
 
 /// One HTTP/1.0 request (the server closes the connection, so no chunked encoding to decode).
-pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<(&str, &str)>) -> std::io::Result<Resp> {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &str)>,
+) -> std::io::Result<Resp> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.set_write_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: logpulse-stack-test\r\n");
     if let Some((ctype, b)) = body {
-        req.push_str(&format!("Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+        req.push_str(&format!(
+            "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        ));
     } else {
         req.push_str("\r\n");
     }
@@ -145,7 +164,10 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<(&str, &str
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad response: {head:?}")))?;
-    Ok(Resp { status, body: body.to_string() })
+    Ok(Resp {
+        status,
+        body: body.to_string(),
+    })
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<Resp> {
@@ -157,7 +179,9 @@ pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -165,7 +189,11 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// Polls `f` every `every` until it returns Some or `timeout` passes.
-pub fn wait_for<T>(timeout: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn wait_for<T>(
+    timeout: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let end = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
@@ -186,11 +214,20 @@ pub fn alertmanager_config_copy(dir: &Path, slack_url: &str, pagerduty_key: &str
     write(&secrets.join("slack-webhook-url"), slack_url);
     write(&secrets.join("pagerduty-routing-key"), pagerduty_key);
     for t in files(&src.join("templates"), ".tmpl") {
-        write(&dir.join("templates").join(t.file_name().unwrap()), &read(&t));
+        write(
+            &dir.join("templates").join(t.file_name().unwrap()),
+            &read(&t),
+        );
     }
     let text = read(&src.join("alertmanager.yml"));
-    assert!(text.contains("/etc/alertmanager/secrets/"), "alertmanager.yml should read its secrets from /etc/alertmanager/secrets/");
-    let text = text.replace("/etc/alertmanager/secrets/", &format!("{}/", secrets.display()));
+    assert!(
+        text.contains("/etc/alertmanager/secrets/"),
+        "alertmanager.yml should read its secrets from /etc/alertmanager/secrets/"
+    );
+    let text = text.replace(
+        "/etc/alertmanager/secrets/",
+        &format!("{}/", secrets.display()),
+    );
     let path = dir.join("alertmanager.yml");
     write(&path, &text);
     path
@@ -247,7 +284,11 @@ pub fn grafana_vars(text: &str) -> Vec<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'$' {
-            let (start, braced) = if b.get(i + 1) == Some(&b'{') { (i + 2, true) } else { (i + 1, false) };
+            let (start, braced) = if b.get(i + 1) == Some(&b'{') {
+                (i + 2, true)
+            } else {
+                (i + 1, false)
+            };
             let mut j = start;
             while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
                 j += 1;
@@ -266,9 +307,14 @@ pub fn grafana_vars(text: &str) -> Vec<String> {
 
 /// A dashboard expression with Grafana's variables replaced by values Prometheus accepts.
 pub fn substitute_grafana(expr: &str, rate_interval: &str, range: &str) -> String {
-    let mut e = expr.replace("$__rate_interval", rate_interval).replace("$__range", range).replace("$__interval", "15s");
+    let mut e = expr
+        .replace("$__rate_interval", rate_interval)
+        .replace("$__range", range)
+        .replace("$__interval", "15s");
     for v in ["job", "instance", "source", "tenant", "route"] {
-        e = e.replace(&format!("${{{v}}}"), ".+").replace(&format!("${v}"), ".+");
+        e = e
+            .replace(&format!("${{{v}}}"), ".+")
+            .replace(&format!("${v}"), ".+");
     }
     e
 }
@@ -277,7 +323,8 @@ pub fn substitute_grafana(expr: &str, rate_interval: &str, range: &str) -> Strin
 pub fn dashboard_queries() -> Vec<(String, String, String, String, bool)> {
     let mut out = Vec::new();
     for f in files(&repo().join("grafana-dashboards"), ".json") {
-        let d: serde_json::Value = serde_json::from_str(&read(&f)).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let d: serde_json::Value =
+            serde_json::from_str(&read(&f)).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         for p in panels(&d) {
             for t in p["targets"].as_array().into_iter().flatten() {
