@@ -329,6 +329,64 @@ fn firing_in_prometheus(prom: SocketAddr, name: &str) -> Option<Value> {
         .cloned()
 }
 
+/// Inhibitions of alert-rules/alertmanager.yml on the live Alertmanager: synthetic alerts posted
+/// through its API, then the inhibited ones must name an inhibitor and the others must not.
+fn check_inhibitions(am: SocketAddr) {
+    let alerts = serde_json::json!([
+        {"labels": {"alertname": "LogpulseAgentDown", "severity": "critical", "job": "e2e-inhibit", "instance": "web-09"}},
+        {"labels": {"alertname": "LogSourceSilent", "severity": "warning", "job": "e2e-inhibit", "instance": "web-09", "source": "web"}},
+        {"labels": {"alertname": "LogSourceSilent", "severity": "warning", "job": "e2e-inhibit", "instance": "web-10", "source": "web"}},
+        {"labels": {"alertname": "HTTPRouteLatencyHigh", "severity": "critical", "job": "e2e-inhibit", "source": "web", "route": "/mail/list"}},
+        {"labels": {"alertname": "HTTPRouteLatencyHigh", "severity": "warning", "job": "e2e-inhibit", "source": "web", "route": "/mail/list"}},
+        {"labels": {"alertname": "HTTPRouteLatencyHigh", "severity": "warning", "job": "e2e-inhibit", "source": "web", "route": "/board/list"}}
+    ]);
+    let r = http(
+        am,
+        "POST",
+        "/api/v2/alerts",
+        Some(("application/json", &alerts.to_string())),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "posting alerts to Alertmanager: {}", r.body);
+    // (alertname, instance or route) → expected to be inhibited
+    let want = [
+        ("LogpulseAgentDown", "web-09", false),
+        ("LogSourceSilent", "web-09", true),
+        ("LogSourceSilent", "web-10", false),
+        ("HTTPRouteLatencyHigh/critical", "/mail/list", false),
+        ("HTTPRouteLatencyHigh/warning", "/mail/list", true),
+        ("HTTPRouteLatencyHigh/warning", "/board/list", false),
+    ];
+    let path = format!("/api/v2/alerts?filter={}", urlencode("job=\"e2e-inhibit\""));
+    let mut last = String::new();
+    let ok = wait_for(Duration::from_secs(15), Duration::from_millis(250), || {
+        let body = get(am, &path).ok()?.body;
+        last = body.clone();
+        let got: Vec<Value> = serde_json::from_str(&body).ok()?;
+        let all = want.iter().all(|(name, key, inhibited)| {
+            got.iter().any(|a| {
+                let l = &a["labels"];
+                let an = l["alertname"].as_str().unwrap_or("");
+                let name_ok = if an == "HTTPRouteLatencyHigh" {
+                    *name == format!("{an}/{}", l["severity"].as_str().unwrap_or(""))
+                } else {
+                    *name == an
+                };
+                let key_ok = l["instance"] == *key || l["route"] == *key;
+                let inh = a["status"]["inhibitedBy"]
+                    .as_array()
+                    .is_some_and(|v| !v.is_empty());
+                name_ok && key_ok && inh == *inhibited
+            })
+        });
+        all.then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "inhibitions not as expected (want {want:?}); Alertmanager says:\n{last}"
+    );
+}
+
 // ------------------------------------------------------------------------------------------
 
 #[test]
@@ -627,6 +685,8 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
     traffic.set(NORMAL);
     let stop_mark = Instant::now();
     log_t("burst stopped; waiting for the resolved notification (the 1 m window must drain)");
+    check_inhibitions(am);
+    log_t("inhibitions OK (agent down mutes its silence alert; critical mutes the same warning)");
     let resolved = wait_for(Duration::from_secs(100), Duration::from_millis(200), || {
         rx.find("/slack", stop_mark, |n| {
             let t = n.text();
