@@ -213,3 +213,86 @@ fn listen_error_names_the_address() {
         "{err}"
     );
 }
+
+/// Stress: a writer appends N numbered lines as fast as it can while rotating by rename M times
+/// (logrotate `create`); the agent must count exactly N, none lost and none twice.
+#[test]
+fn stress_rename_rotation_counts_exactly_n() {
+    const N: usize = 60_000;
+    const M: usize = 6;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("logpulse.yml");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    // The glob matches the rotated names too (the documented setup): a file rotated away before
+    // the agent ever saw it is still found, and identity keeps files already read from being
+    // read again.
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  state_dir: {}\n  poll_interval: 200ms\n  rotate_wait: 1s\nsources:\n  - name: web\n    paths: ['{}/access.log*']\n    format: auto\n    profile: http\n    start_at: beginning\n",
+            dir.path().join("state").display(),
+            logs.display()
+        ),
+    )
+    .expect("config");
+    let log = logs.join("access.log");
+    std::fs::write(&log, b"").expect("create");
+    let a = Agent::start(&cfg, dir.path());
+    let writer = {
+        let log = log.clone();
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .expect("open");
+            for i in 0..N {
+                f.write_all(access_line(i, "GET", "/mail/view/42", 200).as_bytes())
+                    .expect("write");
+                if (i + 1) % (N / (M + 1)) == 0 && i + 1 < N {
+                    // Rotate: rename, keep writing a few lines to the old fd, then reopen.
+                    std::fs::rename(
+                        &log,
+                        logs.join(format!("access.log.{}", (i + 1) / (N / (M + 1)))),
+                    )
+                    .expect("rename");
+                    for _ in 0..3 {
+                        f.flush().expect("flush");
+                    }
+                    f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&log)
+                        .expect("reopen");
+                }
+            }
+        })
+    };
+    writer.join().expect("writer");
+    let expo = a.wait_value(LINES, N as f64, 60);
+    assert_eq!(sample(&expo, OK_200), Some(N as f64));
+}
+
+/// copytruncate: the file is copied away and truncated in place; lines after it are counted
+/// once, and the truncation is visible.
+#[test]
+fn copytruncate_is_detected_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "");
+    let log = dir.path().join("logs/access.log");
+    append(&log, lines(0, 20, 200).as_bytes());
+    let a = Agent::start(&cfg, dir.path());
+    a.wait_value(LINES, 20.0, 20);
+    std::fs::copy(&log, dir.path().join("access.log.1")).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .expect("truncate");
+    a.wait_value("logpulse_file_truncations_total{source=\"web\"}", 1.0, 20);
+    append(&log, lines(20, 4, 200).as_bytes());
+    let expo = a.wait_value(LINES, 24.0, 20);
+    assert_eq!(sample(&expo, OK_200), Some(24.0));
+}

@@ -138,8 +138,8 @@ fn parse_access(line: &[u8], rec: &mut Record, mode: AccessMode) -> Result<(), P
     // `addr ident user` before it, split from the right.
     let prefix_end = lb - 1;
     let prefix = line.get(..prefix_end).ok_or(E_PREFIX)?;
-    let sp_user = memrchr(b' ', prefix).ok_or(E_PREFIX)?;
-    let sp_ident = memrchr(b' ', prefix.get(..sp_user).ok_or(E_PREFIX)?).ok_or(E_PREFIX)?;
+    let sp_user = rfind_byte(b' ', prefix).ok_or(E_PREFIX)?;
+    let sp_ident = rfind_byte(b' ', prefix.get(..sp_user).ok_or(E_PREFIX)?).ok_or(E_PREFIX)?;
     if sp_ident == 0 {
         return Err(E_PREFIX);
     }
@@ -147,10 +147,10 @@ fn parse_access(line: &[u8], rec: &mut Record, mode: AccessMode) -> Result<(), P
     if mode == AccessMode::Auto {
         // vhost_combined: `vhost addr - - [`, one space in the address part, no list, no quote.
         let addr = prefix.get(..sp_ident).ok_or(E_PREFIX)?;
-        if let Some(sp) = memchr(b' ', addr) {
+        if let Some(sp) = find_byte(b' ', addr) {
             let host_like = addr.first() != Some(&b'"')
-                && memchr(b',', addr).is_none()
-                && memchr(b' ', addr.get(sp + 1..).unwrap_or_default()).is_none();
+                && find_byte(b',', addr).is_none()
+                && find_byte(b' ', addr.get(sp + 1..).unwrap_or_default()).is_none();
             if host_like && sp > 0 {
                 rec.set(HOST, 0, sp);
                 addr_start = sp + 1;
@@ -162,7 +162,17 @@ fn parse_access(line: &[u8], rec: &mut Record, mode: AccessMode) -> Result<(), P
 
     // [time_local]
     let ts = lb + 1;
-    let rb = ts + memchr(b']', line.get(ts..).ok_or(E_TIME)?).ok_or(E_TIME)?;
+    // `10/Oct/2023:13:55:36 +0000` is 26 bytes: check there before searching (branch-free
+    // check that no `]` comes earlier, which the compiler vectorises).
+    let usual = line.get(ts + 26) == Some(&b']')
+        && line
+            .get(ts..ts + 26)
+            .is_some_and(|t| t.iter().fold(true, |ok, &c| ok & (c != b']')));
+    let rb = if usual {
+        ts + 26
+    } else {
+        ts + memchr(b']', line.get(ts..).ok_or(E_TIME)?).ok_or(E_TIME)?
+    };
     rec.set(TIME_LOCAL, ts, rb);
 
     // "request"
@@ -204,12 +214,9 @@ fn parse_access(line: &[u8], rec: &mut Record, mode: AccessMode) -> Result<(), P
             None => Err(E_REFERER),
         },
         AccessMode::Auto => {
-            let rest = match referer_agent(line, be, rec) {
-                Some(p) => p,
-                None if line.get(be) == Some(&b' ') && line.get(be + 1) != Some(&b'"') => be,
-                None if be >= line.len() => return Ok(()),
-                None => return Err(E_REFERER),
-            };
+            // Lenient: without a well-formed `"referer" "agent"` pair, whatever follows the size
+            // is treated as extras (a cut or odd tail must not lose the status and size).
+            let rest = referer_agent(line, be, rec).unwrap_or(be);
             extras(line, rest, rec);
             Ok(())
         }
@@ -220,7 +227,7 @@ fn parse_access(line: &[u8], rec: &mut Record, mode: AccessMode) -> Result<(), P
 #[inline]
 fn token_end(line: &[u8], start: usize) -> usize {
     match line.get(start..) {
-        Some(rest) => memchr(b' ', rest).map_or(line.len(), |i| start + i),
+        Some(rest) => find_byte(b' ', rest).map_or(line.len(), |i| start + i),
         None => start,
     }
 }
@@ -234,7 +241,10 @@ fn referer_agent(line: &[u8], p: usize, rec: &mut Record) -> Option<usize> {
     let fs = p + 2;
     let fe = quoted_end(line, fs, |after| after.starts_with(b" \""))?;
     let us = fe + 3;
-    let ue = quoted_end(line, us, |after| matches!(after.first(), None | Some(b' ')))?;
+    // The agent's quote is normally followed by the end of the line or a space; failing that
+    // (a stray `\r`, junk glued on), take the last quote of the line.
+    let ue = quoted_end(line, us, |after| matches!(after.first(), None | Some(b' ')))
+        .or_else(|| memrchr(b'"', line.get(us..)?).map(|i| us + i))?;
     rec.set(HTTP_REFERER, fs, fe);
     rec.set(HTTP_USER_AGENT, us, ue);
     Some(ue + 1)
@@ -259,13 +269,37 @@ fn extras(line: &[u8], mut p: usize, rec: &mut Record) {
         }
         let e = token_end(line, p);
         if let Some(tok) = line.get(p..e) {
-            if super::parse_number(tok).is_some() {
+            if super::is_number(tok) {
                 rec.set(REQUEST_TIME, p, e);
                 return;
             }
         }
         p = e;
     }
+}
+
+/// How many bytes [`find_byte`] and [`rfind_byte`] check one by one before calling memchr.
+const SHORT: usize = 32;
+
+/// `memchr`, with a plain loop over the first [`SHORT`] bytes: most access-log fields are a few
+/// bytes long, where the call and setup of the SIMD search cost more than the search itself.
+#[inline(always)]
+pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    if let Some(i) = hay.iter().take(SHORT).position(|&c| c == b) {
+        return Some(i);
+    }
+    memchr(b, hay.get(SHORT..)?).map(|i| i + SHORT)
+}
+
+/// `memrchr`, with a plain loop over the last [`SHORT`] bytes.
+#[inline(always)]
+pub(crate) fn rfind_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    let cut = hay.len().saturating_sub(SHORT);
+    let tail = hay.get(cut..).unwrap_or_default();
+    if let Some(i) = tail.iter().rposition(|&c| c == b) {
+        return Some(cut + i);
+    }
+    memrchr(b, hay.get(..cut)?)
 }
 
 /// Index of the `"` closing a quoted field whose content starts at `start`: the first `"` not
@@ -309,7 +343,7 @@ pub(crate) fn split_request(
     ids: [FieldId; 3],
 ) {
     let Some(req) = line.get(rs..re) else { return };
-    let (Some(sp1), Some(sp2)) = (memchr(b' ', req), memrchr(b' ', req)) else {
+    let (Some(sp1), Some(sp2)) = (find_byte(b' ', req), rfind_byte(b' ', req)) else {
         return;
     };
     if sp2 <= sp1 + 1 {
@@ -334,7 +368,7 @@ pub(crate) fn split_request(
 
 /// `HTTP/1.1`, `HTTP/2.0`, `RTSP/1.0`: uppercase letters, `/`, digits and dots.
 fn is_protocol(p: &[u8]) -> bool {
-    let Some(slash) = memchr(b'/', p) else {
+    let Some(slash) = find_byte(b'/', p) else {
         return false;
     };
     let (name, ver) = (
@@ -719,10 +753,25 @@ mod tests {
         }
         let line = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1 \"-\" \"unterminated";
         assert_eq!(parse(AccessMode::Combined, line), Err(E_REFERER));
-        assert_eq!(parse(AccessMode::Auto, line), Err(E_REFERER));
         assert_eq!(
             get(AccessMode::Common, line, "status").as_deref(),
             Some("200")
+        );
+        // auto keeps what it has: status and size, no referer/agent
+        let f = fields(AccessMode::Auto, line);
+        assert_eq!(f.get("status").map(String::as_str), Some("200"));
+        assert_eq!(f.get("body_bytes_sent").map(String::as_str), Some("1"));
+        assert!(!f.contains_key("http_referer") && !f.contains_key("http_user_agent"));
+        // only one quoted field after the size, then a number
+        let line = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1 \"-\" 0.7";
+        let f = fields(AccessMode::Auto, line);
+        assert_eq!(f.get("request_time").map(String::as_str), Some("0.7"));
+        assert!(!f.contains_key("http_referer"));
+        // junk glued to the size stays in the size (the rules layer sees a non-number)
+        let line = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1\"x";
+        assert_eq!(
+            get(AccessMode::Auto, line, "body_bytes_sent").as_deref(),
+            Some("1\"x")
         );
     }
 
@@ -746,6 +795,67 @@ mod tests {
         // a megabyte of '[' and spaces fails quickly without panicking
         let junk: Vec<u8> = b" [".iter().copied().cycle().take(1 << 20).collect();
         assert!(p.parse(&junk, &mut rec).is_err());
+    }
+
+    #[test]
+    fn time_fast_path_is_exact() {
+        // a `]` at the usual offset but after a shorter time must not be taken as its end
+        let line = b"1.2.3.4 - - [short] \"GET /aaaaaaaaaaaaa]b HTTP/1.1\" 200 1 \"-\" \"-\"";
+        assert_eq!(
+            get(AccessMode::Combined, line, "time_local").as_deref(),
+            Some("short")
+        );
+        assert_eq!(
+            get(AccessMode::Combined, line, "request_uri").as_deref(),
+            Some("/aaaaaaaaaaaaa]b")
+        );
+        let line =
+            b"1.2.3.4 - - [2023-10-10T13:55:36.123456+02:00] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"";
+        assert_eq!(
+            get(AccessMode::Combined, line, "time_local").as_deref(),
+            Some("2023-10-10T13:55:36.123456+02:00")
+        );
+    }
+
+    #[test]
+    fn crlf_is_the_callers_job() {
+        // the caller strips `\r\n`; a `\r` left in stays in a bare last field, and after the
+        // quoted agent it is ignored
+        let base = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1 \"-\" \"ua\"".to_vec();
+        assert_eq!(
+            get(AccessMode::Combined, &base, "http_user_agent").as_deref(),
+            Some("ua")
+        );
+        let mut cr = base.clone();
+        cr.push(b'\r');
+        assert_eq!(
+            get(AccessMode::Combined, &cr, "http_user_agent").as_deref(),
+            Some("ua")
+        );
+        let common = b"1.2.3.4 - - [t] \"GET / HTTP/1.1\" 200 1\r";
+        assert_eq!(
+            get(AccessMode::Common, common, "body_bytes_sent").as_deref(),
+            Some("1\r")
+        );
+    }
+
+    #[test]
+    fn find_helpers() {
+        let mut hay = vec![b'a'; 100];
+        assert_eq!(find_byte(b'x', &hay), None);
+        assert_eq!(rfind_byte(b'x', &hay), None);
+        for at in [0, 5, 31, 32, 33, 67, 68, 99] {
+            hay[at] = b'x';
+            assert_eq!(find_byte(b'x', &hay), memchr(b'x', &hay), "{at}");
+            assert_eq!(rfind_byte(b'x', &hay), memrchr(b'x', &hay), "{at}");
+            hay[at] = b'a';
+        }
+        hay[10] = b'x';
+        hay[90] = b'x';
+        assert_eq!(find_byte(b'x', &hay), Some(10));
+        assert_eq!(rfind_byte(b'x', &hay), Some(90));
+        assert_eq!(find_byte(b'x', b""), None);
+        assert_eq!(rfind_byte(b'x', b""), None);
     }
 
     #[test]

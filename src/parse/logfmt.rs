@@ -12,6 +12,7 @@ use memchr::memchr;
 
 use super::{FieldId, LineParser, ParseError, Record};
 
+const E_NO_PAIRS: ParseError = ParseError("logfmt: no key=value pair in the line");
 const E_UNTERMINATED: ParseError = ParseError("logfmt: unterminated quoted value");
 
 /// Parser for logfmt lines.
@@ -57,6 +58,7 @@ impl LineParser for LogfmtParser {
     fn parse(&self, line: &[u8], rec: &mut Record) -> Result<(), ParseError> {
         let n = line.len();
         let mut p = 0;
+        let mut pairs = 0usize;
         while p < n {
             // skip separators
             while let Some(b' ' | b'\t') = line.get(p) {
@@ -94,6 +96,7 @@ impl LineParser for LogfmtParser {
                 continue;
             }
             p += 1;
+            pairs += 1;
             if line.get(p) == Some(&b'"') {
                 let vs = p + 1;
                 let ve = quoted_end(line, vs).ok_or(E_UNTERMINATED)?;
@@ -121,6 +124,11 @@ impl LineParser for LogfmtParser {
                     rec.set(id, vs, p);
                 }
             }
+        }
+        // A line with no `key=value` pair at all is prose, not logfmt: count it as an error
+        // instead of turning its words into empty-valued keys.
+        if pairs == 0 {
+            return Err(E_NO_PAIRS);
         }
         Ok(())
     }
@@ -210,8 +218,9 @@ mod tests {
             run(&["status", "user", "trailing", "INFO"], line).unwrap(),
             vec![s("503"), s("bob"), s(""), s("")]
         );
-        assert_eq!(run(&["a"], b"").unwrap(), vec![None]);
-        assert_eq!(run(&["a"], b"   \t ").unwrap(), vec![None]);
+        assert!(run(&["a"], b"").is_err());
+        assert!(run(&["a"], b"   \t ").is_err());
+        assert!(run(&["a"], b"garbage without equals signs").is_err());
         assert_eq!(
             run(&["a"], b"\x00\xff a=\xfe\x00 b").unwrap(),
             vec![Some("\u{fffd}\0".into())]

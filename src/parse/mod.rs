@@ -4,15 +4,35 @@
 //! needs by name ([`LineParser::field`]), which gives a [`FieldId`]. Per line, the parser fills a
 //! reusable [`Record`] with byte ranges into the line (zero-copy), or with unescaped bytes kept in
 //! the record's scratch buffer when the value had to be decoded (JSON escapes).
+//!
+//! Parsers never panic on input and never allocate per line; a line that does not fit the
+//! format is a [`ParseError`] (counted by the caller), never a crash.
+//!
+//! | format | module | fields |
+//! |---|---|---|
+//! | `combined` | [`access`] | `remote_addr remote_user time_local request request_method request_uri server_protocol status body_bytes_sent http_referer http_user_agent` |
+//! | `common` | [`access`] | the same without `http_referer http_user_agent` |
+//! | `auto` | [`access`] | `combined` fields (referer/agent when the line has them), plus `request_time` (a trailing number) and `host` (apache `vhost_combined` prefix) |
+//! | `{nginx: '<log_format>'}` | [`nginx`] | one field per `$var` (named `var`); `$request` adds `request_method request_uri server_protocol` |
+//! | `json` | [`json`] | any key, or dotted path `a.b.c`, asked for by the rules |
+//! | `logfmt` | [`logfmt`] | any key asked for by the rules |
+//! | `{regex: '<re>'}` | [`regex`] | the named capture groups |
+//!
+//! Aliases accepted wherever the canonical name exists ([`canonical_field_name`]): `method`,
+//! `uri`/`path`, `protocol`, `bytes`/`size`, `referer`, `user_agent`. `request_method`,
+//! `request_uri` and `server_protocol` are missing (the line still parses) when the request is not
+//! `METHOD URI PROTOCOL` (scanner junk, TLS bytes, `""`, `"-"`). Values are raw bytes: `-` stays
+//! `-` (use [`parse_number`], which gives `None` for it), nginx `\xHH` escapes are not decoded.
+//! [`multiline::Joiner`] joins stack-trace continuation lines before parsing.
 
 use serde::Deserialize;
 
-mod access;
-mod json;
-mod logfmt;
+pub mod access;
+pub mod json;
+pub mod logfmt;
 pub mod multiline;
-mod nginx;
-mod regex;
+pub mod nginx;
+pub mod regex;
 
 pub use self::regex::RegexParser;
 pub use access::{AccessMode, AccessParser};
@@ -216,23 +236,57 @@ pub fn parse_number(bytes: &[u8]) -> Option<f64> {
     if digits.is_empty() {
         return None;
     }
-    if digits.len() <= 18 {
+    // Fast path (Clinger): up to 15 significant digits with an optional dot and no exponent.
+    // The mantissa and 10^k are exact in f64, so one correctly rounded division gives exactly
+    // what the full parser gives.
+    if digits.len() <= 16 {
         let mut v: u64 = 0;
+        let mut n = 0usize;
+        let mut frac: Option<usize> = None;
         let mut plain = true;
         for &b in digits {
             let d = b.wrapping_sub(b'0');
-            if d > 9 {
+            if d <= 9 {
+                v = v * 10 + u64::from(d);
+                n += 1;
+            } else if b == b'.' && frac.is_none() {
+                frac = Some(n);
+            } else {
                 plain = false;
                 break;
             }
-            v = v * 10 + u64::from(d);
         }
-        if plain {
-            let f = v as f64;
+        if plain && n > 0 && n <= 15 {
+            const POW10: [f64; 16] = [
+                1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                1e15,
+            ];
+            let scale = POW10.get(frac.map_or(0, |f| n - f)).copied().unwrap_or(1.0);
+            let f = v as f64 / scale;
             return Some(if neg { -f } else { f });
         }
     }
     // Slow path: validate the grammar ourselves (Rust's parser also takes `inf`, `NaN`, ...).
+    if !decimal_shape(digits) {
+        return None;
+    }
+    let s = std::str::from_utf8(bytes).ok()?;
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// True when `bytes` is a number [`parse_number`] accepts, without computing its value
+/// (except for out-of-range exponents such as `1e400`, which this accepts).
+pub fn is_number(bytes: &[u8]) -> bool {
+    let digits = match bytes.first() {
+        Some(b'-' | b'+') => bytes.get(1..).unwrap_or_default(),
+        Some(_) => bytes,
+        None => return false,
+    };
+    decimal_shape(digits)
+}
+
+/// `digits[.digits][e[+-]digits]` (either side of the dot may be empty, not both), no sign.
+fn decimal_shape(digits: &[u8]) -> bool {
     let mut seen_digit = false;
     let mut seen_dot = false;
     let mut seen_exp = false;
@@ -243,15 +297,11 @@ pub fn parse_number(bytes: &[u8]) -> Option<f64> {
             b'.' if !seen_dot && !seen_exp => seen_dot = true,
             b'e' | b'E' if seen_digit && !seen_exp => seen_exp = true,
             b'+' | b'-' if prev == b'e' || prev == b'E' => {}
-            _ => return None,
+            _ => return false,
         }
         prev = b;
     }
-    if !seen_digit || (!prev.is_ascii_digit() && prev != b'.') {
-        return None;
-    }
-    let s = std::str::from_utf8(bytes).ok()?;
-    s.parse::<f64>().ok().filter(|f| f.is_finite())
+    seen_digit && (prev.is_ascii_digit() || prev == b'.')
 }
 
 #[cfg(test)]
@@ -335,6 +385,46 @@ mod tests {
     }
 
     #[test]
+    fn format_spec_from_yaml() {
+        #[derive(Deserialize)]
+        struct Src {
+            format: FormatSpec,
+            multiline: Option<MultilineSpec>,
+        }
+        let cases = [
+            ("format: auto", FormatSpec::Auto),
+            ("format: combined", FormatSpec::Combined),
+            ("format: common", FormatSpec::Common),
+            ("format: json", FormatSpec::Json),
+            ("format: logfmt", FormatSpec::Logfmt),
+            (
+                "format: {nginx: '$remote_addr [$time_local] \"$request\" $status'}",
+                FormatSpec::Nginx("$remote_addr [$time_local] \"$request\" $status".into()),
+            ),
+            (
+                "format:\n  regex: '^(?P<level>[A-Z]+) '",
+                FormatSpec::Regex("^(?P<level>[A-Z]+) ".into()),
+            ),
+        ];
+        for (yaml, want) in cases {
+            let src: Src = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            assert_eq!(src.format, want);
+            assert!(src.multiline.is_none());
+        }
+        let src: Src = serde_saphyr::from_str(
+            "format: logfmt\nmultiline:\n  start: '^\\['\n  max_lines: 50\n  timeout: 2s\n",
+        )
+        .unwrap();
+        let ml = src.multiline.unwrap();
+        assert_eq!(
+            (ml.start.as_str(), ml.max_lines, ml.max_bytes),
+            ("^\\[", Some(50), None)
+        );
+        assert!(serde_saphyr::from_str::<Src>("format: apache").is_err());
+        assert!(serde_saphyr::from_str::<Src>("format: {nginx: 1, regex: 2}").is_err());
+    }
+
+    #[test]
     fn build_all_formats() {
         for spec in [
             FormatSpec::Auto,
@@ -349,5 +439,126 @@ mod tests {
         }
         assert!(build(&FormatSpec::Regex("(".into())).is_err());
         assert!(build(&FormatSpec::Nginx("$a$b".into())).is_err());
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests: no parser panics on any bytes, every value is a slice of the line or of
+    //! the decoded scratch, and generated well-formed lines parse back to their exact fields.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn all_parsers() -> Vec<(Box<dyn LineParser>, usize)> {
+        let specs = [
+            FormatSpec::Auto,
+            FormatSpec::Combined,
+            FormatSpec::Common,
+            FormatSpec::Json,
+            FormatSpec::Logfmt,
+            FormatSpec::Nginx(
+                r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#.into(),
+            ),
+            FormatSpec::Regex(r"^(?P<a>\S+) (?P<b>\d+)?".into()),
+        ];
+        specs
+            .iter()
+            .map(|s| {
+                let mut p = build(s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+                for name in ["status", "a", "b.c", "msg", "request_time", "host", "uri"] {
+                    let _ = p.field(name);
+                }
+                let n = p.field_count();
+                (p, n)
+            })
+            .collect()
+    }
+
+    fn check_all(line: &[u8]) {
+        for (p, n) in all_parsers() {
+            let mut rec = Record::with_fields(n);
+            if p.parse(line, &mut rec).is_ok() {
+                for id in 0..n {
+                    if let Some(v) = rec.get(line, id) {
+                        let in_line = line.as_ptr_range().contains(&v.as_ptr())
+                            || (v.is_empty() && v.as_ptr() == line.as_ptr_range().end);
+                        let in_scratch = rec.scratch.as_ptr_range().contains(&v.as_ptr());
+                        assert!(in_line || in_scratch || v.is_empty());
+                    }
+                }
+            }
+            rec.clear();
+        }
+    }
+
+    const SEEDS: [&[u8]; 4] = [
+        br#"1.2.3.4 - - [10/Oct/2023:13:55:36 +0000] "GET /a\"b HTTP/1.1" 200 5 "-" "ua \x22" 0.1"#,
+        br#"{"status":"a\u00e9\ud83d\ude00","a":{"x":[1,{"y":"}"}]},"b":{"c":-1.5e3},"msg":null}"#,
+        br#"status=200 msg="a \" b" a flag b.c=1"#,
+        b"x 12 \xff\x00\"[]{}\\",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..600)) {
+            check_all(&line);
+        }
+
+        #[test]
+        fn mutated_lines_never_panic(
+            seed in 0usize..SEEDS.len(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..8),
+        ) {
+            let mut line = SEEDS.get(seed).copied().unwrap_or_default().to_vec();
+            for (pos, byte, op) in edits {
+                let at = if line.is_empty() { 0 } else { pos % (line.len() + 1) };
+                match op {
+                    0 if at < line.len() => line[at] = byte,
+                    1 => line.insert(at, byte),
+                    _ if at < line.len() => { line.remove(at); }
+                    _ => {}
+                }
+            }
+            check_all(&line);
+        }
+
+        #[test]
+        fn generated_combined_lines_round_trip(
+            addr in "[0-9a-f:.]{1,39}|[0-9.]{7,15}(, [0-9.]{7,15}){0,3}",
+            user in "-|[a-z]{1,8}",
+            method in "GET|POST|PUT|DELETE|PROPFIND",
+            uri in "/[!-~&&[^\"\\\\]]{0,60}",
+            status in 100u16..600,
+            bytes in "-|[0-9]{1,9}",
+            referer in "-|https?://[a-z.]{1,20}/[ -~&&[^\"\\\\]]{0,30}",
+            ua in r#"([ -~&&[^"\\]]|\\"|\\\\|\\x[0-9A-F]{2}){0,80}"#,
+            rt in proptest::option::of("[0-9]{1,3}\\.[0-9]{3}"),
+        ) {
+            let mut line = format!(
+                "{addr} - {user} [10/Oct/2023:13:55:36 +0000] \"{method} {uri} HTTP/1.1\" {status} {bytes} \"{referer}\" \"{ua}\""
+            );
+            if let Some(rt) = &rt {
+                line.push(' ');
+                line.push_str(rt);
+            }
+            let mut p = build(&FormatSpec::Auto).unwrap();
+            let mut rec = Record::with_fields(p.field_count());
+            p.parse(line.as_bytes(), &mut rec).unwrap();
+            let mut get = |name: &str| {
+                let id = p.field(name).unwrap();
+                rec.get(line.as_bytes(), id).map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            prop_assert_eq!(get("remote_addr"), Some(addr));
+            prop_assert_eq!(get("remote_user"), Some(user));
+            prop_assert_eq!(get("method"), Some(method));
+            prop_assert_eq!(get("uri"), Some(uri));
+            prop_assert_eq!(get("status"), Some(status.to_string()));
+            prop_assert_eq!(get("bytes"), Some(bytes));
+            prop_assert_eq!(get("referer"), Some(referer));
+            prop_assert_eq!(get("user_agent"), Some(ua));
+            prop_assert_eq!(get("request_time"), rt);
+        }
     }
 }

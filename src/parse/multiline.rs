@@ -272,4 +272,37 @@ mod tests {
         assert!(serde_json::from_str::<MultilineSpec>(r#"{"start":"x","bogus":1}"#).is_err());
         assert!(Joiner::new("(", 1, 1).is_err());
     }
+
+    proptest::proptest! {
+        /// Without hitting the limits, joining is lossless: the records, joined with `\n`, are
+        /// the input lines joined with `\n`, and every record but an orphan starts with a start
+        /// line. With tight limits it never panics and never exceeds them.
+        #[test]
+        fn lossless_and_bounded(
+            lines in proptest::collection::vec(proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'S'),
+                    // lines never hold `\n`: the caller split on it
+                    proptest::strategy::Strategy::prop_map(proptest::num::u8::ANY, |b| if b == b'\n' { b'x' } else { b }),
+                ], 0..20), 0..40),
+            max_lines in 1usize..6,
+            max_bytes in 1usize..60,
+        ) {
+            let mut j = Joiner::new("^S", usize::MAX, usize::MAX).unwrap();
+            let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+            let out = join(&mut j, &refs);
+            proptest::prop_assert_eq!(out.join(&b'\n'), refs.join(&b'\n'));
+            for r in out.iter().skip(1) {
+                // a record after the first starts with a start line, unless an orphan came first
+                if !r.starts_with(b"S") {
+                    proptest::prop_assert!(refs.first().is_some_and(|f| !f.starts_with(b"S")));
+                }
+            }
+            let mut j = Joiner::new("^S", max_lines, max_bytes).unwrap();
+            for r in join(&mut j, &refs) {
+                proptest::prop_assert!(r.len() <= max_bytes);
+                proptest::prop_assert!(r.split(|&b| b == b'\n').count() <= max_lines || !r.starts_with(b"S"));
+            }
+        }
+    }
 }

@@ -152,6 +152,20 @@ mod tests {
     }
 
     #[test]
+    fn long_line_and_junk() {
+        let mut p = RegexParser::new(r"status=(?P<status>\d+)").unwrap();
+        let id = p.field("status").unwrap();
+        let mut line = vec![b'\x00'; 1 << 20];
+        line.extend_from_slice(b"status=204");
+        let mut rec = Record::with_fields(p.field_count());
+        p.parse(&line, &mut rec).unwrap();
+        assert_eq!(rec.get(&line, id), Some(&b"204"[..]));
+        rec.clear();
+        assert_eq!(p.parse(&line[..1 << 20], &mut rec), Err(E_NO_MATCH));
+        assert_eq!(rec.get(&line, id), None);
+    }
+
+    #[test]
     fn invalid_regex() {
         assert!(matches!(
             RegexParser::new("(?P<x>"),
