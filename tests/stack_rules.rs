@@ -305,3 +305,16 @@ fn promtool_check_prometheus_config() {
         .iter()
         .all(|g| g["targets"].is_array()));
 }
+
+/// deploy/kubernetes/prometheusrule.yaml carries exactly the groups of the rule file.
+#[test]
+fn prometheus_operator_rule_is_in_sync() {
+    let rules = yaml(&rules_file());
+    let pr = yaml(&repo().join("deploy/kubernetes/prometheusrule.yaml"));
+    assert_eq!(pr["kind"], "PrometheusRule");
+    assert!(
+        pr["spec"]["groups"] == rules["groups"],
+        "deploy/kubernetes/prometheusrule.yaml differs from alert-rules/logpulse.rules.yml: \
+         regenerate it with the command in its header"
+    );
+}
