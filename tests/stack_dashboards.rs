@@ -106,6 +106,11 @@ fn dashboards_are_well_formed() {
                             "variable {want} should be a label_values(...) query, is {q:?}"
                         ));
                     }
+                    // The classic string form works in every Grafana version; an object with
+                    // qryType 1 would need separate label/metric fields.
+                    if v["query"].as_str() != Some(q) {
+                        p(format!("variable {want}: query should be the string {q:?}"));
+                    }
                     if v["datasource"]["uid"] != "${datasource}" {
                         p(format!("variable {want} does not use ${{datasource}}"));
                     }
