@@ -251,9 +251,15 @@ impl Traffic {
                     let rt = 0.02 + (i % 7) as f64 * 0.03;
                     let bytes = 800 + (i % 13) * 97;
                     buf.push_str(&format!(
-                        "10.1.{}.{} - - [{now}] \"{meth} {path} HTTP/1.1\" {st} {bytes} \"https://{tenant}.gw.example/\" \"{ua}\" {rt:.3} {tenant}.gw.example\n",
+                        "10.1.{}.{} - - [{now}] \"{meth} {path} HTTP/1.1\" {st} {bytes} \"{}\" \"{ua}\" {rt:.3} {tenant}.gw.example\n",
                         i % 7,
-                        i % 250
+                        i % 250,
+                        match i % 9 {
+                            0 => "https://www.google.com/search?q=groupware".to_string(),
+                            4 => "https://search.naver.com/search.naver?query=gw".to_string(),
+                            8 => "-".to_string(),
+                            _ => format!("https://{tenant}.gw.example/"),
+                        }
                     ));
                     count += 1;
                 }
@@ -478,7 +484,20 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
     write(
         &agent_cfg,
         &format!(
-            "global:\n  state_dir: {}\nsources:\n  - name: web\n    paths: [\"{}\"]\n    format: {{nginx: '$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $request_time $host'}}\n    profile: http\n    tenant: {{field: host, regex: '^([^.]+)\\.', replacement: '$1'}}\n    start_at: beginning\n",
+            "global:\n  state_dir: {}\nsources:\n  - name: web\n    paths: [\"{}\"]\n    format: {{nginx: '$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $request_time $host'}}\n    profile: http\n    tenant: {{field: host, regex: '^([^.]+)\\.', replacement: '$1'}}\n    start_at: beginning\n\
+             \x20   metrics:\n\
+             \x20     - name: http_referrals_total\n\
+             \x20       type: counter\n\
+             \x20       help: Requests by referring site (the README's example).\n\
+             \x20       match:\n\
+             \x20         http_referer: {{regex: '^https?://'}}\n\
+             \x20       labels:\n\
+             \x20         referrer:\n\
+             \x20           field: http_referer\n\
+             \x20           regex: '^https?://(?:www\\.)?([^/:]+)'\n\
+             \x20           replacement: '$1'\n\
+             \x20           map: {{google.com: google, search.naver.com: naver}}\n\
+             \x20           default: other\n",
             dir.join("state").display(),
             access.display()
         ),
