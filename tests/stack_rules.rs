@@ -95,10 +95,10 @@ fn every_alert_is_unit_tested_firing_and_silent() {
 }
 
 /// Labels and annotations every alert needs for routing and for a useful page, and a runbook
-/// section in docs/stack.md for every runbook_url anchor.
+/// section in README.md for every runbook_url anchor.
 #[test]
 fn alerts_have_severity_annotations_and_runbooks() {
-    let docs = read(&repo().join("docs/stack.md"));
+    let docs = read(&repo().join("README.md"));
     // GitHub anchors of the docs' headings: lower case, spaces → '-', punctuation dropped.
     let anchors: BTreeSet<String> = docs
         .lines()
@@ -139,7 +139,7 @@ fn alerts_have_severity_annotations_and_runbooks() {
         }
         if !anchors.contains(&format!("runbook-{}", a.to_lowercase())) {
             problems.push(format!(
-                "{a}: docs/stack.md has no heading \"Runbook: {a}\""
+                "{a}: README.md has no heading \"Runbook: {a}\""
             ));
         }
         // Alerts on HTTP metrics must say which source (and route, where they are per route).

@@ -312,10 +312,11 @@ impl Running {
 impl Snapshot for Running {
     fn metrics(&self) -> String {
         let _serial = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
-        self.refresh_store_metrics();
         let mut out = String::with_capacity(64 * 1024);
-        // Every source is paused between batches while we render: values and offsets match.
+        // Every source is paused between batches while we render: values, series counts and
+        // offsets all describe the same moment.
         let guards: Vec<_> = self.sources.iter().map(|s| s.lock()).collect();
+        self.refresh_store_metrics();
         self.store.render(&mut out);
         self.selfstore.render(&mut out);
         let cps = (self.mode == CheckpointMode::Scrape).then(|| self.collect_checkpoints(&guards));
