@@ -138,9 +138,7 @@ fn alerts_have_severity_annotations_and_runbooks() {
             problems.push(format!("{a}: runbook_url {url:?}, want {want:?}"));
         }
         if !anchors.contains(&format!("runbook-{}", a.to_lowercase())) {
-            problems.push(format!(
-                "{a}: README.md has no heading \"Runbook: {a}\""
-            ));
+            problems.push(format!("{a}: README.md has no heading \"Runbook: {a}\""));
         }
         // Alerts on HTTP metrics must say which source (and route, where they are per route).
         let expr = r["expr"].as_str().unwrap_or("");
