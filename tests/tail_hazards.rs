@@ -81,8 +81,20 @@ impl TailSink for Sink {
                 s.cps.remove(&(file.fingerprint.dev, file.fingerprint.ino));
             }
             // A new file may reuse the inode of a closed one.
-            TailEvent::Truncated { file } | TailEvent::Opened { file, .. } => {
+            TailEvent::Truncated { file } => {
                 s.ends.remove(&file.fingerprint.ino);
+            }
+            // The pipeline records a checkpoint when a file is opened too (a file opened at its
+            // end delivers no batch until it grows).
+            TailEvent::Opened { file, offset } => {
+                s.ends.remove(&file.fingerprint.ino);
+                let cp = Checkpoint {
+                    path: file.path.clone(),
+                    fingerprint: file.fingerprint,
+                    offset: *offset,
+                };
+                s.cps
+                    .insert((file.fingerprint.dev, file.fingerprint.ino), cp);
             }
             _ => {}
         }
@@ -758,4 +770,124 @@ fn idle_cost_is_near_zero_with_many_files() {
     let cpu = h.join().expect("tailer thread");
     // Generous bound (a busy loop would burn ~2 s): start-up reads plus 8 polls.
     assert!(cpu < Duration::from_millis(500), "idle CPU {cpu:?}");
+}
+
+/// A line long enough for the copy detection (64 bytes of head).
+fn long_line(tag: &str) -> String {
+    format!("{tag} 127.0.0.1 - - [25/Nov/2026:11:00:00 +0000] \"GET /index.html HTTP/1.1\" 200 512")
+}
+
+#[test]
+fn copytruncate_with_glob_matching_the_copy() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let (a1, a2, a3, b1) = (
+        long_line("a1"),
+        long_line("a2"),
+        long_line("a3"),
+        long_line("b1"),
+    );
+    append(&log, &format!("{a1}\n{a2}\n"));
+    let mut o = opts(d.path(), &["app.log*"]);
+    // Polling, slowly: a3 lands after our last read and before the truncation, so it only
+    // survives in the copy.
+    o.force_poll = true;
+    o.poll_interval = Duration::from_millis(500);
+    let r = start(o, vec![]);
+    r.wait("a1 a2", |s| s.lines.len() >= 2);
+    append(&log, &format!("{a3}\n"));
+    fs::copy(&log, d.path().join("app.log.1")).expect("copy");
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    append(&log, &format!("{b1}\n"));
+    r.wait("4 lines", |s| s.lines.len() >= 4);
+    thread::sleep(Duration::from_millis(1500)); // any duplicate from the copy would show by now
+    let s = r.stop();
+    let mut got = s.texts();
+    got.sort();
+    assert_eq!(got, vec![a1, a2, a3, b1]);
+}
+
+#[test]
+fn copytruncate_while_agent_down() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let (a1, a2, a3, b1) = (
+        long_line("a1"),
+        long_line("a2"),
+        long_line("a3"),
+        long_line("b1"),
+    );
+    append(&log, &format!("{a1}\n{a2}\n"));
+    let r = start(opts(d.path(), &["app.log*"]), vec![]);
+    r.wait("a1 a2", |s| s.lines.len() >= 2);
+    let first = r.stop();
+    let resume: Vec<Checkpoint> = first.cps.values().cloned().collect();
+    // Down: one more line, then copytruncate, then a new line.
+    append(&log, &format!("{a3}\n"));
+    fs::copy(&log, d.path().join("app.log.1")).expect("copy");
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    append(&log, &format!("{b1}\n"));
+    let r = start(opts(d.path(), &["app.log*"]), resume);
+    r.wait("a3 b1", |s| s.lines.len() >= 2);
+    thread::sleep(Duration::from_millis(300));
+    let second = r.stop();
+    let mut got = second.texts();
+    got.sort();
+    assert_eq!(got, vec![a3, b1]);
+}
+
+#[test]
+fn restart_after_start_at_end_does_not_reread_quiet_files() {
+    let d = tmp();
+    append(&d.path().join("quiet.log"), "old quiet\n");
+    append(&d.path().join("busy.log"), "old busy\n");
+    let mut o = opts(d.path(), &["*.log"]);
+    o.start_at = StartAt::End;
+    let r = start(o.clone(), vec![]);
+    append(&d.path().join("busy.log"), "new busy\n");
+    r.wait_lines(&["new busy"]);
+    let first = r.stop();
+    assert_eq!(first.texts(), strs(&["new busy"]));
+    let resume: Vec<Checkpoint> = first.cps.values().cloned().collect();
+    assert_eq!(resume.len(), 2, "checkpoints from Opened events too");
+    append(&d.path().join("busy.log"), "while down\n");
+    let r = start(o, resume);
+    r.wait_lines(&["while down"]);
+    thread::sleep(Duration::from_millis(300));
+    let second = r.stop();
+    assert_eq!(second.texts(), strs(&["while down"]));
+}
+
+#[test]
+fn rotated_out_of_glob_while_agent_down_is_drained() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "1\n");
+    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    r.wait_lines(&["1"]);
+    let first = r.stop();
+    let resume: Vec<Checkpoint> = first.cps.values().cloned().collect();
+    // Down: a line to the old file, rotation by rename (out of the glob), a line to the new one.
+    append(&log, "2\n");
+    fs::rename(&log, d.path().join("app.log.1")).expect("rename");
+    append(&log, "3\n");
+    let r = start(opts(d.path(), &["app.log"]), resume);
+    r.wait_lines(&["2", "3"]);
+    r.wait("rotated file closed", |s| {
+        s.count(|e| matches!(e, TailEvent::Closed { .. })) == 1
+    });
+    let second = r.stop();
+    let mut got = second.texts();
+    got.sort();
+    assert_eq!(got, strs(&["2", "3"]));
 }

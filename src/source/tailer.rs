@@ -44,7 +44,9 @@ use memchr::memrchr;
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
-use super::fingerprint::{file_id, fingerprint, head_matches, FileId, HEAD_MAX};
+use super::fingerprint::{
+    file_id, fingerprint, head_eq, head_matches, read_head, FileId, HEAD_MAX,
+};
 use super::paths::Patterns;
 use super::split::{Piece, Splitter};
 use super::*;
@@ -56,6 +58,10 @@ const READ_BUDGET: u64 = 8 * 1024 * 1024;
 /// Queue between the watcher thread and the tailer; when full the watcher thread waits and the
 /// kernel queue absorbs the rest (overflow makes notify request a rescan).
 const CHANNEL_CAP: usize = 4096;
+/// Shortest head (bytes) that identifies a copy of another file by content.
+const MIN_COPY_HEAD: usize = 64;
+/// How long a truncation is remembered for matching a copy made just before it.
+const COPY_WINDOW: Duration = Duration::from_secs(60);
 /// Smallest poll interval accepted.
 const MIN_POLL: Duration = Duration::from_millis(10);
 
@@ -142,6 +148,24 @@ struct Followed {
     size: u64,
     mtime: Option<SystemTime>,
     state: State,
+    /// Last truncation: fingerprint and read position just before it, and when.
+    truncated: Option<(Fingerprint, u64, Instant)>,
+}
+
+/// A file found while running that is held before being read: its head equals a followed file's
+/// (probably a copy made by `copytruncate`), or it is still too short to tell (the copy may be
+/// in progress). A copy is not read until it has been quiet for `rotate_wait`; if the original
+/// was truncated meanwhile, the copy is read from the original's pre-truncation position
+/// (recovering the lines written between our last read and the truncation, with no duplicates),
+/// otherwise from its start like any new file.
+struct PendingCopy {
+    file: File,
+    path: PathBuf,
+    /// The original, once known (`None`: too short yet to tell).
+    of: Option<FileId>,
+    found: Instant,
+    size: u64,
+    changed: Instant,
 }
 
 struct Dormant {
@@ -187,6 +211,7 @@ pub struct Tailer {
     files: HashMap<FileId, Followed>,
     by_path: HashMap<PathBuf, FileId>,
     dormant: HashMap<FileId, Dormant>,
+    copies: HashMap<FileId, PendingCopy>,
     /// Identities matched by the last scan.
     matched: HashSet<FileId>,
     errors: ErrorLog,
@@ -220,6 +245,7 @@ impl Tailer {
             files: HashMap::new(),
             by_path: HashMap::new(),
             dormant: HashMap::new(),
+            copies: HashMap::new(),
             matched: HashSet::new(),
             errors: ErrorLog::default(),
             scan_bad: HashSet::new(),
@@ -480,12 +506,24 @@ impl Tailer {
         }
 
         // New files.
+        let matched = &self.matched;
+        self.copies.retain(|id, _| matched.contains(id));
         let mut new: Vec<(&PathBuf, &Metadata)> = scan
             .files
             .iter()
-            .filter(|(_, md)| !self.files.contains_key(&file_id(md)))
+            .filter(|(_, md)| {
+                let id = file_id(md);
+                !self.files.contains_key(&id) && !self.copies.contains_key(&id)
+            })
             .collect();
-        new.sort_by(|a, b| a.0.cmp(b.0));
+        // Files whose inode has a checkpoint first: they take their checkpoint before any other
+        // file is matched to a checkpoint by content.
+        let has_cp = |md: &Metadata| {
+            self.resume
+                .iter()
+                .any(|cp| (cp.fingerprint.dev, cp.fingerprint.ino) == file_id(md))
+        };
+        new.sort_by(|a, b| (!has_cp(a.1), a.0).cmp(&(!has_cp(b.1), b.0)));
         for (path, md) in new {
             let id = file_id(md);
             if let Some(d) = self.dormant.get(&id) {
@@ -553,7 +591,30 @@ impl Tailer {
             } else {
                 truncated = true;
             }
-        } else if self.first_run && !self.scanned_once && self.opts.start_at == StartAt::End {
+        } else if self.scanned_once {
+            let of = self.copy_of(&file, id)?;
+            if of.is_some() || size < MIN_COPY_HEAD as u64 {
+                let now = Instant::now();
+                self.copies.insert(
+                    id,
+                    PendingCopy {
+                        file,
+                        path: path.to_path_buf(),
+                        of,
+                        found: now,
+                        size,
+                        changed: now,
+                    },
+                );
+                return Ok(());
+            }
+        } else if let Some(i) = self.checkpoint_by_content(&file)? {
+            // A copy of a checkpointed file (copytruncate while the agent was down): read what
+            // the copy holds beyond the checkpoint.
+            let cp = self.resume.swap_remove(i);
+            offset = cp.offset.min(size);
+            resume_mid_line(&file, offset, self.opts.max_line_bytes, &mut split)?;
+        } else if self.first_run && self.opts.start_at == StartAt::End {
             offset = line_aligned_end(&file, size, &mut split)?;
         }
         let info = FileInfo {
@@ -567,23 +628,166 @@ impl Tailer {
         if truncated {
             sink.event(TailEvent::Truncated { file: info.clone() });
         }
+        self.insert(file, info, &md, offset, split, State::Active);
+        Ok(())
+    }
+
+    fn insert(
+        &mut self,
+        file: File,
+        info: FileInfo,
+        md: &Metadata,
+        offset: u64,
+        split: Splitter,
+        state: State,
+    ) {
+        let id = file_id(md);
         self.files.insert(
             id,
             Followed {
                 file,
+                orig_path: info.path.clone(),
                 info,
-                orig_path: path.to_path_buf(),
                 read_pos: offset,
                 delivered: offset,
                 split,
                 last_growth: Instant::now(),
                 seen: None,
-                size,
+                size: md.len(),
                 mtime: md.modified().ok(),
-                state: State::Active,
+                state,
+                truncated: None,
             },
         );
-        Ok(())
+    }
+
+    /// The followed file this new file looks like a copy of (same head, other inode).
+    fn copy_of(&self, file: &File, id: FileId) -> io::Result<Option<FileId>> {
+        let mut buf = [0u8; HEAD_MAX];
+        let n = read_head(file, HEAD_MAX, &mut buf)?;
+        let head = &buf[..n];
+        if n < MIN_COPY_HEAD {
+            return Ok(None);
+        }
+        for (oid, o) in &self.files {
+            if *oid == id {
+                continue;
+            }
+            let fp = &o.info.fingerprint;
+            if fp.head_len as usize >= MIN_COPY_HEAD && head_eq(head, fp) {
+                return Ok(Some(*oid));
+            }
+            if let Some((old, _, at)) = &o.truncated {
+                if at.elapsed() < COPY_WINDOW
+                    && old.head_len as usize >= MIN_COPY_HEAD
+                    && head_eq(head, old)
+                {
+                    return Ok(Some(*oid));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// An unused checkpoint whose head this file has, while the checkpointed inode is not (or no
+    /// longer with that head) among the matches.
+    fn checkpoint_by_content(&self, file: &File) -> io::Result<Option<usize>> {
+        if self.first_run || self.resume.is_empty() {
+            return Ok(None);
+        }
+        let mut buf = [0u8; HEAD_MAX];
+        let n = read_head(file, HEAD_MAX, &mut buf)?;
+        for (i, cp) in self.resume.iter().enumerate() {
+            let fp = &cp.fingerprint;
+            // Files whose inode has a checkpoint were handled first, so a checkpoint still
+            // unused here lost its inode (or the inode's head changed).
+            if fp.head_len as usize >= MIN_COPY_HEAD && head_eq(&buf[..n], fp) {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Decide where held files start: a file too short to tell is released as soon as it is long
+    /// enough and not a copy, or once quiet; a copy is released once quiet, at the original's
+    /// pre-truncation position if the original was truncated meanwhile, else at 0.
+    fn resolve_copies(&mut self, sink: &mut dyn TailSink, at: &mut dyn FnMut(Instant)) {
+        let now = Instant::now();
+        let mut wait = self.opts.rotate_wait;
+        if self.opts.force_poll || self.watch_failed {
+            wait = wait.max(self.opts.poll_interval * 2);
+        }
+        let ids: Vec<FileId> = self.copies.keys().copied().collect();
+        for id in ids {
+            let Some(c) = self.copies.get_mut(&id) else {
+                continue;
+            };
+            let size = c.file.metadata().map(|m| m.len()).unwrap_or(c.size);
+            if size != c.size {
+                c.size = size;
+                c.changed = now;
+            }
+            let quiet = now >= c.changed + wait;
+            if c.of.is_none() && size >= MIN_COPY_HEAD as u64 {
+                let of = self
+                    .copies
+                    .get(&id)
+                    .and_then(|c| self.copy_of(&c.file, id).ok().flatten());
+                match of {
+                    Some(of) => {
+                        if let Some(c) = self.copies.get_mut(&id) {
+                            c.of = Some(of);
+                        }
+                    }
+                    None => {
+                        self.release(id, sink);
+                        continue;
+                    }
+                }
+            }
+            if quiet {
+                self.release(id, sink);
+            } else if let Some(c) = self.copies.get(&id) {
+                at(c.changed + wait);
+            }
+        }
+    }
+
+    /// Start following a held file (see [`PendingCopy`]).
+    fn release(&mut self, id: FileId, sink: &mut dyn TailSink) {
+        let Some(c) = self.copies.remove(&id) else {
+            return;
+        };
+        let Ok(md) = c.file.metadata() else { return };
+        let Ok(fp) = fingerprint(&c.file, &md) else {
+            return;
+        };
+        let mut offset = 0;
+        let mut split = Splitter::new(self.opts.max_line_bytes);
+        let truncation =
+            c.of.and_then(|of| self.files.get(&of))
+                .and_then(|o| o.truncated);
+        if let Some((old, pos, when)) = truncation {
+            if when + COPY_WINDOW > c.found && head_matches(&c.file, &old).unwrap_or(false) {
+                offset = pos.min(md.len());
+                if resume_mid_line(&c.file, offset, self.opts.max_line_bytes, &mut split).is_err() {
+                    offset = 0;
+                    split = Splitter::new(self.opts.max_line_bytes);
+                }
+            }
+        }
+        let info = FileInfo {
+            path: c.path,
+            fingerprint: fp,
+        };
+        sink.event(TailEvent::Opened {
+            file: info.clone(),
+            offset,
+        });
+        let path = info.path.clone();
+        self.insert(c.file, info, &md, offset, split, State::Active);
+        self.by_path.insert(path, id);
+        self.read(id, sink);
     }
 
     /// Index of the unused checkpoint whose identity (dev, inode, head hash) is this file's.
@@ -651,22 +855,10 @@ impl Tailer {
                 offset: cp.offset,
             });
             sink.event(TailEvent::Rotated { file: info.clone() });
-            self.files.insert(
-                id,
-                Followed {
-                    file,
-                    info,
-                    orig_path: cp.path.clone(),
-                    read_pos: cp.offset,
-                    delivered: cp.offset,
-                    split,
-                    last_growth: Instant::now(),
-                    seen: None,
-                    size: md.len(),
-                    mtime: md.modified().ok(),
-                    state: State::Rotated,
-                },
-            );
+            self.insert(file, info, &md, cp.offset, split, State::Rotated);
+            if let Some(f) = self.files.get_mut(&id) {
+                f.orig_path = cp.path.clone();
+            }
         }
     }
 
@@ -702,6 +894,8 @@ impl Tailer {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         };
+        // First, so that files released here get their own timers below.
+        self.resolve_copies(sink, &mut at);
         let mut to_close = Vec::new();
         for (id, f) in self.files.iter_mut() {
             if let Some(d) = self.opts.partial_flush {
@@ -812,6 +1006,7 @@ fn read_followed(
     let fp = f.info.fingerprint;
     let truncated = size < f.read_pos || (fp.head_len > 0 && !head_matches(&f.file, &fp)?);
     if truncated {
+        f.truncated = Some((fp, f.read_pos, Instant::now()));
         f.split.reset();
         f.read_pos = 0;
         f.delivered = 0;
