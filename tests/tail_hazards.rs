@@ -891,3 +891,54 @@ fn rotated_out_of_glob_while_agent_down_is_drained() {
     got.sort();
     assert_eq!(got, strs(&["2", "3"]));
 }
+
+#[test]
+fn start_at_end_keeps_a_line_being_written_whole() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "old\nhal");
+    let mut o = opts(d.path(), &["app.log"]);
+    o.start_at = StartAt::End;
+    let r = start(o, vec![]);
+    append(&log, "f line\nnext\n");
+    r.wait_lines(&["half line", "next"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["half line", "next"]));
+}
+
+#[test]
+fn resume_inside_a_cut_line_skips_its_rest() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let mut o = opts(d.path(), &["app.log"]);
+    o.max_line_bytes = 10;
+    append(&log, &format!("short\n{}", "x".repeat(50)));
+    let r = start(o.clone(), vec![]);
+    r.wait_lines(&["short", "xxxxxxxxxx"]);
+    let first = r.stop();
+    assert_eq!(first.texts(), strs(&["short", "xxxxxxxxxx"]));
+    let resume: Vec<Checkpoint> = first.cps.values().cloned().collect();
+    append(&log, "still the same long line\nafter\n");
+    let r = start(o, resume);
+    r.wait_lines(&["after"]);
+    thread::sleep(Duration::from_millis(200));
+    let second = r.stop();
+    assert_eq!(second.texts(), strs(&["after"]));
+}
+
+#[test]
+fn stats_report_followed_files_and_lag() {
+    let d = tmp();
+    append(&d.path().join("a.log"), "1\n");
+    append(&d.path().join("b.log"), "2\n");
+    let mut o = opts(d.path(), &["*.log"]);
+    o.poll_interval = Duration::from_millis(100);
+    let r = start(o, vec![]);
+    r.wait_lines(&["1", "2"]);
+    r.wait("stats", |s| {
+        s.events
+            .iter()
+            .any(|e| matches!(e, TailEvent::Stats { files: 2, lag_bytes: 0, oldest_unread_age } if *oldest_unread_age == 0.0))
+    });
+    let _ = r.stop();
+}

@@ -82,13 +82,20 @@ pub struct FileInfo {
 /// What happened to the files of a source, reported for self-metrics, logs and checkpoints.
 #[derive(Debug, Clone)]
 pub enum TailEvent {
-    /// A file is now followed, from `offset`.
+    /// A file is now followed, from `offset`. Record `(file.fingerprint, file.path, offset)` as
+    /// its checkpoint, as for a batch: a file opened at its end delivers no batch until it
+    /// grows, and without a checkpoint a restart would read it from the beginning.
     Opened { file: FileInfo, offset: u64 },
     /// The file was renamed away (rotation); it is drained before being closed.
     Rotated { file: FileInfo },
     /// The file shrank or its head changed (truncation, copytruncate); reading restarts at 0.
+    /// `file.fingerprint` is the new one; the checkpoint becomes `(fingerprint, path, 0)`.
     Truncated { file: FileInfo },
-    /// The file is no longer followed (drained after rotation or deletion); drop its checkpoint.
+    /// The file is no longer followed (drained after rotation or deletion) and no longer matches
+    /// the globs; drop its checkpoint. (A drained rotated file that still matches the globs,
+    /// like `access.log.1` for `access.log*`, has its descriptor closed but is not `Closed`
+    /// until it leaves the matched set, so its checkpoint keeps it from being read again after
+    /// a restart.)
     Closed { file: FileInfo },
     /// A line longer than `max_line_bytes` was cut.
     LineTooLong { file: FileInfo },
