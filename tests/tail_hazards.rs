@@ -942,3 +942,22 @@ fn stats_report_followed_files_and_lag() {
     });
     let _ = r.stop();
 }
+
+#[test]
+fn directory_deleted_and_recreated() {
+    let d = tmp();
+    let sub = d.path().join("sub");
+    fs::create_dir(&sub).expect("mkdir");
+    append(&sub.join("a.log"), "first\n");
+    let r = start(opts(d.path(), &["sub/*.log"]), vec![]);
+    r.wait_lines(&["first"]);
+    fs::remove_dir_all(&sub).expect("rm -r");
+    fs::create_dir(&sub).expect("mkdir again");
+    thread::sleep(Duration::from_millis(200));
+    append(&sub.join("b.log"), "second\n");
+    r.wait_lines(&["first", "second"]);
+    append(&sub.join("b.log"), "third\n");
+    r.wait_lines(&["first", "second", "third"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["first", "second", "third"]));
+}

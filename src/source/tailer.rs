@@ -393,13 +393,30 @@ impl Tailer {
                 dirty.extend(ev.paths);
             }
             EventKind::Access(_) => {}
-            _ => *rescan = true,
+            kind => {
+                // A watched directory removed or renamed away: forget its watch so the next scan
+                // watches whatever directory is at that path then (a recreated one included).
+                if matches!(
+                    kind,
+                    EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+                ) {
+                    for p in &ev.paths {
+                        if self.watched.remove(p) {
+                            if let Some(w) = self.watcher.as_mut() {
+                                let _ = w.unwatch(p);
+                            }
+                        }
+                    }
+                }
+                *rescan = true;
+            }
         }
     }
 
-    fn update_watches(&mut self, dirs: &HashSet<PathBuf>, sink: &mut dyn TailSink) {
+    /// Watch exactly `dirs`. Returns whether a new watch was added.
+    fn update_watches(&mut self, dirs: &HashSet<PathBuf>, sink: &mut dyn TailSink) -> bool {
         let Some(w) = self.watcher.as_mut() else {
-            return;
+            return false;
         };
         let gone: Vec<PathBuf> = self.watched.difference(dirs).cloned().collect();
         for d in gone {
@@ -407,8 +424,9 @@ impl Tailer {
             self.watched.remove(&d);
         }
         if self.watch_failed {
-            return;
+            return false;
         }
+        let mut added = false;
         let mut failure = None;
         for d in dirs {
             if self.watched.contains(d) {
@@ -417,6 +435,7 @@ impl Tailer {
             match w.watch(d, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     self.watched.insert(d.clone());
+                    added = true;
                 }
                 Err(e) => match e.kind {
                     notify::ErrorKind::PathNotFound => {}
@@ -431,11 +450,19 @@ impl Tailer {
         if let Some(why) = failure {
             self.inotify_unavailable(sink, &why);
         }
+        added
     }
 
     fn rescan(&mut self, sink: &mut dyn TailSink) {
-        let scan = self.patterns.scan();
-        self.update_watches(&scan.dirs, sink);
+        let mut scan = self.patterns.scan();
+        // A file created in a new directory between its listing and its watch has no event:
+        // list again after adding watches (bounded; the poll is the backstop).
+        for _ in 0..4 {
+            if !self.update_watches(&scan.dirs, sink) {
+                break;
+            }
+            scan = self.patterns.scan();
+        }
 
         let mut bad = HashSet::new();
         for (p, m) in &scan.errors {
