@@ -62,6 +62,8 @@ const CHANNEL_CAP: usize = 4096;
 const MIN_COPY_HEAD: usize = 64;
 /// How long a truncation is remembered for matching a copy made just before it.
 const COPY_WINDOW: Duration = Duration::from_secs(60);
+/// Longest duration honoured (longer ones are cut to this).
+const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Smallest poll interval accepted.
 const MIN_POLL: Duration = Duration::from_millis(10);
 
@@ -225,7 +227,11 @@ pub struct Tailer {
 
 impl Tailer {
     /// Prepare to follow `opts.paths`, resuming the files in `resume`.
-    pub fn new(opts: TailOptions, resume: Vec<Checkpoint>) -> Result<Tailer, TailError> {
+    pub fn new(mut opts: TailOptions, resume: Vec<Checkpoint>) -> Result<Tailer, TailError> {
+        // Durations are added to `Instant`s: keep them far from overflow ("forever" ≈ 10 years).
+        opts.poll_interval = opts.poll_interval.clamp(MIN_POLL, FOREVER);
+        opts.rotate_wait = opts.rotate_wait.min(FOREVER);
+        opts.partial_flush = opts.partial_flush.map(|d| d.min(FOREVER));
         if opts.max_line_bytes == 0 {
             return Err(TailError::Options {
                 source_name: opts.source.clone(),
@@ -270,7 +276,7 @@ impl Tailer {
         if !self.opts.force_poll && self.watcher.is_none() && !self.watch_failed {
             self.start_watcher(sink);
         }
-        let poll_interval = self.opts.poll_interval.max(MIN_POLL);
+        let poll_interval = self.opts.poll_interval;
         let mut next_poll = Instant::now();
         let mut rescan = true;
         let mut dirty: HashSet<PathBuf> = HashSet::new();
