@@ -62,6 +62,8 @@ const CHANNEL_CAP: usize = 4096;
 const MIN_COPY_HEAD: usize = 64;
 /// How long a truncation is remembered for matching a copy made just before it.
 const COPY_WINDOW: Duration = Duration::from_secs(60);
+/// Longest hold of a new file too short to tell whether it is a copy being written.
+const SHORT_HOLD: Duration = Duration::from_millis(250);
 /// Longest duration honoured (longer ones are cut to this).
 const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Smallest poll interval accepted.
@@ -480,6 +482,10 @@ impl Tailer {
             bad.insert(p.clone());
         }
         for p in &scan.missing {
+            // Not while the file last seen there is being drained (rotation in progress).
+            if self.files.values().any(|f| f.orig_path == *p) {
+                continue;
+            }
             self.errors.report(
                 sink,
                 p,
@@ -760,7 +766,6 @@ impl Tailer {
                 c.size = size;
                 c.changed = now;
             }
-            let quiet = now >= c.changed + wait;
             if c.of.is_none() && size >= MIN_COPY_HEAD as u64 {
                 let of = self
                     .copies
@@ -778,10 +783,21 @@ impl Tailer {
                     }
                 }
             }
-            if quiet {
+            let Some(c) = self.copies.get(&id) else {
+                continue;
+            };
+            // A copy waits for the truncation of its original; a file too short to tell only
+            // needs to show whether a copy is being written into it.
+            let hold = if c.of.is_some() {
+                wait
+            } else {
+                wait.min(SHORT_HOLD)
+            };
+            let due = c.changed + hold;
+            if now >= due {
                 self.release(id, sink);
-            } else if let Some(c) = self.copies.get(&id) {
-                at(c.changed + wait);
+            } else {
+                at(due);
             }
         }
     }
