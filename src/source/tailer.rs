@@ -62,6 +62,8 @@ const CHANNEL_CAP: usize = 4096;
 const MIN_COPY_HEAD: usize = 64;
 /// How long a truncation is remembered for matching a copy made just before it.
 const COPY_WINDOW: Duration = Duration::from_secs(60);
+/// Shortest time between two scans triggered by directory events.
+const MIN_RESCAN_GAP: Duration = Duration::from_millis(20);
 /// Longest hold of a new file too short to tell whether it is a copy being written.
 const SHORT_HOLD: Duration = Duration::from_millis(250);
 /// Longest duration honoured (longer ones are cut to this).
@@ -283,14 +285,21 @@ impl Tailer {
         let mut rescan = true;
         let mut dirty: HashSet<PathBuf> = HashSet::new();
         let mut more: HashSet<FileId> = HashSet::new();
+        let mut last_rescan: Option<Instant> = None;
         while !self.stop.load(Ordering::SeqCst) {
             let now = Instant::now();
             let polling = now >= next_poll;
-            if polling || rescan {
+            // Directory events re-glob at most every MIN_RESCAN_GAP (a directory full of
+            // short-lived files must not make us re-walk it thousands of times a second).
+            let rescan_due = last_rescan.map_or(now, |t| t + MIN_RESCAN_GAP);
+            let scanning = polling || (rescan && now >= rescan_due);
+            if scanning {
                 self.rescan(sink);
+                last_rescan = Some(now);
+                rescan = false;
             }
             // Which files to read.
-            let ids: Vec<FileId> = if polling || rescan {
+            let ids: Vec<FileId> = if scanning {
                 self.files.keys().copied().collect()
             } else {
                 let mut ids: HashSet<FileId> = dirty
@@ -306,7 +315,6 @@ impl Tailer {
                 );
                 ids.into_iter().collect()
             };
-            rescan = false;
             dirty.clear();
             more.clear();
             for id in ids {
@@ -327,6 +335,9 @@ impl Tailer {
             let mut wake = next_poll;
             if let Some(t) = next_timer {
                 wake = wake.min(t);
+            }
+            if rescan {
+                wake = wake.min(rescan_due);
             }
             let timeout = if more.is_empty() {
                 wake.saturating_duration_since(now)
@@ -524,9 +535,18 @@ impl Tailer {
                         file: f.info.clone(),
                     });
                 }
-            } else if let Some(p) = ids.get(id) {
-                if **p != f.info.path {
-                    f.info.path = (*p).clone();
+            } else {
+                if let Some(p) = ids.get(id) {
+                    if **p != f.info.path {
+                        f.info.path = (*p).clone();
+                    }
+                }
+                // Back at its path (e.g. the directory was unreadable for a moment).
+                if f.state == State::Rotated
+                    && fs::metadata(&f.orig_path).is_ok_and(|m| file_id(&m) == *id)
+                {
+                    f.state = State::Active;
+                    f.info.path = f.orig_path.clone();
                 }
             }
         }
@@ -557,11 +577,12 @@ impl Tailer {
             .collect();
         // Files whose inode has a checkpoint first: they take their checkpoint before any other
         // file is matched to a checkpoint by content.
-        let has_cp = |md: &Metadata| {
-            self.resume
-                .iter()
-                .any(|cp| (cp.fingerprint.dev, cp.fingerprint.ino) == file_id(md))
-        };
+        let cp_ids: HashSet<FileId> = self
+            .resume
+            .iter()
+            .map(|cp| (cp.fingerprint.dev, cp.fingerprint.ino))
+            .collect();
+        let has_cp = |md: &Metadata| cp_ids.contains(&file_id(md));
         new.sort_by(|a, b| (!has_cp(a.1), a.0).cmp(&(!has_cp(b.1), b.0)));
         for (path, md) in new {
             let id = file_id(md);
