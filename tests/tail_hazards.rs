@@ -963,3 +963,26 @@ fn directory_deleted_and_recreated() {
     let s = r.stop();
     assert_eq!(s.texts(), strs(&["first", "second", "third"]));
 }
+
+#[test]
+fn symlinked_file_in_another_directory() {
+    // Like /var/log/containers/*.log → /var/log/pods/.../0.log: writes raise events only in the
+    // target's directory, which must be watched too (the poll here is 30 s).
+    let d = tmp();
+    let links = d.path().join("links");
+    let real = d.path().join("real");
+    fs::create_dir(&links).expect("mkdir");
+    fs::create_dir(&real).expect("mkdir");
+    append(&real.join("0.log"), "first\n");
+    std::os::unix::fs::symlink(real.join("0.log"), links.join("app.log")).expect("symlink");
+    let r = start(opts(d.path(), &["links/*.log"]), vec![]);
+    r.wait_lines(&["first"]);
+    append(&real.join("0.log"), "second\n");
+    r.wait_lines(&["first", "second"]);
+    // Rotation in the target directory: the link now leads to a new file.
+    fs::rename(real.join("0.log"), real.join("0.log.1")).expect("rename");
+    append(&real.join("0.log"), "third\n");
+    r.wait_lines(&["first", "second", "third"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["first", "second", "third"]));
+}

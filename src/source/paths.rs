@@ -55,6 +55,9 @@ pub(crate) struct Scan {
     pub missing: Vec<PathBuf>,
     /// Directories that could not be listed: (path, message).
     pub errors: Vec<(PathBuf, String)>,
+    /// Matched paths that are symlinks → the file they resolve to. Writes to a symlinked file
+    /// raise events in the target's directory, so that directory is watched too.
+    pub links: HashMap<PathBuf, PathBuf>,
 }
 
 fn has_meta(s: &str) -> bool {
@@ -199,6 +202,14 @@ impl Patterns {
         }
         if let Ok(md) = fs::metadata(&path) {
             if md.is_file() {
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                    if let Ok(real) = fs::canonicalize(&path) {
+                        if let Some(dir) = real.parent() {
+                            scan.dirs.insert(dir.to_path_buf());
+                        }
+                        scan.links.insert(path.clone(), real);
+                    }
+                }
                 scan.files.insert(path, md);
             }
         }

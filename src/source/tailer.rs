@@ -216,6 +216,8 @@ pub struct Tailer {
     rx: Receiver<Msg>,
     files: HashMap<FileId, Followed>,
     by_path: HashMap<PathBuf, FileId>,
+    /// Symlinked matches → their targets (last scan).
+    links: HashMap<PathBuf, PathBuf>,
     dormant: HashMap<FileId, Dormant>,
     copies: HashMap<FileId, PendingCopy>,
     /// Identities matched by the last scan.
@@ -254,6 +256,7 @@ impl Tailer {
             rx,
             files: HashMap::new(),
             by_path: HashMap::new(),
+            links: HashMap::new(),
             dormant: HashMap::new(),
             copies: HashMap::new(),
             matched: HashSet::new(),
@@ -617,11 +620,19 @@ impl Tailer {
             self.errors.clear(p);
         }
         self.scan_bad = bad;
-        self.by_path = self
-            .files
-            .iter()
-            .map(|(id, f)| (f.info.path.clone(), *id))
-            .collect();
+        self.links = scan.links;
+        self.index_paths();
+    }
+
+    /// Map event paths (names, and targets of symlinked names) to followed files.
+    fn index_paths(&mut self) {
+        self.by_path.clear();
+        for (id, f) in &self.files {
+            self.by_path.insert(f.info.path.clone(), *id);
+            if let Some(real) = self.links.get(&f.info.path) {
+                self.by_path.insert(real.clone(), *id);
+            }
+        }
     }
 
     /// Start following a newly matched file (open descriptor `file`, found at `path`).
@@ -854,9 +865,8 @@ impl Tailer {
             file: info.clone(),
             offset,
         });
-        let path = info.path.clone();
         self.insert(c.file, info, &md, offset, split, State::Active);
-        self.by_path.insert(path, id);
+        self.index_paths();
         self.read(id, sink);
     }
 
