@@ -1000,3 +1000,63 @@ fn symlinked_file_in_another_directory() {
     let s = r.stop();
     assert_eq!(s.texts(), strs(&["first", "second", "third"]));
 }
+
+#[test]
+fn stress_restarts_during_rotation_exactly_once() {
+    const N: u64 = 30_000;
+    const M: u64 = 5;
+    let d = tmp();
+    let log = d.path().join("app.log");
+    File::create(&log).expect("create");
+    let dir = d.path().to_path_buf();
+    let writer = thread::spawn(move || {
+        let log = dir.join("app.log");
+        let open = || {
+            BufWriter::with_capacity(
+                4096,
+                OpenOptions::new().append(true).open(&log).expect("open"),
+            )
+        };
+        let mut w = open();
+        let per = N / (M + 1);
+        for i in 0..N {
+            writeln!(w, "{i}").expect("write");
+            if i % 100 == 99 {
+                w.flush().expect("flush");
+                thread::sleep(Duration::from_millis(2));
+            }
+            if (i + 1) % per == 0 && (i + 1) / per <= M {
+                w.flush().expect("flush");
+                fs::rename(&log, dir.join(format!("app.log.{}", (i + 1) / per))).expect("rename");
+                File::create(&log).expect("create");
+                w = open();
+            }
+        }
+        w.flush().expect("flush");
+    });
+    let mut all = Vec::new();
+    let mut resume = Vec::new();
+    // Stop and restart the tailer a few times while the writer writes and rotates.
+    for _ in 0..4 {
+        let r = start(opts(d.path(), &["app.log*"]), resume);
+        thread::sleep(Duration::from_millis(60));
+        let s = r.stop();
+        resume = s.cps.values().cloned().collect();
+        println!("run delivered {} lines", s.lines.len());
+        all.extend(s.texts());
+    }
+    writer.join().expect("writer");
+    let r = start(opts(d.path(), &["app.log*"]), resume);
+    let before = all.len() as u64;
+    r.wait("all numbers", |s| before + s.lines.len() as u64 >= N);
+    thread::sleep(Duration::from_millis(300));
+    let s = r.stop();
+    all.extend(s.texts());
+    let mut nums: Vec<u64> = all
+        .iter()
+        .map(|l| l.parse().unwrap_or_else(|_| panic!("not a number: {l:?}")))
+        .collect();
+    nums.sort_unstable();
+    assert_eq!(nums.len() as u64, N, "duplicates or losses");
+    assert!(nums.iter().copied().eq(0..N), "each number exactly once");
+}
