@@ -1060,3 +1060,25 @@ fn stress_restarts_during_rotation_exactly_once() {
     assert_eq!(nums.len() as u64, N, "duplicates or losses");
     assert!(nums.iter().copied().eq(0..N), "each number exactly once");
 }
+
+#[test]
+fn rotated_sibling_not_reread_after_restart() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "a1\na2\n");
+    let r = start(opts(d.path(), &["app.log*"]), vec![]);
+    r.wait_lines(&["a1", "a2"]);
+    fs::rename(&log, d.path().join("app.log.1")).expect("rename");
+    append(&log, "b1\n");
+    r.wait_lines(&["a1", "a2", "b1"]);
+    // Long enough for the rotated file to be let go (rotate_wait is 200 ms).
+    thread::sleep(Duration::from_millis(800));
+    let first = r.stop();
+    let resume: Vec<Checkpoint> = first.cps.values().cloned().collect();
+    append(&log, "b2\n");
+    let r = start(opts(d.path(), &["app.log*"]), resume);
+    r.wait_lines(&["b2"]);
+    thread::sleep(Duration::from_millis(300));
+    let second = r.stop();
+    assert_eq!(second.texts(), strs(&["b2"]));
+}
