@@ -995,6 +995,7 @@ fn symlinked_file_in_another_directory() {
     r.wait_lines(&["first", "second"]);
     // Rotation in the target directory: the link now leads to a new file.
     fs::rename(real.join("0.log"), real.join("0.log.1")).expect("rename");
+    thread::sleep(Duration::from_millis(200)); // the link dangles for a while
     append(&real.join("0.log"), "third\n");
     r.wait_lines(&["first", "second", "third"]);
     let s = r.stop();
@@ -1081,4 +1082,28 @@ fn rotated_sibling_not_reread_after_restart() {
     thread::sleep(Duration::from_millis(300));
     let second = r.stop();
     assert_eq!(second.texts(), strs(&["b2"]));
+}
+
+#[test]
+fn let_go_rotated_sibling_written_later_is_read_once() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let rotated = d.path().join("app.log.1");
+    let mut old = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .expect("open");
+    old.write_all(b"a1\n").expect("write");
+    let r = start(opts(d.path(), &["app.log*"]), vec![]);
+    r.wait_lines(&["a1"]);
+    fs::rename(&log, &rotated).expect("rename");
+    append(&log, "b1\n");
+    r.wait_lines(&["a1", "b1"]);
+    thread::sleep(Duration::from_millis(800)); // rotated file let go (rotate_wait 200 ms)
+    old.write_all(b"a2 (late)\n").expect("late write");
+    r.wait_lines(&["a1", "b1", "a2 (late)"]);
+    thread::sleep(Duration::from_millis(300));
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["a1", "b1", "a2 (late)"]));
 }

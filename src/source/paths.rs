@@ -60,6 +60,17 @@ pub(crate) struct Scan {
     pub links: HashMap<PathBuf, PathBuf>,
 }
 
+/// The existing directory a (dangling) symlink points into, one level deep.
+fn dangling_link_dir(path: &Path) -> Option<PathBuf> {
+    let target = fs::read_link(path).ok()?;
+    let abs = if target.is_absolute() {
+        target
+    } else {
+        path.parent()?.join(target)
+    };
+    fs::canonicalize(abs.parent()?).ok()
+}
+
 fn has_meta(s: &str) -> bool {
     s.contains(['*', '?', '[', '{', '\\'])
 }
@@ -212,6 +223,10 @@ impl Patterns {
                 }
                 scan.files.insert(path, md);
             }
+        } else if let Some(dir) = dangling_link_dir(&path) {
+            // A symlink whose target is missing right now (rotation in the target directory):
+            // keep watching where the target will reappear.
+            scan.dirs.insert(dir);
         }
     }
 

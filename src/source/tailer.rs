@@ -318,6 +318,16 @@ impl Tailer {
                 );
                 ids.into_iter().collect()
             };
+            // A write to a let-go rotated file that still matches (dormant): scan to reopen it.
+            if !scanning
+                && !self.dormant.is_empty()
+                && dirty.iter().any(|p| {
+                    !self.by_path.contains_key(p)
+                        && self.dormant.values().any(|d| d.info.path == *p)
+                })
+            {
+                rescan = true;
+            }
             dirty.clear();
             more.clear();
             for id in ids {
@@ -554,6 +564,13 @@ impl Tailer {
             }
         }
 
+        for (id, d) in self.dormant.iter_mut() {
+            if let Some(p) = ids.get(id) {
+                if **p != d.info.path {
+                    d.info.path = (*p).clone();
+                }
+            }
+        }
         // Dormant files that left the matched set are closed for good.
         let left: Vec<FileId> = self
             .dormant
