@@ -667,6 +667,7 @@ impl Tailer {
         if let Some(d) = self.dormant.remove(&id) {
             if size >= d.offset && head_matches(&file, &d.info.fingerprint)? {
                 offset = d.offset;
+                resume_mid_line(&file, offset, self.opts.max_line_bytes, &mut split)?;
             } else {
                 // Inode reused: the dormant file is gone.
                 sink.event(TailEvent::Closed { file: d.info });
@@ -1028,9 +1029,15 @@ impl Tailer {
             return;
         };
         let before = f.read_pos;
-        let drained = matches!(read_followed(f, &mut self.buf, sink, &self.stop), Ok(false));
-        if !drained || f.read_pos != before {
-            return; // still moving; try again later
+        match read_followed(f, &mut self.buf, sink, &self.stop) {
+            Ok(false) if f.read_pos == before => {}
+            Ok(_) => return, // still moving; try again later
+            Err(e) => {
+                // Nothing more can be read from it: let it go all the same.
+                let path = f.info.path.clone();
+                self.errors
+                    .report(sink, &path, format!("cannot read {}: {e}", path.display()));
+            }
         }
         let Some(mut f) = self.files.remove(&id) else {
             return;
