@@ -1025,6 +1025,10 @@ impl Tailer {
 
     /// Let go of a drained file: final read, flush the partial line, then dormant or closed.
     fn close(&mut self, id: FileId, sink: &mut dyn TailSink) {
+        // Stopping: a read cut short must not look like a drained file.
+        if self.stop.load(Ordering::SeqCst) {
+            return;
+        }
         let Some(f) = self.files.get_mut(&id) else {
             return;
         };
