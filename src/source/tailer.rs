@@ -36,7 +36,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::{DirEntryExt, FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -229,6 +229,8 @@ pub struct Tailer {
     watcher: Option<RecommendedWatcher>,
     watched: HashSet<PathBuf>,
     watch_failed: bool,
+    /// The watcher dropped events because the queue was full.
+    overflow: Arc<AtomicBool>,
 }
 
 impl Tailer {
@@ -266,6 +268,7 @@ impl Tailer {
             watcher: None,
             watched: HashSet::new(),
             watch_failed: false,
+            overflow: Arc::new(AtomicBool::new(false)),
             opts,
         })
     }
@@ -372,13 +375,22 @@ impl Tailer {
                     Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
                 }
             }
+            if self.overflow.swap(false, Ordering::SeqCst) {
+                rescan = true;
+            }
         }
     }
 
     fn start_watcher(&mut self, sink: &mut dyn TailSink) {
         let tx = self.tx.clone();
+        let overflow = self.overflow.clone();
+        // Never block the watcher thread: this thread waits for it in `watch`/`unwatch`, so a
+        // blocking send into a full queue could deadlock. A dropped event sets `overflow`,
+        // which makes the loop rescan and read every file (like the kernel's queue overflow).
         let handler = move |ev: notify::Result<notify::Event>| {
-            let _ = tx.send(Msg::Fs(ev));
+            if let Err(TrySendError::Full(_)) = tx.try_send(Msg::Fs(ev)) {
+                overflow.store(true, Ordering::SeqCst);
+            }
         };
         match RecommendedWatcher::new(handler, notify::Config::default()) {
             Ok(w) => self.watcher = Some(w),
