@@ -1152,3 +1152,19 @@ fn event_flood_many_small_writes_exactly_once() {
     assert_eq!(got.len(), want.len(), "duplicates or losses");
     assert!(got == want, "each line exactly once");
 }
+
+#[test]
+fn invalid_options_are_typed_errors() {
+    let d = tmp();
+    let mut o = opts(d.path(), &["logs/[oops.log"]);
+    match Tailer::new(o.clone(), vec![]) {
+        Err(logpulse::source::TailError::Glob { pattern, .. }) => {
+            assert!(pattern.contains("[oops.log"), "{pattern}")
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("invalid glob accepted"),
+    }
+    o.paths = vec![d.path().join("*.log").display().to_string()];
+    o.max_line_bytes = 0;
+    assert!(Tailer::new(o, vec![]).is_err(), "max_line_bytes 0 accepted");
+}
