@@ -1168,3 +1168,40 @@ fn invalid_options_are_typed_errors() {
     o.max_line_bytes = 0;
     assert!(Tailer::new(o, vec![]).is_err(), "max_line_bytes 0 accepted");
 }
+
+#[test]
+fn unwatchable_directory_is_polled_and_others_keep_inotify() {
+    let d = tmp();
+    let secret = d.path().join("secret");
+    let open = d.path().join("open");
+    fs::create_dir(&secret).expect("mkdir");
+    fs::create_dir(&open).expect("mkdir");
+    append(&secret.join("app.log"), "s1\n");
+    append(&open.join("a.log"), "o1\n");
+    // Traversable but not readable: the file can be opened, the directory not watched.
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o711)).expect("chmod");
+    let mut o = opts(d.path(), &["secret/app.log", "open/*.log"]);
+    o.poll_interval = Duration::from_millis(300);
+    let r = start_as(o, vec![], true);
+    r.wait("s1 o1", |s| s.lines.len() >= 2);
+    append(&secret.join("app.log"), "s2\n");
+    append(&open.join("a.log"), "o2\n");
+    r.wait("s2 o2", |s| s.lines.len() >= 4);
+    let s = r.stop();
+    let mut got = s.texts();
+    got.sort();
+    assert_eq!(got, strs(&["o1", "o2", "s1", "s2"]));
+    let errors: Vec<String> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            TailEvent::Error { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("cannot watch directory") && errors[0].contains("secret"),
+        "{errors:?}"
+    );
+}

@@ -472,6 +472,8 @@ impl Tailer {
         }
         let mut added = false;
         let mut failure = None;
+        let mut dir_errors = Vec::new();
+        let mut watched_now = Vec::new();
         for d in dirs {
             if self.watched.contains(d) {
                 continue;
@@ -479,17 +481,42 @@ impl Tailer {
             match w.watch(d, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     self.watched.insert(d.clone());
+                    watched_now.push(d.clone());
                     added = true;
                 }
                 Err(e) => match e.kind {
                     notify::ErrorKind::PathNotFound => {}
                     notify::ErrorKind::Io(ref io) if io.kind() == io::ErrorKind::NotFound => {}
+                    // This directory only (e.g. permission): it is covered by the poll.
+                    notify::ErrorKind::Io(ref io)
+                        if !matches!(
+                            io.raw_os_error(),
+                            Some(libc::ENOSPC | libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+                        ) =>
+                    {
+                        dir_errors.push((d.clone(), e.to_string()));
+                    }
+                    // Watch limit or resources exhausted: inotify is unusable from now on.
                     _ => {
                         failure = Some(format!("cannot watch {}: {e}", d.display()));
                         break;
                     }
                 },
             }
+        }
+        for d in watched_now {
+            self.errors.clear(&d);
+        }
+        for (d, e) in dir_errors {
+            self.errors.report(
+                sink,
+                &d,
+                format!(
+                    "cannot watch directory {}: {e}; polling it every {:?}",
+                    d.display(),
+                    self.opts.poll_interval
+                ),
+            );
         }
         if let Some(why) = failure {
             self.inotify_unavailable(sink, &why);
