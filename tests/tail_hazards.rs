@@ -291,7 +291,10 @@ fn rename_rotation() {
     let d = tmp();
     let log = d.path().join("app.log");
     append(&log, "a1\na2\n");
-    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    let mut o = opts(d.path(), &["app.log"]);
+    // Old and new file are both followed, under the same name, for a while.
+    o.rotate_wait = Duration::from_secs(1);
+    let r = start(o, vec![]);
     r.wait_lines(&["a1", "a2"]);
     let old_ino = ino(&log);
     fs::rename(&log, d.path().join("app.log.1")).expect("rename");
@@ -300,8 +303,11 @@ fn rename_rotation() {
     r.wait("old file closed", |s| {
         s.count(|e| matches!(e, TailEvent::Closed { file } if file.fingerprint.ino == old_ino)) == 1
     });
+    // The new file keeps flowing through its events after the old one (same name) is let go.
+    append(&log, "b3\n");
+    r.wait_lines(&["a1", "a2", "b1", "b2", "b3"]);
     let s = r.stop();
-    assert_eq!(s.texts(), strs(&["a1", "a2", "b1", "b2"]));
+    assert_eq!(s.texts(), strs(&["a1", "a2", "b1", "b2", "b3"]));
     assert!(s.count(|e| matches!(e, TailEvent::Rotated { .. })) >= 1);
     // The path missing for a moment during the rotation is not an error.
     assert_eq!(s.count(|e| matches!(e, TailEvent::Error { .. })), 0);

@@ -681,12 +681,20 @@ impl Tailer {
     }
 
     /// Map event paths (names, and targets of symlinked names) to followed files.
+    ///
+    /// A rotated file may still carry the name of the new file at its old path: the active file
+    /// wins the name (files being drained are read on every wake-up anyway).
     fn index_paths(&mut self) {
         self.by_path.clear();
-        for (id, f) in &self.files {
-            self.by_path.insert(f.info.path.clone(), *id);
-            if let Some(real) = self.links.get(&f.info.path) {
-                self.by_path.insert(real.clone(), *id);
+        for active in [false, true] {
+            for (id, f) in &self.files {
+                if (f.state == State::Active) != active {
+                    continue;
+                }
+                self.by_path.insert(f.info.path.clone(), *id);
+                if let Some(real) = self.links.get(&f.info.path) {
+                    self.by_path.insert(real.clone(), *id);
+                }
             }
         }
     }
@@ -1086,7 +1094,6 @@ impl Tailer {
             return;
         };
         flush(&mut f, sink);
-        self.by_path.remove(&f.info.path);
         if f.state == State::Rotated && self.matched.contains(&id) {
             self.dormant.insert(
                 id,
@@ -1098,6 +1105,7 @@ impl Tailer {
         } else {
             sink.event(TailEvent::Closed { file: f.info });
         }
+        self.index_paths();
     }
 
     fn stats(&self, sink: &mut dyn TailSink) {
