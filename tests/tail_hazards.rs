@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirEntryExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -166,9 +166,11 @@ impl Running {
                     return;
                 }
                 if Instant::now() > deadline {
+                    let texts = s.texts();
                     panic!(
-                        "timed out waiting for {what}; lines: {:?}; events: {:?}",
-                        s.texts(),
+                        "timed out waiting for {what}; {} lines, the last ones: {:?}; events: {:?}",
+                        texts.len(),
+                        &texts[texts.len().saturating_sub(10)..],
                         s.events
                             .iter()
                             .filter(|e| !matches!(e, TailEvent::Stats { .. }))
@@ -1210,4 +1212,161 @@ fn unwatchable_directory_is_polled_and_others_keep_inotify() {
         errors[0].contains("cannot watch directory") && errors[0].contains("secret"),
         "{errors:?}"
     );
+}
+
+/// Small deterministic PRNG for the chaos test (no extra dependency).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+#[test]
+fn chaos_random_timing_rotations_deletions_exactly_once() {
+    // Lines written in 1-3 pieces, random pauses, rename rotations at random points with writes
+    // to the old fd afterwards, and the oldest rotated file deleted: every line exactly once.
+    const N: u64 = 4_000;
+    for (seed, glob) in [
+        (1u64, "app.log"),
+        (2, "app.log*"),
+        (3, "app.log"),
+        (4, "app.log*"),
+    ] {
+        let d = tmp();
+        let log = d.path().join("app.log");
+        File::create(&log).expect("create");
+        let r = start(opts(d.path(), &[glob]), vec![]);
+        let dir = d.path().to_path_buf();
+        let writer = thread::spawn(move || {
+            let mut rng = Lcg(seed);
+            let log = dir.join("app.log");
+            let open = || OpenOptions::new().append(true).open(&log).expect("open");
+            let mut f = open();
+            let mut old: Option<File> = None;
+            let mut rotations = 0;
+            for i in 0..N {
+                let line = format!("{i}\n");
+                let bytes = line.as_bytes();
+                // Some lines go to the renamed file through its old descriptor.
+                let target = match old.as_mut() {
+                    Some(o) if rng.next(4) == 0 => o,
+                    _ => {
+                        old = None;
+                        &mut f
+                    }
+                };
+                let cut = 1 + rng.next(bytes.len() as u64) as usize;
+                target.write_all(&bytes[..cut]).expect("write");
+                if rng.next(3) == 0 {
+                    thread::sleep(Duration::from_micros(rng.next(300)));
+                }
+                target.write_all(&bytes[cut..]).expect("write");
+                if rng.next(100) == 0 {
+                    thread::sleep(Duration::from_millis(rng.next(5)));
+                }
+                if rng.next(700) == 0 {
+                    rotations += 1;
+                    fs::rename(&log, dir.join(format!("app.log.{rotations}"))).expect("rename");
+                    if rng.next(2) == 0 {
+                        File::create(&log).expect("create");
+                    }
+                    if rotations > 2 {
+                        let _ = fs::remove_file(dir.join(format!("app.log.{}", rotations - 2)));
+                    }
+                    old = Some(std::mem::replace(&mut f, {
+                        OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&log)
+                            .expect("reopen")
+                    }));
+                }
+            }
+        });
+        writer.join().expect("writer");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while (lock(&r.seen).lines.len() as u64) < N && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        thread::sleep(Duration::from_millis(300));
+        let s = r.stop();
+        {
+            // On failure, show where lines went missing.
+            let mut seen: Vec<u64> = s.texts().iter().filter_map(|l| l.parse().ok()).collect();
+            seen.sort_unstable();
+            let missing: Vec<u64> = (0..N).filter(|n| seen.binary_search(n).is_err()).collect();
+            if !missing.is_empty() {
+                eprintln!(
+                    "seed {seed} {glob}: missing {} from {:?} to {:?}",
+                    missing.len(),
+                    missing.first(),
+                    missing.last()
+                );
+                for e in &s.events {
+                    match e {
+                        TailEvent::Opened { file, offset } => eprintln!(
+                            "  Opened {} {} off {offset} hl {}",
+                            file.path.display(),
+                            file.fingerprint.ino,
+                            file.fingerprint.head_len
+                        ),
+                        TailEvent::Rotated { file } => {
+                            eprintln!("  Rotated {} {}", file.path.display(), file.fingerprint.ino)
+                        }
+                        TailEvent::Closed { file } => {
+                            eprintln!("  Closed {} {}", file.path.display(), file.fingerprint.ino)
+                        }
+                        TailEvent::Truncated { file } => eprintln!(
+                            "  Truncated {} {}",
+                            file.path.display(),
+                            file.fingerprint.ino
+                        ),
+                        TailEvent::Stats { .. } => {}
+                        e => eprintln!("  {e:?}"),
+                    }
+                }
+                let mut per: BTreeMap<u64, (u64, u64, usize)> = BTreeMap::new();
+                for (ino, l) in &s.lines {
+                    if let Ok(n) = l.parse::<u64>() {
+                        let e = per.entry(*ino).or_insert((n, n, 0));
+                        e.0 = e.0.min(n);
+                        e.1 = e.1.max(n);
+                        e.2 += 1;
+                    }
+                }
+                eprintln!("  per inode (min,max,count): {per:?}");
+                for e in fs::read_dir(d.path()).expect("rd").flatten() {
+                    eprintln!(
+                        "  file {:?} ino {} len {}",
+                        e.file_name(),
+                        e.ino(),
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    );
+                }
+            }
+        }
+        let mut nums: Vec<u64> = s
+            .texts()
+            .iter()
+            .map(|l| {
+                l.parse()
+                    .unwrap_or_else(|_| panic!("seed {seed}: bad line {l:?}"))
+            })
+            .collect();
+        nums.sort_unstable();
+        assert_eq!(
+            nums.len() as u64,
+            N,
+            "seed {seed} {glob}: duplicates or losses"
+        );
+        assert!(
+            nums.iter().copied().eq(0..N),
+            "seed {seed} {glob}: not exactly once"
+        );
+    }
 }

@@ -167,6 +167,11 @@ impl Patterns {
         })
     }
 
+    /// Would `path` be matched (included and not excluded)?
+    pub(crate) fn matches(&self, path: &Path) -> bool {
+        self.include.is_match(path) && !self.excluded(path)
+    }
+
     fn excluded(&self, path: &Path) -> bool {
         self.exclude_path.is_match(path)
             || path

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use memchr::memrchr;
-use notify::event::{EventKind, ModifyKind};
+use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
 use super::fingerprint::{
@@ -231,6 +231,8 @@ pub struct Tailer {
     watch_failed: bool,
     /// The watcher dropped events because the queue was full.
     overflow: Arc<AtomicBool>,
+    /// Renames (from, to) seen since the last scan whose source matched the globs.
+    renamed: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Tailer {
@@ -269,6 +271,7 @@ impl Tailer {
             watched: HashSet::new(),
             watch_failed: false,
             overflow: Arc::new(AtomicBool::new(false)),
+            renamed: Vec::new(),
             opts,
         })
     }
@@ -437,6 +440,17 @@ impl Tailer {
                 dirty.extend(ev.paths);
             }
             EventKind::Access(_) => {}
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both))
+                if ev.paths.len() == 2 && self.patterns.matches(&ev.paths[0]) =>
+            {
+                // Remember where a matched file went: if it was renamed out of the globs before
+                // a scan ever saw it (a short-lived file), the scan drains it from there.
+                if self.renamed.len() < 1024 {
+                    self.renamed
+                        .push((ev.paths[0].clone(), ev.paths[1].clone()));
+                }
+                *rescan = true;
+            }
             kind => {
                 // A watched directory removed or renamed away: forget its watch so the next scan
                 // watches whatever directory is at that path then (a recreated one included).
@@ -568,6 +582,21 @@ impl Tailer {
         }
         self.matched = ids.keys().copied().collect();
 
+        // Held files that were renamed away or deleted are followed now (from 0, or from the
+        // copy offset), so that the rotation logic below drains them: never drop their lines.
+        let gone: Vec<FileId> = self
+            .copies
+            .iter()
+            .filter(|(id, c)| {
+                !fs::metadata(&c.path).is_ok_and(|m| file_id(&m) == **id)
+                    || c.file.metadata().is_ok_and(|m| m.nlink() == 0)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.release(id, sink);
+        }
+
         // Followed files: rotation, deletion, new names.
         for (id, f) in self.files.iter_mut() {
             if let Ok(md) = f.file.metadata() {
@@ -624,8 +653,6 @@ impl Tailer {
         }
 
         // New files.
-        let matched = &self.matched;
-        self.copies.retain(|id, _| matched.contains(id));
         let mut new: Vec<(&PathBuf, &Metadata)> = scan
             .files
             .iter()
@@ -671,6 +698,7 @@ impl Tailer {
             self.scanned_once = true;
             self.find_rotated_while_down(sink);
         }
+        self.follow_renamed_away(&scan.files, sink);
 
         for p in self.scan_bad.difference(&bad) {
             self.errors.clear(p);
@@ -933,6 +961,48 @@ impl Tailer {
         self.insert(c.file, info, &md, offset, split, State::Active);
         self.index_paths();
         self.read(id, sink);
+    }
+
+    /// Files renamed from a matched path to an unmatched one that we never opened (they lived
+    /// shorter than the time between two scans): follow them from 0 as rotated files, so their
+    /// lines are read once and they are let go like any rotated file.
+    fn follow_renamed_away(
+        &mut self,
+        matched: &HashMap<PathBuf, Metadata>,
+        sink: &mut dyn TailSink,
+    ) {
+        for (from, to) in std::mem::take(&mut self.renamed) {
+            if matched.contains_key(&to) {
+                continue; // still matched: handled as a new file by the scan
+            }
+            let Ok(file) = File::open(&to) else { continue };
+            let Ok(md) = file.metadata() else { continue };
+            let id = file_id(&md);
+            if !md.is_file()
+                || self.files.contains_key(&id)
+                || self.dormant.contains_key(&id)
+                || self.copies.contains_key(&id)
+            {
+                continue;
+            }
+            let Ok(fp) = fingerprint(&file, &md) else {
+                continue;
+            };
+            let info = FileInfo {
+                path: to.clone(),
+                fingerprint: fp,
+            };
+            sink.event(TailEvent::Opened {
+                file: info.clone(),
+                offset: 0,
+            });
+            sink.event(TailEvent::Rotated { file: info.clone() });
+            let split = Splitter::new(self.opts.max_line_bytes);
+            self.insert(file, info, &md, 0, split, State::Rotated);
+            if let Some(f) = self.files.get_mut(&id) {
+                f.orig_path = from;
+            }
+        }
     }
 
     /// Index of the unused checkpoint whose identity (dev, inode, head hash) is this file's.
