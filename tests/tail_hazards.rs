@@ -1228,27 +1228,46 @@ impl Lcg {
 
 #[test]
 fn chaos_random_timing_rotations_deletions_exactly_once() {
-    // Lines written in 1-3 pieces, random pauses, rename rotations at random points with writes
-    // to the old fd afterwards, and the oldest rotated file deleted: every line exactly once.
+    // Lines written in 1-3 pieces, random pauses, rotations by rename or by deletion at random
+    // points with writes to the old fd afterwards, and the oldest rotated file deleted: every
+    // line exactly once. A file is only deleted once the tailer has seen its first line (an
+    // unlinked file that was never opened cannot be read by anyone; real log files live far
+    // longer than the few milliseconds they live here).
     const N: u64 = 4_000;
     for (seed, glob) in [
         (1u64, "app.log"),
         (2, "app.log*"),
         (3, "app.log"),
         (4, "app.log*"),
+        (5, "app.log"),
+        (6, "app.log*"),
     ] {
         let d = tmp();
         let log = d.path().join("app.log");
         File::create(&log).expect("create");
         let r = start(opts(d.path(), &[glob]), vec![]);
         let dir = d.path().to_path_buf();
+        let seen = r.seen.clone();
         let writer = thread::spawn(move || {
+            let opened = |first: Option<u64>| {
+                let Some(first) = first else { return };
+                let want = first.to_string();
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < deadline
+                    && !lock(&seen).lines.iter().any(|(_, l)| *l == want)
+                {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            };
             let mut rng = Lcg(seed);
             let log = dir.join("app.log");
             let open = || OpenOptions::new().append(true).open(&log).expect("open");
             let mut f = open();
             let mut old: Option<File> = None;
             let mut rotations = 0;
+            // First line written to the current file, and to each rotated file by number.
+            let mut cur_first: Option<u64> = None;
+            let mut firsts: HashMap<u64, Option<u64>> = HashMap::new();
             for i in 0..N {
                 let line = format!("{i}\n");
                 let bytes = line.as_bytes();
@@ -1257,6 +1276,7 @@ fn chaos_random_timing_rotations_deletions_exactly_once() {
                     Some(o) if rng.next(4) == 0 => o,
                     _ => {
                         old = None;
+                        cur_first.get_or_insert(i);
                         &mut f
                     }
                 };
@@ -1271,12 +1291,22 @@ fn chaos_random_timing_rotations_deletions_exactly_once() {
                 }
                 if rng.next(700) == 0 {
                     rotations += 1;
-                    fs::rename(&log, dir.join(format!("app.log.{rotations}"))).expect("rename");
+                    if rng.next(4) == 0 {
+                        // Rotation by deletion: the writer still holds the deleted file.
+                        opened(cur_first);
+                        fs::remove_file(&log).expect("delete");
+                    } else {
+                        fs::rename(&log, dir.join(format!("app.log.{rotations}"))).expect("rename");
+                        firsts.insert(rotations, cur_first);
+                    }
+                    cur_first = None;
                     if rng.next(2) == 0 {
                         File::create(&log).expect("create");
                     }
-                    if rotations > 2 {
-                        let _ = fs::remove_file(dir.join(format!("app.log.{}", rotations - 2)));
+                    if let Some(first) = firsts.remove(&(rotations.saturating_sub(2))) {
+                        opened(first);
+                        fs::remove_file(dir.join(format!("app.log.{}", rotations - 2)))
+                            .expect("delete old");
                     }
                     old = Some(std::mem::replace(&mut f, {
                         OpenOptions::new()

@@ -233,6 +233,9 @@ pub struct Tailer {
     overflow: Arc<AtomicBool>,
     /// Renames (from, to) seen since the last scan whose source matched the globs.
     renamed: Vec<(PathBuf, PathBuf)>,
+    /// Matching paths created (or renamed in) since the last look: opened at once, without
+    /// waiting for the rate-limited scan, so that even a short-lived file is caught.
+    created: Vec<PathBuf>,
 }
 
 impl Tailer {
@@ -272,6 +275,7 @@ impl Tailer {
             watch_failed: false,
             overflow: Arc::new(AtomicBool::new(false)),
             renamed: Vec::new(),
+            created: Vec::new(),
             opts,
         })
     }
@@ -303,9 +307,12 @@ impl Tailer {
             let rescan_due = last_rescan.map_or(now, |t| t + MIN_RESCAN_GAP);
             let scanning = polling || (rescan && now >= rescan_due);
             if scanning {
+                self.created.clear();
                 self.rescan(sink);
                 last_rescan = Some(now);
                 rescan = false;
+            } else if !self.created.is_empty() {
+                self.open_created(sink);
             }
             // Which files to read.
             let ids: Vec<FileId> = if scanning {
@@ -440,6 +447,14 @@ impl Tailer {
                 dirty.extend(ev.paths);
             }
             EventKind::Access(_) => {}
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                for p in ev.paths {
+                    if self.created.len() < 1024 && self.patterns.matches(&p) {
+                        self.created.push(p);
+                    }
+                }
+                *rescan = true;
+            }
             EventKind::Modify(ModifyKind::Name(RenameMode::Both))
                 if ev.paths.len() == 2 && self.patterns.matches(&ev.paths[0]) =>
             {
@@ -961,6 +976,37 @@ impl Tailer {
         self.insert(c.file, info, &md, offset, split, State::Active);
         self.index_paths();
         self.read(id, sink);
+    }
+
+    /// Open newly created matching files right away (the full scan follows, rate-limited).
+    fn open_created(&mut self, sink: &mut dyn TailSink) {
+        for path in std::mem::take(&mut self.created) {
+            let Ok(md) = fs::metadata(&path) else {
+                continue;
+            };
+            let id = file_id(&md);
+            if !md.is_file()
+                || self.files.contains_key(&id)
+                || self.copies.contains_key(&id)
+                || self.dormant.contains_key(&id)
+            {
+                continue;
+            }
+            match File::open(&path) {
+                Ok(file) => {
+                    if let Err(e) = self.follow_new(file, &path, sink) {
+                        self.errors.report(
+                            sink,
+                            &path,
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                    }
+                }
+                // The scan reports it (once) if it persists.
+                Err(_) => continue,
+            }
+        }
+        self.index_paths();
     }
 
     /// Files renamed from a matched path to an unmatched one that we never opened (they lived
