@@ -7,6 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirEntryExt, MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -52,7 +53,7 @@ impl Seen {
     }
 }
 
-struct Sink(Arc<Mutex<Seen>>);
+struct Sink(Arc<Mutex<Seen>>, Arc<AtomicBool>);
 
 fn lock(s: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
     s.lock().unwrap_or_else(|p| p.into_inner())
@@ -60,6 +61,11 @@ fn lock(s: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
 
 impl TailSink for Sink {
     fn batch(&mut self, file: &FileInfo, start: u64, data: &[u8]) {
+        // A paused sink stalls the tailer thread (as a slow pipeline would), bounded.
+        let until = Instant::now() + Duration::from_secs(5);
+        while self.1.load(Ordering::SeqCst) && Instant::now() < until {
+            thread::sleep(Duration::from_millis(1));
+        }
         let mut s = lock(&self.0);
         let ino = file.fingerprint.ino;
         if let Some(&end) = s.ends.get(&ino) {
@@ -116,6 +122,7 @@ impl TailSink for Sink {
 
 struct Running {
     stopper: Stopper,
+    paused: Arc<AtomicBool>,
     done: mpsc::Receiver<()>,
     seen: Arc<Mutex<Seen>>,
 }
@@ -130,7 +137,8 @@ fn start_as(opts: TailOptions, resume: Vec<Checkpoint>, unprivileged: bool) -> R
     let mut tailer = Tailer::new(opts, resume).expect("valid options");
     let stopper = tailer.stopper();
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let mut sink = Sink(seen.clone());
+    let paused = Arc::new(AtomicBool::new(false));
+    let mut sink = Sink(seen.clone(), paused.clone());
     let (tx, done) = mpsc::channel();
     thread::spawn(move || {
         if unprivileged {
@@ -146,6 +154,7 @@ fn start_as(opts: TailOptions, resume: Vec<Checkpoint>, unprivileged: bool) -> R
     });
     let r = Running {
         stopper,
+        paused,
         done,
         seen,
     };
@@ -744,7 +753,7 @@ fn replay_reads_whole_file() {
     let long = "q".repeat(300_000);
     append(&log, &format!("a\n{long}\nb\nunterminated"));
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let mut sink = Sink(seen.clone());
+    let mut sink = Sink(seen.clone(), Arc::default());
     let n = read_file(&log, 1000, &mut sink).expect("replay");
     assert_eq!(n, fs::metadata(&log).expect("stat").len());
     let s = lock(&seen);
@@ -757,8 +766,12 @@ fn replay_reads_whole_file() {
             "unterminated".into()
         ]
     );
-    let err = read_file(&d.path().join("missing.log"), 1000, &mut Sink(seen.clone()))
-        .expect_err("missing file");
+    let err = read_file(
+        &d.path().join("missing.log"),
+        1000,
+        &mut Sink(seen.clone(), Arc::default()),
+    )
+    .expect_err("missing file");
     assert!(err.to_string().contains("missing.log"));
 }
 
@@ -773,7 +786,7 @@ fn idle_cost_is_near_zero_with_many_files() {
     let mut tailer = Tailer::new(o, vec![]).expect("tailer");
     let stopper = tailer.stopper();
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let mut sink = Sink(seen.clone());
+    let mut sink = Sink(seen.clone(), Arc::default());
     let h = thread::spawn(move || {
         tailer.run(&mut sink);
         // CPU time of this thread only.
@@ -1399,4 +1412,51 @@ fn chaos_random_timing_rotations_deletions_exactly_once() {
             "seed {seed} {glob}: not exactly once"
         );
     }
+}
+
+#[test]
+fn file_created_and_rotated_away_while_tailer_stalled() {
+    // The pipeline stalls the tailer; meanwhile a new file is created, written and rotated out
+    // of the glob before the tailer ever looks. The rename event tells where it went.
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "a1\n");
+    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    r.wait_lines(&["a1"]);
+    r.paused.store(true, Ordering::SeqCst);
+    append(&log, "a2\n"); // the tailer blocks delivering this
+    thread::sleep(Duration::from_millis(100));
+    fs::rename(&log, d.path().join("app.log.1")).expect("rename");
+    append(&log, "b\n");
+    fs::rename(&log, d.path().join("app.log.2")).expect("rename");
+    append(&log, "c\n");
+    r.paused.store(false, Ordering::SeqCst);
+    r.wait_lines(&["a1", "a2", "b", "c"]);
+    thread::sleep(Duration::from_millis(300));
+    let s = r.stop();
+    let mut got = s.texts();
+    got.sort();
+    assert_eq!(got, strs(&["a1", "a2", "b", "c"]));
+}
+
+#[test]
+fn small_new_file_renamed_away_while_held() {
+    // A new file too short to tell whether it is a copy is held briefly; renamed away meanwhile,
+    // it must still be read.
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "a1\n");
+    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    r.wait_lines(&["a1"]);
+    fs::rename(&log, d.path().join("app.log.1")).expect("rename");
+    append(&log, "x\n");
+    thread::sleep(Duration::from_millis(50)); // opened and held (hold: up to 250 ms)
+    fs::rename(&log, d.path().join("app.log.2")).expect("rename");
+    append(&log, "y\n");
+    r.wait_lines(&["a1", "x", "y"]);
+    thread::sleep(Duration::from_millis(300));
+    let s = r.stop();
+    let mut got = s.texts();
+    got.sort();
+    assert_eq!(got, strs(&["a1", "x", "y"]));
 }
