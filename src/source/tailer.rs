@@ -3,16 +3,21 @@
 //! ## Loop
 //! `run` sleeps in a blocking `recv_timeout` on a channel fed by the notify watcher and by
 //! [`Stopper::stop`]. On wake-up it drains the channel and:
-//! - re-globs (a *scan*) only on directory events (create, remove, rename), on watcher errors or
-//!   overflow, and on the backstop poll every `poll_interval` (the only wake-up with
-//!   `force_poll` or when inotify is unavailable);
+//! - opens at once the files that create / rename-to events name, if they match the globs;
+//! - re-globs (a *scan*) only on directory events (create, remove, rename; at most every 20 ms),
+//!   on watcher errors or a full event queue, and on the backstop poll every `poll_interval`
+//!   (the only wake-up with `force_poll`, or when the watch limit is reached);
 //! - reads the files named by modify events, plus every file being drained after rotation or
 //!   deletion (their events may come from another directory or none at all);
 //! - on the poll, `fstat`s every followed file (reads only if size or mtime changed) and emits
 //!   [`TailEvent::Stats`].
 //!
 //! Idle cost is therefore one scan (a few `readdir`/`stat`) and one `fstat` per followed file per
-//! `poll_interval`, and nothing in between.
+//! `poll_interval`, and nothing in between (measured: ~1 ms of CPU per poll for 300 files).
+//!
+//! The watcher thread never blocks on our queue (a full queue means "rescan"), because this
+//! thread waits for it when adding or removing watches. After new watches are added the
+//! directories are listed again, so a file created between the listing and the watch is found.
 //!
 //! ## Identity and resume
 //! A followed file is keyed by (dev, inode) taken from the open descriptor; its [`Fingerprint`]
@@ -29,6 +34,16 @@
 //! [`TailEvent::Closed`] is only sent when it leaves the matched set (so the caller keeps its
 //! checkpoint as long as a restart could see the file again). A dormant file that grows is
 //! reopened at its offset.
+//!
+//! A matched file renamed out of the globs before any scan saw it (it lived shorter than the
+//! time between two looks, or the tailer was stalled by its sink) is found through the rename
+//! event and drained from 0 the same way.
+//!
+//! ## Copies (copytruncate)
+//! A file found while running whose first ≥ 64 bytes equal a followed file's is held until it
+//! is quiet; if the original was truncated meanwhile it is read from the original's offset before
+//! the truncation, otherwise from 0. New files shorter than 64 bytes are held at most 250 ms to
+//! tell (a copy may be in progress). See [`PendingCopy`].
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, Metadata};
