@@ -64,6 +64,13 @@ pub(crate) fn head_matches(file: &File, fp: &Fingerprint) -> io::Result<bool> {
     Ok(n == want && fnv1a(&buf[..n]) == fp.head_hash)
 }
 
+/// Does `head` (the first bytes of a file, as many as exist up to [`HEAD_MAX`]) start with the
+/// bytes `fp` hashed?
+pub(crate) fn head_eq(head: &[u8], fp: &Fingerprint) -> bool {
+    let want = fp.head_len as usize;
+    want <= head.len() && fnv1a(&head[..want]) == fp.head_hash
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

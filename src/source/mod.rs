@@ -4,6 +4,30 @@
 //! batches, with the file offset of each batch, so the caller can checkpoint exactly what it has
 //! applied. Files are identified by a [`Fingerprint`] (device + inode, verified with a hash of the
 //! first bytes), never by name.
+//!
+//! ## Guarantees (with a caller that records a checkpoint per batch and per `Opened`)
+//!
+//! | Situation | What the tailer does | Lines |
+//! |---|---|---|
+//! | Append | inotify modify event → read to EOF in 128 KiB buffers | each once |
+//! | Partial last line | held until its `\n` (or delivered whole after `partial_flush` of quiet; a late `\n` then ends it, no empty line) | never split |
+//! | Line > `max_line_bytes` | first `max_line_bytes` bytes delivered, rest skipped to `\n`, `LineTooLong`; a restart inside the skipped rest skips it too | cut, not split |
+//! | Rename rotation (logrotate `create`) | old file drained through its open fd, writes after the rename included, until quiet for `rotate_wait` *and* a new file exists at the path; new file read from 0 | each once |
+//! | Rotated sibling matched by the glob (`access.log.1` for `access.log*`) | same inode as the file already followed: never read again, also after a restart (no `Closed`, so its checkpoint stays, until it leaves the glob) | each once |
+//! | Rename without create | old file followed until a new file appears at the path | each once |
+//! | Delete (+ recreate) | drained through the open fd until quiet for `rotate_wait`, `Closed`; a recreated file is read from 0 | each once |
+//! | Truncation (`> file`) | size < offset, or the head hash changed (truncated and rewritten past our offset between two looks): `Truncated`, read from 0 | new content once; a held partial line is dropped |
+//! | copytruncate, copy not matched by the glob | detected as truncation | lines written between our last read and the truncation are lost (they only exist in the copy) |
+//! | copytruncate, copy matched by the glob | the copy (same first ≥ 64 bytes as the original) is held until quiet, then read from the original's pre-truncation offset | each once, including the lines only in the copy |
+//! | Agent restarted | checkpointed files resume at their offset if dev + inode + head hash match; others read from 0; a checkpointed file renamed out of the glob while down is found by inode in its old directory and drained; a copytruncate copy made while down is matched to the checkpoint by its head | each once up to the last saved checkpoint |
+//! | Inode reused by another file | head hash differs: treated as a new file, never resumed from a stale offset | — |
+//! | File / directory appears later | the nearest existing ancestor is watched; the file is read from 0 | each once |
+//! | Unreadable file | `Error` naming the path, once per state change; other files keep flowing; retried on directory events and each poll | — |
+//!
+//! Lines written between the copy and the truncation of a copytruncate are in neither file: no
+//! tailer can deliver them. Lines written to a rotated file after it was let go (quiet for
+//! `rotate_wait` with a new file at its path) are read only if it still matches the glob.
+//! Symlinked files are followed; the directory of their target is watched too.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,13 +106,20 @@ pub struct FileInfo {
 /// What happened to the files of a source, reported for self-metrics, logs and checkpoints.
 #[derive(Debug, Clone)]
 pub enum TailEvent {
-    /// A file is now followed, from `offset`.
+    /// A file is now followed, from `offset`. Record `(file.fingerprint, file.path, offset)` as
+    /// its checkpoint, as for a batch: a file opened at its end delivers no batch until it
+    /// grows, and without a checkpoint a restart would read it from the beginning.
     Opened { file: FileInfo, offset: u64 },
     /// The file was renamed away (rotation); it is drained before being closed.
     Rotated { file: FileInfo },
     /// The file shrank or its head changed (truncation, copytruncate); reading restarts at 0.
+    /// `file.fingerprint` is the new one; the checkpoint becomes `(fingerprint, path, 0)`.
     Truncated { file: FileInfo },
-    /// The file is no longer followed (drained after rotation or deletion); drop its checkpoint.
+    /// The file is no longer followed (drained after rotation or deletion) and no longer matches
+    /// the globs; drop its checkpoint. (A drained rotated file that still matches the globs,
+    /// like `access.log.1` for `access.log*`, has its descriptor closed but is not `Closed`
+    /// until it leaves the matched set, so its checkpoint keeps it from being read again after
+    /// a restart.)
     Closed { file: FileInfo },
     /// A line longer than `max_line_bytes` was cut.
     LineTooLong { file: FileInfo },

@@ -55,6 +55,20 @@ pub(crate) struct Scan {
     pub missing: Vec<PathBuf>,
     /// Directories that could not be listed: (path, message).
     pub errors: Vec<(PathBuf, String)>,
+    /// Matched paths that are symlinks → the file they resolve to. Writes to a symlinked file
+    /// raise events in the target's directory, so that directory is watched too.
+    pub links: HashMap<PathBuf, PathBuf>,
+}
+
+/// The existing directory a (dangling) symlink points into, one level deep.
+fn dangling_link_dir(path: &Path) -> Option<PathBuf> {
+    let target = fs::read_link(path).ok()?;
+    let abs = if target.is_absolute() {
+        target
+    } else {
+        path.parent()?.join(target)
+    };
+    fs::canonicalize(abs.parent()?).ok()
 }
 
 fn has_meta(s: &str) -> bool {
@@ -153,6 +167,11 @@ impl Patterns {
         })
     }
 
+    /// Would `path` be matched (included and not excluded)?
+    pub(crate) fn matches(&self, path: &Path) -> bool {
+        self.include.is_match(path) && !self.excluded(path)
+    }
+
     fn excluded(&self, path: &Path) -> bool {
         self.exclude_path.is_match(path)
             || path
@@ -199,8 +218,20 @@ impl Patterns {
         }
         if let Ok(md) = fs::metadata(&path) {
             if md.is_file() {
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                    if let Ok(real) = fs::canonicalize(&path) {
+                        if let Some(dir) = real.parent() {
+                            scan.dirs.insert(dir.to_path_buf());
+                        }
+                        scan.links.insert(path.clone(), real);
+                    }
+                }
                 scan.files.insert(path, md);
             }
+        } else if let Some(dir) = dangling_link_dir(&path) {
+            // A symlink whose target is missing right now (rotation in the target directory):
+            // keep watching where the target will reappear.
+            scan.dirs.insert(dir);
         }
     }
 
