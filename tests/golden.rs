@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn replay(name: &str) -> String {
     let dir = common::root().join("tests/golden");
@@ -23,29 +22,6 @@ fn replay(name: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("exposition is UTF-8")
-}
-
-fn promtool_check(expo: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool not found: run scripts/setup");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(expo.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics rejected the output:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn golden(name: &str) {
@@ -72,7 +48,7 @@ fn golden(name: &str) {
             diff.join("\n")
         );
     }
-    promtool_check(&got);
+    common::promtool_check(&got);
 }
 
 #[test]

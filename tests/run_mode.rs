@@ -86,22 +86,7 @@ fn appended_lines_are_counted_exactly_and_exposition_is_valid() {
     );
     assert!(!expo.contains("\n\n"), "no blank lines");
     // Everything on /metrics passes promtool.
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool not found: run scripts/setup");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), expo.as_bytes())
-        .expect("pipe");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::promtool_check(&expo);
 
     let (st, page) = common::http_get(a.port, "/").expect("status page");
     assert_eq!(st, 200);

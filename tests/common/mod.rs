@@ -200,3 +200,27 @@ pub fn access_line(i: usize, method: &str, path: &str, status: u16) -> String {
         i % 1000
     )
 }
+
+/// Assert that `promtool check metrics` accepts an exposition.
+pub fn promtool_check(expo: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run scripts/setup");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(expo.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics rejected the output:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
