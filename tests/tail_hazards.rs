@@ -462,8 +462,9 @@ fn file_appears_later() {
     r.wait_lines(&["hello"]);
     let s = r.stop();
     assert_eq!(s.texts(), strs(&["hello"]));
-    // The missing literal path was reported once, not on every look.
-    assert_eq!(s.count(|e| matches!(e, TailEvent::Error { .. })), 1);
+    // The missing literal path was reported once, not on every look, and not as an error.
+    assert_eq!(s.count(|e| matches!(e, TailEvent::Missing { .. })), 1);
+    assert_eq!(s.count(|e| matches!(e, TailEvent::Error { .. })), 0);
 }
 
 #[test]

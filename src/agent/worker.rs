@@ -436,6 +436,9 @@ impl TailSink for Worker {
                 m.too_long.add(1.0);
                 tracing::warn!(source = %self.shared.name, file = %file.path.display(), "line longer than global.max_line_bytes was cut");
             }
+            TailEvent::Missing { path } => {
+                tracing::info!(source = %self.shared.name, path = %path.display(), "file does not exist yet; it will be followed when it appears");
+            }
             TailEvent::Error { path, message } => {
                 m.read_errors.add(1.0);
                 tracing::warn!(source = %self.shared.name, path = %path.display(), "{message}");

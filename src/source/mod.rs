@@ -125,6 +125,8 @@ pub enum TailEvent {
     LineTooLong { file: FileInfo },
     /// A path could not be read (permission, I/O error). `message` names the path and the cause.
     Error { path: PathBuf, message: String },
+    /// A literal path in `paths` does not exist (yet); it is picked up when it appears.
+    Missing { path: PathBuf },
     /// Periodic state: files followed, bytes not yet read, age in seconds of the oldest unread byte.
     Stats {
         files: usize,

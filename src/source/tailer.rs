@@ -201,15 +201,30 @@ struct ErrorLog {
 }
 
 impl ErrorLog {
+    /// Report a problem once per change of state; the sink logs and counts it.
     fn report(&mut self, sink: &mut dyn TailSink, path: &Path, message: String) {
         if self.current.get(path) == Some(&message) {
             return;
         }
-        tracing::warn!(path = %path.display(), "{message}");
         self.current.insert(path.to_path_buf(), message.clone());
         sink.event(TailEvent::Error {
             path: path.to_path_buf(),
             message,
+        });
+    }
+
+    /// Report a literal path that does not exist (yet): expected, not an error.
+    fn missing(&mut self, sink: &mut dyn TailSink, path: &Path) {
+        let message = format!(
+            "{} does not exist (waiting for it to appear)",
+            path.display()
+        );
+        if self.current.get(path) == Some(&message) {
+            return;
+        }
+        self.current.insert(path.to_path_buf(), message);
+        sink.event(TailEvent::Missing {
+            path: path.to_path_buf(),
         });
     }
     fn clear(&mut self, path: &Path) {
@@ -593,11 +608,7 @@ impl Tailer {
             if self.files.values().any(|f| f.orig_path == *p) {
                 continue;
             }
-            self.errors.report(
-                sink,
-                p,
-                format!("{} does not exist (waiting for it to appear)", p.display()),
-            );
+            self.errors.missing(sink, p);
             bad.insert(p.clone());
         }
 
