@@ -168,6 +168,11 @@ impl Patterns {
     }
 
     /// Would `path` be matched (included and not excluded)?
+    /// The literal base directory of each pattern.
+    pub(crate) fn bases(&self) -> impl Iterator<Item = &Path> {
+        self.patterns.iter().map(|p| p.base.as_path())
+    }
+
     pub(crate) fn matches(&self, path: &Path) -> bool {
         self.include.is_match(path) && !self.excluded(path)
     }
@@ -298,6 +303,37 @@ impl Patterns {
     }
 }
 
+/// The kind of network (or FUSE) filesystem `path`, or its nearest existing ancestor, is on:
+/// inotify does not see changes made by other hosts there, so such sources are polled.
+pub(crate) fn network_fs(path: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut p = path;
+    while !p.exists() {
+        p = p.parent()?;
+    }
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized, writable statfs.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    // Magic numbers from statfs(2); f_type's width differs between targets.
+    match st.f_type as u64 & 0xffff_ffff {
+        0x6969 => Some("nfs"),
+        0x517b => Some("smb"),
+        0xff53_4d42 => Some("cifs"),
+        0xfe53_4d42 => Some("smb2"),
+        0x6573_5546 => Some("fuse"),
+        0x0102_1997 => Some("9p"),
+        0x00c3_6400 => Some("ceph"),
+        0x5346_414f => Some("afs"),
+        0x7375_7245 => Some("coda"),
+        0x0116_1970 => Some("gfs2"),
+        0x7461_636f => Some("ocfs2"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +363,12 @@ mod tests {
         got.sort();
         assert_eq!(got, ["a/b/z.log", "a/y.log", "x.log", "x.log.1"]);
         assert!(s.dirs.contains(&root.join("a/b")));
+    }
+
+    #[test]
+    fn local_filesystems_are_not_network() {
+        let d = tempfile::tempdir().expect("tempdir");
+        assert_eq!(network_fs(&d.path().join("not/yet/there.log")), None);
     }
 
     #[test]

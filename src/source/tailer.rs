@@ -282,6 +282,20 @@ impl Tailer {
             });
         }
         let patterns = Patterns::new(&opts.paths, &opts.exclude)?;
+        if !opts.force_poll {
+            if let Some((base, fs)) = patterns
+                .bases()
+                .find_map(|b| super::paths::network_fs(b).map(|fs| (b, fs)))
+            {
+                tracing::info!(
+                    source = %opts.source,
+                    "{} is on a {fs} filesystem, where inotify misses other hosts' writes: polling every {:?}",
+                    base.display(),
+                    opts.poll_interval
+                );
+                opts.force_poll = true;
+            }
+        }
         let (tx, rx) = mpsc::sync_channel(CHANNEL_CAP);
         Ok(Tailer {
             patterns,
