@@ -136,6 +136,20 @@ pub fn metrics(
             ),
             "from the source's `tenant:` label",
         ));
+        out.push((
+            spec(
+                "http_tenant_responses_total",
+                MetricType::Counter,
+                "HTTP responses by tenant (customer company) and status class: which customers see errors.",
+                None,
+                vec![
+                    ("source", source()),
+                    ("tenant", t.clone()),
+                    ("status_class", label(&f("status"), Some(Transform::StatusClass))),
+                ],
+            ),
+            "from the source's `tenant:` label",
+        ));
     }
     out
 }
