@@ -107,6 +107,9 @@ type ValueMap = HashMap<Box<[u8]>, Box<[u8]>>;
 
 #[derive(Debug)]
 struct LabelRule {
+    /// `Some(field)` when the value is the field's bytes as they are (no regex, transform, map
+    /// or default): the common case, served before the general path's checks.
+    plain: Option<FieldId>,
     src: Src,
     /// Regex, its reused capture slots, and the replacement template.
     regex: Option<RegexExtract>,
@@ -128,6 +131,13 @@ impl LabelRule {
     /// Append this label's value for the line to `key`.
     #[inline]
     fn push_value(&mut self, line: &[u8], rec: &Record, b: &mut Bufs, key: &mut Vec<u8>) {
+        if let Some(id) = self.plain {
+            let v = rec.get(line, id).unwrap_or_default();
+            if v.is_ascii() {
+                push_label(key, v);
+                return;
+            }
+        }
         let Bufs {
             template,
             regex,
@@ -485,7 +495,12 @@ impl Compiler<'_> {
         } else {
             None
         };
+        let plain = match (&src, &regex, &xform, &f.map, &f.default) {
+            (Src::Field(id), None, None, None, None) => Some(*id),
+            _ => None,
+        };
         let rule = LabelRule {
+            plain,
             src,
             regex,
             xform,
