@@ -129,7 +129,7 @@ fn parse_access(line: &[u8], rec: &mut Record, mode: AccessMode) -> Result<(), P
     let mut from = 0;
     let lb = loop {
         let rest = line.get(from..).ok_or(E_PREFIX)?;
-        let i = from + memchr(b'[', rest).ok_or(E_PREFIX)?;
+        let i = from + find_byte(b'[', rest).ok_or(E_PREFIX)?;
         if i > 0 && line.get(i - 1) == Some(&b' ') {
             break i;
         }
