@@ -425,7 +425,12 @@ mod tests {
         // that differ from the needle only in the high bit or by one (borrow/carry cases).
         for len in 0..80usize {
             for needle in [b' ', b'"', 0u8, 0x80, 0xff] {
-                for fill in [b'a', needle ^ 0x80, needle.wrapping_add(1), needle.wrapping_sub(1)] {
+                for fill in [
+                    b'a',
+                    needle ^ 0x80,
+                    needle.wrapping_add(1),
+                    needle.wrapping_sub(1),
+                ] {
                     let base = vec![fill; len];
                     let check = |hay: &[u8]| {
                         assert_eq!(

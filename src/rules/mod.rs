@@ -21,7 +21,7 @@ use crate::store::{push_label, Desc, Kind, SeriesCache, Store};
 pub mod http;
 pub mod transform;
 
-use transform::{DeviceClassifier, RoutePattern};
+use transform::{DeviceClassifier, DeviceMemo, RoutePattern};
 
 /// A rule compilation error, with the config key path at fault.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,7 @@ enum Xform {
     StatusClass,
     Status,
     Method,
-    Device(Arc<DeviceClassifier>),
+    Device(Arc<DeviceClassifier>, DeviceMemo),
     Lower,
 }
 
@@ -180,14 +180,14 @@ impl LabelRule {
             }
         }
         if !defaulted {
-            if let Some(x) = &self.xform {
+            if let Some(x) = &mut self.xform {
                 xform.clear();
                 match x {
                     Xform::Route(p) => transform::route(v, p, xform),
                     Xform::StatusClass => transform::status_class(v, xform),
                     Xform::Status => transform::status(v, xform),
                     Xform::Method => transform::method(v, xform),
-                    Xform::Device(d) => xform.extend_from_slice(d.classify(v)),
+                    Xform::Device(d, memo) => xform.extend_from_slice(memo.classify(d, v)),
                     Xform::Lower => transform::lower(v, xform),
                 }
                 v = xform;
@@ -470,7 +470,9 @@ impl Compiler<'_> {
             Some(Transform::StatusClass) => Some(Xform::StatusClass),
             Some(Transform::Status) => Some(Xform::Status),
             Some(Transform::Method) => Some(Xform::Method),
-            Some(Transform::Device) => Some(Xform::Device(self.device.clone())),
+            Some(Transform::Device) => {
+                Some(Xform::Device(self.device.clone(), DeviceMemo::default()))
+            }
             Some(Transform::Lower) => Some(Xform::Lower),
         };
         if let (Some(field), None, None, None) = (&f.field, &f.regex, &f.transform, &f.map) {
