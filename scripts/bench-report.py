@@ -22,8 +22,8 @@ def med(name):
 
 def fmt_row(name, lines):
     cpu, wall, rss, k = med(name)
-    per = f"{lines / cpu:,.0f}" if cpu > 0 else "n/a (<10 ms)"
-    print(f"| {name.replace('_', ' '):<22} | {cpu:7.2f} | {wall:6.2f} | {rss / 1024:7.1f} | {per:>14} | {k} |")
+    per = f"{lines / cpu:,.0f}" if cpu > 0 else "n/a (<1 ms)"
+    print(f"| {name.replace('_', ' '):<22} | {cpu:7.3f} | {wall:6.3f} | {rss / 1024:7.1f} | {per:>14} | {k} |")
 
 
 print(f"\n{n:,} lines of combined_rt, same file and rules (benches/equivalent.yml, "
