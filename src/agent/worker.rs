@@ -312,9 +312,19 @@ impl TailSink for Worker {
         let mut end_offset = start_offset + data.len() as u64;
         match &self.multiline {
             None => {
-                for line in data.split_inclusive(|b| *b == b'\n') {
-                    let line = line.strip_suffix(b"\n").unwrap_or(line);
+                // memchr finds the newlines 32 bytes at a time; `split_inclusive` tested every
+                // byte through a closure, which cost as much as parsing the line.
+                let mut start = 0;
+                for nl in memchr::memchr_iter(b'\n', data) {
                     lines += 1;
+                    let line = &data[start..nl];
+                    Self::apply_record(&mut self.rules, line, &mut errors, &mut first_err);
+                    start = nl + 1;
+                }
+                if start < data.len() {
+                    // The last line of a batch may come without its newline (see TailSink).
+                    lines += 1;
+                    let line = &data[start..];
                     Self::apply_record(&mut self.rules, line, &mut errors, &mut first_err);
                 }
             }

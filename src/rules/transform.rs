@@ -128,31 +128,29 @@ pub fn route(uri: &[u8], patterns: &[RoutePattern], out: &mut Vec<u8>) {
     }
 }
 
+/// An identifier-like segment: all digits, percent-encoded or non-ASCII, a UUID, hex of 8+ with
+/// a digit, a token of 16+ with a digit, or 6+ bytes at least half digits.
 fn is_id(s: &[u8]) -> bool {
     if s.is_empty() {
         return false;
     }
-    let digits = s.iter().filter(|b| b.is_ascii_digit()).count();
-    if digits == s.len() {
-        return true;
+    // One pass for every class (this runs for each path segment of every line).
+    let (mut digits, mut hex, mut token) = (0, true, true);
+    for &b in s {
+        if b.is_ascii_digit() {
+            digits += 1;
+        } else if b == b'%' || !b.is_ascii() {
+            return true;
+        } else {
+            hex &= b.is_ascii_hexdigit();
+            token &= b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'~');
+        }
     }
-    if s.iter().any(|b| *b == b'%' || !b.is_ascii()) {
-        return true;
-    }
-    if s.len() == 36 && is_uuid(s) {
-        return true;
-    }
-    if s.len() >= 8 && digits > 0 && s.iter().all(u8::is_ascii_hexdigit) {
-        return true;
-    }
-    if s.len() >= 16
-        && digits > 0
-        && s.iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'~'))
-    {
-        return true;
-    }
-    s.len() >= 6 && digits * 2 >= s.len()
+    digits == s.len()
+        || (s.len() == 36 && is_uuid(s))
+        || (s.len() >= 8 && digits > 0 && hex)
+        || (s.len() >= 16 && digits > 0 && token)
+        || (s.len() >= 6 && digits * 2 >= s.len())
 }
 
 fn is_uuid(s: &[u8]) -> bool {
@@ -292,6 +290,36 @@ impl Default for DeviceClassifier {
     }
 }
 
+/// Device classes of recently seen user agents. A log has few distinct agents, and classifying
+/// one costs up to ~40 substring searches over it; the memo answers from one hash lookup.
+/// Bounded: emptied when full, so agents that never repeat cost one insert each and no memory.
+#[derive(Debug, Default)]
+pub struct DeviceMemo {
+    seen: std::collections::HashMap<Box<[u8]>, &'static [u8], foldhash::fast::FixedState>,
+}
+
+/// Most agents [`DeviceMemo`] keeps, and the longest agent it keeps.
+const MEMO_ENTRIES: usize = 1024;
+const MEMO_MAX_LEN: usize = 512;
+
+impl DeviceMemo {
+    /// `classifier.classify(ua)`, remembered.
+    #[inline]
+    pub fn classify(&mut self, classifier: &DeviceClassifier, ua: &[u8]) -> &'static [u8] {
+        if let Some(class) = self.seen.get(ua) {
+            return class;
+        }
+        let class = classifier.classify(ua);
+        if ua.len() <= MEMO_MAX_LEN {
+            if self.seen.len() >= MEMO_ENTRIES {
+                self.seen.clear();
+            }
+            self.seen.insert(ua.into(), class);
+        }
+        class
+    }
+}
+
 impl DeviceClassifier {
     /// `mobile_app | mobile_web | desktop | bot | other`.
     pub fn classify(&self, ua: &[u8]) -> &'static [u8] {
@@ -319,6 +347,26 @@ impl DeviceClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_device_classes_are_the_classes() {
+        let c = DeviceClassifier::default();
+        let mut memo = DeviceMemo::default();
+        let uas: Vec<Vec<u8>> = (0..3000)
+            .map(|i| match i % 4 {
+                0 => format!("Mozilla/5.0 (iPhone; CPU iPhone OS {i}) Mobile").into_bytes(),
+                1 => b"curl/8.5.0".to_vec(),
+                2 => format!("App/{i} (Android 14)").into_bytes(),
+                _ => vec![b'x'; 600 + i % 7],
+            })
+            .collect();
+        for _ in 0..2 {
+            for ua in &uas {
+                assert_eq!(memo.classify(&c, ua), c.classify(ua));
+            }
+        }
+        assert!(memo.seen.len() <= MEMO_ENTRIES);
+    }
 
     fn r(uri: &str, pats: &[&str]) -> String {
         let pats: Vec<RoutePattern> = pats.iter().map(|p| RoutePattern::new(p).unwrap()).collect();
