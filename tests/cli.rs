@@ -216,3 +216,34 @@ fn explain_shows_fields_updates_and_parse_errors() {
         "{text}"
     );
 }
+
+#[test]
+fn explain_joins_multiline_records() {
+    let cfg = common::root().join("tests/golden/java_app.yml");
+    let log = std::fs::read(common::root().join("tests/golden/java_app.log")).expect("fixture");
+    let mut child = Command::new(common::bin())
+        .args(["explain", "--config", &cfg.display().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&log)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        !text.contains("parse error"),
+        "stack frames must join their record:\n{text}"
+    );
+    assert_eq!(
+        text.matches("\nline ").count() + 1,
+        6,
+        "six records:\n{text}"
+    );
+    assert!(text.contains("exception=\"java.io.IOException\""), "{text}");
+}

@@ -204,38 +204,80 @@ pub fn explain(
         what: "explain".into(),
         error,
     };
+    let mut joiner = match multiline_opts(cfg, i)? {
+        Some((start, max_lines, max_bytes, _)) => Some(
+            crate::parse::Joiner::new(&start, max_lines, max_bytes).map_err(|e| {
+                AgentError::Rules {
+                    file: cfg.file.clone(),
+                    error: RuleError {
+                        key: format!("sources[{i}].multiline.start"),
+                        message: e.to_string(),
+                    },
+                }
+            })?,
+        ),
+        None => None,
+    };
+    // With `multiline`, records (not physical lines) are explained, numbered by their first line.
+    let mut records: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut first_line = 1;
     for (n, line) in input.split(b'\n').enumerate() {
         let line = line.map_err(io)?;
-        let e = rules.explain(&line);
-        let mut s = format!(
-            "line {}: {}\n",
-            n + 1,
-            String::from_utf8_lossy(&line)
-                .chars()
-                .take(300)
-                .collect::<String>()
-        );
-        match e.fields {
-            Err(err) => {
-                let _ = writeln!(
-                    s,
-                    "  parse error: {err} (counted in logpulse_parse_errors_total)"
-                );
-            }
-            Ok(fields) => {
-                s.push_str("  fields:\n");
-                for (k, v) in fields {
-                    let _ = writeln!(s, "    {k} = {v:?}");
-                }
-                s.push_str("  updates:\n");
-                for u in e.updates {
-                    let _ = writeln!(s, "    {u}");
+        match &mut joiner {
+            None => records.push((n + 1, line)),
+            Some(j) => {
+                let was = j.has_pending();
+                let mut emitted = false;
+                j.push(&line, &mut |rec: &[u8]| {
+                    emitted = true;
+                    records.push((first_line, rec.to_vec()));
+                });
+                if j.has_pending() && (!was || emitted) {
+                    first_line = n + 1;
                 }
             }
         }
-        out.write_all(s.as_bytes()).map_err(io)?;
+        for (n, rec) in records.drain(..) {
+            explain_one(&mut rules, n, &rec, &mut out).map_err(io)?;
+        }
+    }
+    if let Some(j) = &mut joiner {
+        j.flush(&mut |rec: &[u8]| records.push((first_line, rec.to_vec())));
+        for (n, rec) in records.drain(..) {
+            explain_one(&mut rules, n, &rec, &mut out).map_err(io)?;
+        }
     }
     Ok(())
+}
+
+fn explain_one(
+    rules: &mut SourceRules,
+    n: usize,
+    line: &[u8],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let e = rules.explain(line);
+    let shown: String = String::from_utf8_lossy(line).chars().take(300).collect();
+    let mut s = format!("line {n}: {shown}\n");
+    match e.fields {
+        Err(err) => {
+            let _ = writeln!(
+                s,
+                "  parse error: {err} (counted in logpulse_parse_errors_total)"
+            );
+        }
+        Ok(fields) => {
+            s.push_str("  fields:\n");
+            for (k, v) in fields {
+                let _ = writeln!(s, "    {k} = {v:?}");
+            }
+            s.push_str("  updates:\n");
+            for u in e.updates {
+                let _ = writeln!(s, "    {u}");
+            }
+        }
+    }
+    out.write_all(s.as_bytes())
 }
 
 /// The running agent as the exporter sees it.
