@@ -281,3 +281,31 @@ fn copytruncate_is_detected_and_counted() {
     let expo = a.wait_value(LINES, 24.0, 20);
     assert_eq!(sample(&expo, OK_200), Some(24.0));
 }
+
+#[test]
+fn corrupt_checkpoint_file_is_reported_and_the_agent_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "");
+    std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("state/checkpoints.json"),
+        b"{\"version\":1,\"sources\":{\x00garbage",
+    )
+    .expect("write");
+    let log = dir.path().join("logs/access.log");
+    append(&log, lines(0, 3, 200).as_bytes());
+    let a = Agent::start(&cfg, dir.path());
+    a.wait_value(LINES, 3.0, 20);
+    let log_text = a.log();
+    assert!(
+        log_text.contains("checkpoints.json") && log_text.contains("starting without checkpoints"),
+        "{log_text}"
+    );
+    // The next scrape replaced the corrupt file with a valid one.
+    let saved =
+        std::fs::read_to_string(dir.path().join("state/checkpoints.json")).expect("checkpoint");
+    assert!(
+        saved.contains("\"version\":1") && saved.contains("access.log"),
+        "{saved}"
+    );
+}
