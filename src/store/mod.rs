@@ -195,10 +195,20 @@ pub fn key_values(key: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The hasher for series keys: fixed seed, so hashes can be cached across tables.
+/// Per-process hash seed: label values come from untrusted log lines, so the seed is random
+/// (crafted keys cannot be made to collide), yet the same for every table in the process, so
+/// a hash computed once serves the handle cache and the family table alike.
+fn seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        std::collections::hash_map::RandomState::new().hash_one(0x6c6f_6770_7573u64)
+    })
+}
+
+/// The hash of a series key.
 #[inline]
 pub fn key_hash(key: &[u8]) -> u64 {
-    foldhash::fast::FixedState::with_seed(0x6c6f67707573).hash_one(key)
+    foldhash::fast::FixedState::with_seed(seed()).hash_one(key)
 }
 
 /// Label value used for every label of the overflow series.
