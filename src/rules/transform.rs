@@ -295,7 +295,8 @@ impl Default for DeviceClassifier {
 /// Bounded: emptied when full, so agents that never repeat cost one insert each and no memory.
 #[derive(Debug, Default)]
 pub struct DeviceMemo {
-    seen: std::collections::HashMap<Box<[u8]>, &'static [u8], foldhash::fast::FixedState>,
+    /// Randomly seeded: user agents are untrusted input.
+    seen: std::collections::HashMap<Box<[u8]>, &'static [u8], foldhash::fast::RandomState>,
 }
 
 /// Most agents [`DeviceMemo`] keeps, and the longest agent it keeps.
