@@ -52,6 +52,7 @@ fn check_rejects_bad_configs_naming_the_place() {
         ("sources:\n  - name: a\n    paths: [x]\n    metrics:\n      - {name: x_total, type: counter}\n      - {name: x_total, type: counter}\n", &["sources[0].metrics[1].name", "twice"]),
         ("sources:\n  - name: a\n    paths: [x]\n    metrics:\n      - {name: x_total, type: counter, labels: {__bad: status}}\n", &["labels.__bad", "label name"]),
         ("sources: [{name: a, paths: ['[x'], profile: http}]\n", &["sources[0].paths[0]", "glob"]),
+        ("sources: [{name: a, paths: [x], profile: http, multiline: {start: '(['}}]\n", &["sources[0].multiline.start", "regex"]),
         ("\t- not yaml: [\n", &["bad.yml"]),
     ];
     for (yaml, needles) in cases {

@@ -309,3 +309,30 @@ fn corrupt_checkpoint_file_is_reported_and_the_agent_starts() {
         "{saved}"
     );
 }
+
+#[test]
+fn run_rejects_a_bad_multiline_regex_without_panicking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("bad.yml");
+    std::fs::write(
+        &cfg,
+        "sources: [{name: a, paths: [x], profile: http, multiline: {start: '(['}}]\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "run",
+            "--config",
+            &cfg.display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sources[0].multiline.start") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -87,12 +87,15 @@ fn multiline_opts(cfg: &Config, i: usize) -> Result<Option<MultilineOpts>, Agent
             message: format!("{t:?} is not a duration"),
         })?,
     };
-    Ok(Some((
-        start.clone(),
-        max_lines.unwrap_or(500),
-        max_bytes.unwrap_or(65536),
-        t,
-    )))
+    let (max_lines, max_bytes) = (max_lines.unwrap_or(500), max_bytes.unwrap_or(65536));
+    // Compiled here once so a bad regex stops start-up with its key path, in every mode;
+    // workers build their per-file joiners from the same, now known-good, settings.
+    crate::parse::Joiner::new(start, max_lines, max_bytes).map_err(|e| ConfigError::Invalid {
+        file: cfg.file.clone(),
+        key: format!("sources[{i}].multiline.start"),
+        message: e.to_string(),
+    })?;
+    Ok(Some((start.clone(), max_lines, max_bytes, t)))
 }
 
 /// What [`build`] makes: the rules store, the self-metrics store and one worker per source.
@@ -205,17 +208,12 @@ pub fn explain(
         error,
     };
     let mut joiner = match multiline_opts(cfg, i)? {
-        Some((start, max_lines, max_bytes, _)) => Some(
-            crate::parse::Joiner::new(&start, max_lines, max_bytes).map_err(|e| {
-                AgentError::Rules {
-                    file: cfg.file.clone(),
-                    error: RuleError {
-                        key: format!("sources[{i}].multiline.start"),
-                        message: e.to_string(),
-                    },
-                }
-            })?,
-        ),
+        Some((start, max_lines, max_bytes, _)) => {
+            match crate::parse::Joiner::new(&start, max_lines, max_bytes) {
+                Ok(j) => Some(j),
+                Err(e) => unreachable!("validated by multiline_opts: {e}"),
+            }
+        }
         None => None,
     };
     // With `multiline`, records (not physical lines) are explained, numbered by their first line.

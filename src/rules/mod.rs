@@ -830,10 +830,6 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, RuleError> {
     for i in 0..cfg.sources.len() {
         let r = SourceRules::compile(cfg, i, &store)?;
         warnings.extend(r.warnings);
-        if let Some(m) = &cfg.sources[i].multiline {
-            parse::Joiner::new(&m.start, 1, 1)
-                .map_err(|e| rerr(format!("sources[{i}].multiline.start"), e.to_string()))?;
-        }
     }
     Ok(warnings)
 }
