@@ -7,7 +7,10 @@
 //!        → store (series, limits, expiry, snapshots) ← export (HTTP /metrics, /healthz, /)
 //! ```
 //!
-//! `pipeline` wires one configured source end to end; `agent` runs all sources plus the exporter.
+//! `agent` wires it: `agent::worker` applies one source's lines (rules → store, offsets and
+//! self-metrics under one lock per batch); `agent::run` runs every source and the exporter.
+
+#![warn(missing_docs)]
 
 pub mod agent;
 pub mod config;

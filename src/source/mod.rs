@@ -109,28 +109,56 @@ pub enum TailEvent {
     /// A file is now followed, from `offset`. Record `(file.fingerprint, file.path, offset)` as
     /// its checkpoint, as for a batch: a file opened at its end delivers no batch until it
     /// grows, and without a checkpoint a restart would read it from the beginning.
-    Opened { file: FileInfo, offset: u64 },
+    Opened {
+        /// The file.
+        file: FileInfo,
+        /// Where reading starts.
+        offset: u64,
+    },
     /// The file was renamed away (rotation); it is drained before being closed.
-    Rotated { file: FileInfo },
+    Rotated {
+        /// The file.
+        file: FileInfo,
+    },
     /// The file shrank or its head changed (truncation, copytruncate); reading restarts at 0.
     /// `file.fingerprint` is the new one; the checkpoint becomes `(fingerprint, path, 0)`.
-    Truncated { file: FileInfo },
+    Truncated {
+        /// The file.
+        file: FileInfo,
+    },
     /// The file is no longer followed (drained after rotation or deletion) and no longer matches
     /// the globs; drop its checkpoint. (A drained rotated file that still matches the globs,
     /// like `access.log.1` for `access.log*`, has its descriptor closed but is not `Closed`
     /// until it leaves the matched set, so its checkpoint keeps it from being read again after
     /// a restart.)
-    Closed { file: FileInfo },
+    Closed {
+        /// The file.
+        file: FileInfo,
+    },
     /// A line longer than `max_line_bytes` was cut.
-    LineTooLong { file: FileInfo },
+    LineTooLong {
+        /// The file.
+        file: FileInfo,
+    },
     /// A path could not be read (permission, I/O error). `message` names the path and the cause.
-    Error { path: PathBuf, message: String },
+    Error {
+        /// The path at fault.
+        path: PathBuf,
+        /// What went wrong, naming the path.
+        message: String,
+    },
     /// A literal path in `paths` does not exist (yet); it is picked up when it appears.
-    Missing { path: PathBuf },
+    Missing {
+        /// The path waited for.
+        path: PathBuf,
+    },
     /// Periodic state: files followed, bytes not yet read, age in seconds of the oldest unread byte.
     Stats {
+        /// Files followed.
         files: usize,
+        /// Bytes written but not read yet, over all files.
         lag_bytes: u64,
+        /// Seconds since the oldest unread byte was written (0 when caught up).
         oldest_unread_age: f64,
     },
 }

@@ -91,17 +91,26 @@ const MIN_POLL: Duration = Duration::from_millis(10);
 pub enum TailError {
     /// A glob pattern is invalid.
     #[error("invalid glob {pattern:?}: {message}")]
-    Glob { pattern: String, message: String },
+    Glob {
+        /// The pattern.
+        pattern: String,
+        /// Why it is invalid.
+        message: String,
+    },
     /// I/O error on a path.
     #[error("{path}: {source}")]
     Io {
+        /// The path.
         path: PathBuf,
+        /// The cause.
         source: std::io::Error,
     },
     /// An option has an unusable value.
     #[error("invalid tail options for source {source_name:?}: {message}")]
     Options {
+        /// The source.
         source_name: String,
+        /// What is wrong.
         message: String,
     },
 }

@@ -94,8 +94,11 @@ pub enum Value {
     Scalar(AtomicF64),
     /// Histogram: per-bucket (non-cumulative) counts, then one more for `+Inf`.
     Histogram {
+        /// Per-bucket counts, the last one for `+Inf`.
         buckets: Box<[AtomicU64]>,
+        /// Sum of observations.
         sum: AtomicF64,
+        /// Number of observations.
         count: AtomicU64,
     },
 }
