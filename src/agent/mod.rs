@@ -122,7 +122,7 @@ fn build(cfg: &Config, only: Option<usize>) -> Result<Built, AgentError> {
             metrics: SelfMetrics::new(&selfstore, &name),
             name,
             progress: Default::default(),
-            status: Default::default(),
+            last_error: Default::default(),
         });
         workers.push(Worker::new(rules, shared, multiline_opts(cfg, i)?));
     }
@@ -384,7 +384,11 @@ impl Snapshot for Running {
         );
         h.push_str("<h2>Sources</h2><table><tr><th>source</th><th>lines</th><th>parse errors</th><th>files</th><th>lag bytes</th><th>last error</th></tr>");
         for s in &self.sources {
-            let st = s.status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let last_error = s
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             let m = &s.metrics;
             let _ = write!(
                 h,
@@ -392,9 +396,9 @@ impl Snapshot for Running {
                 html_escape(&s.name),
                 m.lines.scalar(),
                 m.parse_errors.scalar(),
-                st.files,
-                st.lag_bytes,
-                html_escape(st.last_error.as_deref().unwrap_or("")),
+                m.files.scalar(),
+                m.lag.scalar(),
+                html_escape(last_error.as_deref().unwrap_or("")),
             );
         }
         h.push_str(

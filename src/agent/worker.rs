@@ -27,17 +27,6 @@ pub struct Progress {
     pub seeded: Vec<FileKey>,
 }
 
-/// What the status page shows about a source.
-#[derive(Debug, Default, Clone)]
-pub struct Status {
-    /// Bytes not read yet, over all files.
-    pub lag_bytes: u64,
-    /// Files followed.
-    pub files: usize,
-    /// Last error, if any.
-    pub last_error: Option<String>,
-}
-
 /// State shared between a source's worker thread and the exporter.
 #[derive(Debug)]
 pub struct SourceShared {
@@ -45,8 +34,8 @@ pub struct SourceShared {
     pub name: String,
     /// Offsets, locked around every applied batch.
     pub progress: Mutex<Progress>,
-    /// For the status page.
-    pub status: Mutex<Status>,
+    /// Last file error, for the status page (files and lag come from the self-metrics).
+    pub last_error: Mutex<Option<String>>,
     /// Per-source self-metrics.
     pub metrics: SelfMetrics,
 }
@@ -452,7 +441,11 @@ impl TailSink for Worker {
             TailEvent::Error { path, message } => {
                 m.read_errors.add(1.0);
                 tracing::warn!(source = %self.shared.name, path = %path.display(), "{message}");
-                self.status().last_error = Some(message);
+                *self
+                    .shared
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(message);
             }
             TailEvent::Stats {
                 files,
@@ -462,11 +455,6 @@ impl TailSink for Worker {
                 m.files.set(files as f64);
                 m.lag.set(lag_bytes as f64);
                 m.age.set(oldest_unread_age);
-                {
-                    let mut st = self.status();
-                    st.files = files;
-                    st.lag_bytes = lag_bytes;
-                }
                 {
                     // The tailer has scanned: carried-over entries it did not confirm are gone.
                     let mut p = self.shared.lock();
@@ -478,12 +466,6 @@ impl TailSink for Worker {
                 self.flush_idle(false);
             }
         }
-    }
-}
-
-impl Worker {
-    fn status(&self) -> MutexGuard<'_, Status> {
-        self.shared.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
