@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod config;
 pub mod export;
+pub mod logging;
 pub mod parse;
 pub mod rules;
 pub mod source;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use logpulse::agent;
 use logpulse::config::Config;
+use logpulse::logging::NonBlockingStderr;
 
 #[derive(Parser)]
 #[command(
@@ -77,40 +78,60 @@ fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     })
 }
 
-fn init_logs(format: LogFormat) {
+/// Logs go to stderr through a queue that never blocks or panics (see `logpulse::logging`);
+/// the returned counters are exported by `run`.
+fn init_logs(format: LogFormat) -> NonBlockingStderr {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGPULSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let writer = NonBlockingStderr::new();
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer.clone())
+        // Its own fallback is eprintln!, which panics when stderr is gone.
+        .log_internal_errors(false);
     match format {
         LogFormat::Json => b.json().init(),
         // No ANSI unless stderr is a terminal: log lines are untrusted (RUSTSEC-2025-0055).
         LogFormat::Text => b.with_ansi(std::io::stderr().is_terminal()).init(),
     }
+    writer
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<()> {
+/// Print to stdout/stderr without the panic of `println!` when the reader is gone.
+fn say(mut to: impl Write, text: std::fmt::Arguments<'_>) {
+    let _ = to.write_fmt(text).and_then(|()| to.write_all(b"\n"));
+}
+
+fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
     match cli.cmd.unwrap_or(Cmd::Run {
         config: None,
         listen: None,
     }) {
         Cmd::Run { config, listen } => {
             let cfg = load(config.as_ref())?;
-            agent::run(cfg, listen)?;
+            agent::run(
+                cfg,
+                agent::RunOptions {
+                    listen,
+                    log_stats: logs.stats(),
+                },
+            )?;
         }
         Cmd::Check { config } => {
             let cfg = load(config.as_ref())?;
             let warnings = agent::check(&cfg)?;
             for w in &warnings {
-                eprintln!("warning: {w}");
+                say(std::io::stderr(), format_args!("warning: {w}"));
             }
-            println!(
-                "{}: OK ({} sources, {} warnings)",
-                cfg.file,
-                cfg.sources.len(),
-                warnings.len()
+            say(
+                std::io::stdout(),
+                format_args!(
+                    "{}: OK ({} sources, {} warnings)",
+                    cfg.file,
+                    cfg.sources.len(),
+                    warnings.len()
+                ),
             );
         }
         Cmd::Replay {
@@ -126,9 +147,12 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     return Err(e).context("writing to stdout");
                 }
             }
-            eprintln!(
-                "replayed {} lines, {} parse errors",
-                stats.lines, stats.parse_errors
+            say(
+                std::io::stderr(),
+                format_args!(
+                    "replayed {} lines, {} parse errors",
+                    stats.lines, stats.parse_errors
+                ),
             );
         }
         Cmd::Explain { config, source } => {
@@ -146,11 +170,16 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
-    match real_main(cli) {
+    let logs = init_logs(cli.log_format);
+    // The default hook writes to stderr directly, which can block when stderr is stuck.
+    std::panic::set_hook(Box::new(|info| tracing::error!("{info}")));
+    let result = real_main(cli, &logs);
+    // Let the last log lines out before exiting (bounded: stderr may be stuck).
+    logs.flush(std::time::Duration::from_secs(2));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("logpulse: {e:#}");
+            say(std::io::stderr(), format_args!("logpulse: {e:#}"));
             ExitCode::FAILURE
         }
     }
