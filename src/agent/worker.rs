@@ -282,6 +282,12 @@ impl Worker {
         }
     }
 
+    /// After a failed run of the tailer: forget pending multiline records. Their first line is
+    /// where the file's offset stands, so the restarted tailer delivers them again.
+    pub fn forget_pending(&mut self) {
+        self.joins.clear();
+    }
+
     /// At the end of a replay: emit every pending multiline record.
     pub fn finish(&mut self) {
         self.flush_idle(true);

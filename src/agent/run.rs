@@ -1,0 +1,586 @@
+//! `run`: every source on a supervised thread, the exporter on a current-thread runtime, and
+//! the checkpoints that tie what Prometheus scraped to the offsets read.
+//!
+//! In mode `scrape` (the default) a scrape renders the metrics and saves the offsets that match
+//! them, so after any restart every line is counted once in what Prometheus sees. Renders are
+//! reused for [`RENDER_REUSE`]: however many clients scrape, the checkpoint file is written at
+//! most once per that interval, and every body served still matches a saved checkpoint. An
+//! unchanged set of offsets is not written again.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::supervise::{supervise, SourceRun};
+use super::worker::{self, SourceShared};
+use super::{build, AgentError};
+use crate::config::{CheckpointMode, Config};
+use crate::export::{html_escape, Snapshot};
+use crate::logging::LogStats;
+use crate::source::checkpoint;
+use crate::source::{Checkpoint, StartAt, TailOptions, Tailer};
+use crate::store::{push_label, Desc, Family, Kind, Series, Store};
+
+/// How long a rendered exposition (and the checkpoint saved with it) is served again.
+pub const RENDER_REUSE: Duration = Duration::from_secs(1);
+
+/// What `run` needs besides the config.
+pub struct RunOptions {
+    /// Listen address, overriding `global.listen`.
+    pub listen: Option<String>,
+    /// The log writer's counters (exported as `logpulse_log_messages_dropped_total`).
+    pub log_stats: Arc<LogStats>,
+}
+
+/// The checkpoint file and how its last save went.
+struct Checkpoints {
+    file: Option<PathBuf>,
+    /// Offsets last written successfully (a save of the same offsets is skipped).
+    saved: Option<HashMap<String, Vec<Checkpoint>>>,
+    /// Why the last save failed, while it keeps failing (or why there is no file).
+    error: Option<String>,
+    last_ok: Option<SystemTime>,
+}
+
+/// The self-metrics that describe checkpoints; rendered after the save of the same scrape.
+struct CheckpointMetrics {
+    store: Store,
+    errors: Arc<Series>,
+    last_ok: Arc<Series>,
+}
+
+/// The running agent as the exporter sees it.
+struct Running {
+    store: Arc<Store>,
+    selfstore: Arc<Store>,
+    sources: Vec<Arc<SourceShared>>,
+    runs: Vec<Arc<SourceRun>>,
+    mode: CheckpointMode,
+    /// Serialises scrapes (checkpoints are written in snapshot order) and holds the last render.
+    scrape: Mutex<Option<(Instant, String)>>,
+    checkpoints: Mutex<Checkpoints>,
+    ckm: CheckpointMetrics,
+    series: Arc<Family>,
+    dropped: Arc<Family>,
+    log_dropped: Arc<Series>,
+    log_stats: Arc<LogStats>,
+    expiry: Option<Duration>,
+    last_expiry: Mutex<Instant>,
+    started: Instant,
+    listen: String,
+}
+
+impl Running {
+    fn refresh_store_metrics(&self) {
+        if let Some(e) = self.expiry {
+            let mut last = self.last_expiry.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= Duration::from_secs(10).min(e) {
+                *last = Instant::now();
+                let removed = self
+                    .store
+                    .expire(crate::store::now_secs().saturating_sub(e.as_secs()));
+                if removed > 0 {
+                    tracing::debug!(removed, "expired idle series");
+                }
+            }
+        }
+        for f in self.store.families() {
+            let mut k = Vec::new();
+            push_label(&mut k, f.desc().name.as_bytes());
+            self.series.declare(&k).set(f.len() as f64);
+            self.dropped.declare(&k).set(f.dropped() as f64);
+        }
+        self.log_dropped.set(self.log_stats.dropped() as f64);
+    }
+
+    fn collect_checkpoints(
+        &self,
+        guards: &[std::sync::MutexGuard<'_, worker::Progress>],
+    ) -> HashMap<String, Vec<Checkpoint>> {
+        self.sources
+            .iter()
+            .zip(guards)
+            .map(|(s, g)| {
+                let mut v: Vec<Checkpoint> = g.files.values().cloned().collect();
+                // A stable order, so that equal offsets compare equal and are not rewritten.
+                v.sort_by(|a, b| a.path.cmp(&b.path).then(a.offset.cmp(&b.offset)));
+                (s.name.clone(), v)
+            })
+            .collect()
+    }
+
+    /// Write `cps` unless they are what the file already holds; record the outcome.
+    fn save(&self, cps: HashMap<String, Vec<Checkpoint>>) {
+        let mut ck = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(path) = ck.file.clone() else { return };
+        if ck.saved.as_ref() == Some(&cps) && ck.error.is_none() {
+            return;
+        }
+        match checkpoint::save(&path, &cps) {
+            Ok(()) => {
+                if ck.error.take().is_some() {
+                    tracing::info!(file = %path.display(), "checkpoints are saved again");
+                }
+                ck.saved = Some(cps);
+                ck.last_ok = Some(SystemTime::now());
+                self.ckm.last_ok.set(crate::store::now_secs() as f64);
+            }
+            Err(e) => {
+                self.ckm.errors.add(1.0);
+                let msg = e.to_string();
+                if ck.error.as_deref() != Some(msg.as_str()) {
+                    tracing::error!(
+                        "cannot save checkpoints: {msg}; after a restart, lines since the last save will be read again (counted in logpulse_checkpoint_errors_total)"
+                    );
+                }
+                ck.error = Some(msg);
+            }
+        }
+    }
+
+    /// Save the offsets read so far (mode `read`, and at shutdown in that mode).
+    fn save_current(&self) {
+        let _serial = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        let guards: Vec<_> = self.sources.iter().map(|s| s.lock()).collect();
+        let cps = self.collect_checkpoints(&guards);
+        drop(guards);
+        self.save(cps);
+    }
+}
+
+impl Snapshot for Running {
+    fn metrics(&self) -> String {
+        let mut last = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, body)) = &*last {
+            if at.elapsed() < RENDER_REUSE {
+                return body.clone();
+            }
+        }
+        let mut out = String::with_capacity(64 * 1024);
+        // Every source is paused between batches while we render: values, series counts and
+        // offsets all describe the same moment.
+        let guards: Vec<_> = self.sources.iter().map(|s| s.lock()).collect();
+        self.refresh_store_metrics();
+        self.store.render(&mut out);
+        self.selfstore.render(&mut out);
+        let cps = (self.mode == CheckpointMode::Scrape).then(|| self.collect_checkpoints(&guards));
+        drop(guards);
+        if let Some(cps) = cps {
+            // Written before the response leaves: a crash after this point re-reads nothing
+            // Prometheus has; one before it re-reads what it never got.
+            self.save(cps);
+        }
+        // After the save, so this very scrape shows a failed save.
+        self.ckm.store.render(&mut out);
+        *last = Some((Instant::now(), out.clone()));
+        out
+    }
+
+    fn status_html(&self) -> String {
+        let mut h = String::from(
+            "<!doctype html><meta charset=utf-8><title>logpulse</title>\
+             <style>body{font:14px system-ui,sans-serif;margin:2em}td,th{padding:2px 10px;text-align:left}\
+             th{background:#eee}.num{text-align:right}.bad{color:#b00}</style><h1>logpulse</h1>",
+        );
+        let _ = write!(
+            h,
+            "<p>version {} · listening on {} · up {}s · <a href=/metrics>/metrics</a> · <a href=/healthz>/healthz</a></p>",
+            env!("CARGO_PKG_VERSION"),
+            html_escape(&self.listen),
+            self.started.elapsed().as_secs()
+        );
+        {
+            let ck = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+            let file = ck
+                .file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "none".into());
+            let state = match (&ck.error, ck.last_ok) {
+                (Some(e), _) => format!("<span class=bad>failing: {}</span>", html_escape(e)),
+                (None, Some(t)) => format!(
+                    "saved {}s ago",
+                    t.elapsed().map(|d| d.as_secs()).unwrap_or(0)
+                ),
+                (None, None) => "not saved yet".into(),
+            };
+            let _ = write!(h, "<p>checkpoints: {} · {state}</p>", html_escape(&file));
+        }
+        h.push_str("<h2>Sources</h2><table><tr><th>source</th><th>lines</th><th>parse errors</th><th>files</th><th>lag bytes</th><th>state</th><th>last error</th></tr>");
+        for (s, run) in self.sources.iter().zip(&self.runs) {
+            let last_error = s
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let m = &s.metrics;
+            let state = if run.is_running() {
+                "running"
+            } else {
+                "<span class=bad>not running</span>"
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td>{state}</td><td>{}</td></tr>",
+                html_escape(&s.name),
+                m.lines.scalar(),
+                m.parse_errors.scalar(),
+                m.files.scalar(),
+                m.lag.scalar(),
+                html_escape(last_error.as_deref().unwrap_or("")),
+            );
+        }
+        h.push_str(
+            "</table><h2>Files</h2><table><tr><th>source</th><th>file</th><th>offset</th></tr>",
+        );
+        for s in &self.sources {
+            let rows = worker::file_rows(&s.lock());
+            for (p, off) in rows {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td class=num>{off}</td></tr>",
+                    html_escape(&s.name),
+                    html_escape(&p.display().to_string())
+                );
+            }
+        }
+        h.push_str("</table><h2>Series per metric</h2><table><tr><th>metric</th><th>series</th><th>dropped (overflow)</th></tr>");
+        for f in self.store.families() {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
+                html_escape(&f.desc().name),
+                f.len(),
+                f.dropped()
+            );
+        }
+        h.push_str("</table>");
+        h
+    }
+
+    fn health(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let dead: Vec<&str> = self
+            .sources
+            .iter()
+            .zip(&self.runs)
+            .filter(|(_, r)| !r.is_running())
+            .map(|(s, _)| s.name.as_str())
+            .collect();
+        if !dead.is_empty() {
+            problems.push(format!("sources not running: {}", dead.join(", ")));
+        }
+        let ck = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = &ck.error {
+            problems.push(format!("checkpoints failing: {e}"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+/// The state directory: `global.state_dir`, else `$STATE_DIRECTORY` (systemd), else
+/// `/var/lib/logpulse`, else (not root, nothing configured) the user's state directory.
+fn state_dir(cfg: &Config) -> Result<PathBuf, String> {
+    let chosen = cfg
+        .global
+        .state_dir
+        .clone()
+        .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from));
+    let explicit = chosen.is_some();
+    let dir = chosen.unwrap_or_else(|| PathBuf::from("/var/lib/logpulse"));
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if !explicit => {
+            let user = std::env::var_os("XDG_STATE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+                .map(|d| d.join("logpulse"));
+            match user {
+                Some(u) if std::fs::create_dir_all(&u).is_ok() => {
+                    tracing::info!(
+                        "cannot create {} ({e}); keeping checkpoints in {} (set global.state_dir to choose)",
+                        dir.display(),
+                        u.display()
+                    );
+                    Ok(u)
+                }
+                _ => Err(format!(
+                    "cannot create state_dir {}: {e}; set global.state_dir to a writable directory",
+                    dir.display()
+                )),
+            }
+        }
+        Err(e) => Err(format!(
+            "cannot create state_dir {}: {e}; set global.state_dir to a writable directory",
+            dir.display()
+        )),
+    }
+}
+
+fn self_family(store: &Store, name: &str, kind: Kind, help: &str, labels: &[&str]) -> Arc<Family> {
+    let desc = Desc {
+        name: name.into(),
+        help: help.into(),
+        kind,
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        buckets: vec![],
+    };
+    match store.register(desc, usize::MAX) {
+        Ok(f) => f,
+        Err(e) => unreachable!("{e}"),
+    }
+}
+
+fn source_series(family: &Family, source: &str) -> Arc<Series> {
+    let mut k = Vec::new();
+    push_label(&mut k, source.as_bytes());
+    family.declare(&k)
+}
+
+/// `run`: follow every source and serve `/metrics` on `listen` until SIGTERM/SIGINT.
+pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
+    let listen = opts.listen.unwrap_or_else(|| cfg.global.listen.clone());
+    let (store, selfstore, workers) = build(&cfg, None)?;
+    let ckm_store = Store::new();
+    let ckm = CheckpointMetrics {
+        errors: self_family(
+            &ckm_store,
+            "logpulse_checkpoint_errors_total",
+            Kind::Counter,
+            "Checkpoint writes that failed (also counts a state directory that cannot be created).",
+            &[],
+        )
+        .declare(&[]),
+        last_ok: self_family(
+            &ckm_store,
+            "logpulse_checkpoint_last_success_timestamp_seconds",
+            Kind::Gauge,
+            "Unix time of the last successful checkpoint write (0: none yet).",
+            &[],
+        )
+        .declare(&[]),
+        store: ckm_store,
+    };
+    let mut checkpoints = Checkpoints {
+        file: None,
+        saved: None,
+        error: None,
+        last_ok: None,
+    };
+    let mut resume = match state_dir(&cfg) {
+        Ok(dir) => {
+            let path = dir.join("checkpoints.json");
+            checkpoints.file = Some(path.clone());
+            match checkpoint::load(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    // A corrupt file must not stop the agent: start as on a first run, loudly.
+                    tracing::error!("{e}; starting without checkpoints");
+                    HashMap::new()
+                }
+            }
+        }
+        Err(why) => {
+            tracing::error!("checkpoints disabled: {why}");
+            ckm.errors.add(1.0);
+            checkpoints.error = Some(why);
+            HashMap::new()
+        }
+    };
+    let build_info = self_family(
+        &selfstore,
+        "logpulse_build_info",
+        Kind::Gauge,
+        "logpulse build; value 1.",
+        &["version"],
+    );
+    source_series(&build_info, env!("CARGO_PKG_VERSION")).set(1.0);
+    let series = self_family(
+        &selfstore,
+        "logpulse_series",
+        Kind::Gauge,
+        "Series per metric (the overflow series not counted).",
+        &["metric"],
+    );
+    let dropped = self_family(
+        &selfstore,
+        "logpulse_series_dropped_total",
+        Kind::Counter,
+        "Updates sent to the __overflow__ series because the metric's series limit was reached.",
+        &["metric"],
+    );
+    let log_dropped = self_family(
+        &selfstore,
+        "logpulse_log_messages_dropped_total",
+        Kind::Counter,
+        "The agent's own log messages dropped because stderr was full, stuck or closed.",
+        &[],
+    )
+    .declare(&[]);
+    let restarts = self_family(
+        &selfstore,
+        "logpulse_source_restarts_total",
+        Kind::Counter,
+        "Source threads restarted after a failure (they resume from their applied offsets).",
+        &["source"],
+    );
+
+    let mut sources = Vec::new();
+    let mut runs = Vec::new();
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    for (i, mut w) in workers.into_iter().enumerate() {
+        let src = &cfg.sources[i];
+        let cps = resume.remove(&src.name).unwrap_or_default();
+        {
+            let mut p = w.shared().lock();
+            for c in &cps {
+                let k = (c.fingerprint.dev, c.fingerprint.ino);
+                p.files.insert(k, c.clone());
+                p.seeded.push(k);
+            }
+        }
+        let topts = TailOptions {
+            source: src.name.clone(),
+            paths: src.paths.clone(),
+            exclude: src.exclude.clone(),
+            start_at: src.start_at.unwrap_or(StartAt::End),
+            poll_interval: cfg.global.poll_interval,
+            force_poll: src.poll,
+            max_line_bytes: cfg.global.max_line_bytes,
+            partial_flush: cfg.global.partial_flush,
+            rotate_wait: cfg.global.rotate_wait,
+        };
+        // Built here once so a bad glob stops start-up; restarts build their own.
+        let first = Tailer::new(topts.clone(), cps).map_err(|error| AgentError::Tail {
+            source_name: src.name.clone(),
+            error,
+        })?;
+        let run = Arc::new(SourceRun::default());
+        sources.push(w.shared().clone());
+        runs.push(run.clone());
+        let name = src.name.clone();
+        let restarts = source_series(&restarts, &name);
+        let t = std::thread::Builder::new()
+            .name(format!("source-{name}"))
+            .spawn(move || {
+                let mut next = Some(first);
+                supervise(&name, &run, &restarts, || {
+                    let mut tailer = match next.take() {
+                        Some(t) => t,
+                        None => {
+                            // Restart from what was applied: the offsets a scrape would save.
+                            w.forget_pending();
+                            let cps: Vec<Checkpoint> =
+                                w.shared().lock().files.values().cloned().collect();
+                            Tailer::new(topts.clone(), cps).map_err(|e| e.to_string())?
+                        }
+                    };
+                    if run.set_stopper(tailer.stopper()) {
+                        tailer.run(&mut w);
+                    }
+                    w.finish();
+                    Ok(())
+                });
+            })
+            .map_err(|error| AgentError::Io {
+                what: "spawning a source thread".into(),
+                error,
+            })?;
+        threads.push(t);
+    }
+    let running = Arc::new(Running {
+        store,
+        selfstore,
+        sources,
+        runs,
+        mode: cfg.global.checkpoint,
+        scrape: Mutex::new(None),
+        checkpoints: Mutex::new(checkpoints),
+        ckm,
+        series,
+        dropped,
+        log_dropped,
+        log_stats: opts.log_stats,
+        expiry: cfg.global.series_expiry,
+        last_expiry: Mutex::new(Instant::now()),
+        started: Instant::now(),
+        listen: listen.clone(),
+    });
+    // Saved at once: a state directory that cannot be written shows at start-up, not at the
+    // first scrape.
+    running.save_current();
+
+    let stop_saver = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let saver = (running.mode == CheckpointMode::Read).then(|| {
+        let r = running.clone();
+        let stop = stop_saver.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::park_timeout(Duration::from_secs(1));
+                r.save_current();
+            }
+        })
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| AgentError::Io {
+            what: "starting the HTTP runtime".into(),
+            error,
+        })?;
+    let served = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|error| AgentError::Listen {
+                addr: listen.clone(),
+                error,
+            })?;
+        tracing::info!(listen = %listen, sources = cfg.sources.len(), "logpulse running");
+        let snap: Arc<dyn Snapshot> = running.clone();
+        crate::export::serve(listener, snap, shutdown_signal())
+            .await
+            .map_err(|error| AgentError::Io {
+                what: format!("serving on {listen}"),
+                error,
+            })
+    });
+    tracing::info!("shutting down");
+    for r in &running.runs {
+        r.stop();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Some(s) = saver {
+        stop_saver.store(true, std::sync::atomic::Ordering::Relaxed);
+        s.thread().unpark();
+        let _ = s.join();
+    }
+    if running.mode == CheckpointMode::Read {
+        running.save_current();
+    }
+    served
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for SIGTERM: {e}");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+    }
+}
