@@ -48,12 +48,18 @@ pub(crate) fn read_head(file: &File, len: usize, buf: &mut [u8; HEAD_MAX]) -> io
 pub(crate) fn fingerprint(file: &File, md: &Metadata) -> io::Result<Fingerprint> {
     let mut buf = [0u8; HEAD_MAX];
     let n = read_head(file, HEAD_MAX, &mut buf)?;
-    Ok(Fingerprint {
+    Ok(fingerprint_of(md, &buf[..n]))
+}
+
+/// Fingerprint of the file with metadata `md` whose first bytes (up to [`HEAD_MAX`]) are `head`.
+pub(crate) fn fingerprint_of(md: &Metadata, head: &[u8]) -> Fingerprint {
+    let head = &head[..head.len().min(HEAD_MAX)];
+    Fingerprint {
         dev: md.dev(),
         ino: md.ino(),
-        head_len: n as u32,
-        head_hash: fnv1a(&buf[..n]),
-    })
+        head_len: head.len() as u32,
+        head_hash: fnv1a(head),
+    }
 }
 
 /// Does the file still start with the bytes `fp` hashed? (False if it is now shorter.)
@@ -64,16 +70,69 @@ pub(crate) fn head_matches(file: &File, fp: &Fingerprint) -> io::Result<bool> {
     Ok(n == want && fnv1a(&buf[..n]) == fp.head_hash)
 }
 
-/// Does `head` (the first bytes of a file, as many as exist up to [`HEAD_MAX`]) start with the
-/// bytes `fp` hashed?
-pub(crate) fn head_eq(head: &[u8], fp: &Fingerprint) -> bool {
-    let want = fp.head_len as usize;
-    want <= head.len() && fnv1a(&head[..want]) == fp.head_hash
+/// The first bytes of one file, compared with many fingerprints: each distinct prefix length is
+/// hashed once (most fingerprints cover [`HEAD_MAX`] bytes).
+pub(crate) struct Head<'a> {
+    bytes: &'a [u8],
+    memo: Vec<(u32, u64)>,
+}
+
+impl<'a> Head<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Head<'a> {
+        Head {
+            bytes,
+            memo: Vec::new(),
+        }
+    }
+
+    /// The bytes.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Does this head start with the bytes `fp` hashed?
+    pub(crate) fn starts_with(&mut self, fp: &Fingerprint) -> bool {
+        let want = fp.head_len as usize;
+        if want > self.bytes.len() {
+            return false;
+        }
+        let h = match self.memo.iter().find(|(l, _)| *l == fp.head_len) {
+            Some((_, h)) => *h,
+            None => {
+                let h = fnv1a(&self.bytes[..want]);
+                self.memo.push((fp.head_len, h));
+                h
+            }
+        };
+        h == fp.head_hash
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_compares_prefixes() {
+        let data = [7u8; 200];
+        let fp = |n: usize| Fingerprint {
+            dev: 0,
+            ino: 0,
+            head_len: n as u32,
+            head_hash: fnv1a(&data[..n]),
+        };
+        let mut h = Head::new(&data[..100]);
+        for n in [0, 10, 100, 10] {
+            assert!(h.starts_with(&fp(n)));
+            assert!(h.starts_with(&fp(n)), "memoised");
+        }
+        assert!(!h.starts_with(&fp(150)), "longer than the head");
+        let other = Fingerprint {
+            head_hash: 1,
+            ..fp(10)
+        };
+        assert!(!h.starts_with(&other));
+    }
 
     #[test]
     fn fnv_is_stable() {

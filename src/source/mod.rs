@@ -29,6 +29,30 @@
 //! `rotate_wait` with a new file at its path) are read only if it still matches the glob.
 //! Symlinked files are followed; the directory of their target is watched too.
 
+//!
+//! ## Layout
+//! - `fingerprint`: identity, (dev, inode) plus an FNV-1a hash of the first ≤ 256 bytes;
+//!   a checkpoint resumes a file only if all three match;
+//! - `decide`: rotation, truncation, draining and copy rules as pure functions over observed
+//!   facts;
+//! - `paths` (globs → files and directories to watch) and `discovery` (inotify events → what
+//!   to read, open or scan);
+//! - `read` and `split`: reading a file from its position into batches of whole lines;
+//! - `scan`, `copies`, `resume`: acting on the decisions (new files, held copies, checkpoints);
+//! - `tailer`: the run loop; [`checkpoint`]: the checkpoint file.
+//!
+//! ## Rotation
+//! When the path a file was opened under no longer leads to it, the file is *rotated* (renamed or
+//! deleted) and is drained through its open descriptor. It is let go once it has been quiet for
+//! `rotate_wait` and a different file exists at the original path (or, if deleted, once quiet).
+//! If it still matches the globs (e.g. `access.log.1` for `access.log*`) it becomes *dormant*: its
+//! descriptor is closed but its identity and offset are kept, so it is never read twice, and
+//! [`TailEvent::Closed`] is only sent when it leaves the matched set (so the caller keeps its
+//! checkpoint as long as a restart could see the file again). A dormant file that grows is
+//! reopened at its offset. A matched file renamed out of the globs before any scan saw it (it
+//! lived shorter than the time between two looks, or the tailer was stalled by its sink) is
+//! found through the rename event and drained from 0 the same way.
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -174,9 +198,48 @@ pub trait TailSink {
     fn event(&mut self, event: TailEvent);
 }
 
+/// Errors setting up a tailer.
+#[derive(Debug, thiserror::Error)]
+pub enum TailError {
+    /// A glob pattern is invalid.
+    #[error("invalid glob {pattern:?}: {message}")]
+    Glob {
+        /// The pattern.
+        pattern: String,
+        /// Why it is invalid.
+        message: String,
+    },
+    /// I/O error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An option has an unusable value.
+    #[error("invalid tail options for source {source_name:?}: {message}")]
+    Options {
+        /// The source.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
 pub mod checkpoint;
+mod copies;
+mod decide;
+mod discovery;
+mod files;
 mod fingerprint;
 mod paths;
+mod read;
+mod report;
+mod resume;
+mod scan;
 mod split;
 mod tailer;
-pub use tailer::{read_file, Stopper, TailError, Tailer};
+pub use discovery::Stopper;
+pub use read::read_file;
+pub use tailer::Tailer;

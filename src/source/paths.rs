@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
-use super::tailer::TailError;
+use super::TailError;
 
 /// Deepest `**` walk (guards against pathological trees).
 const MAX_DEPTH: usize = 32;

@@ -1,0 +1,407 @@
+//! Scans: walk the globs ([`super::paths`]), keep the watches in step ([`super::discovery`]),
+//! notice rotations and deletions of followed files, and start following new files at the
+//! position [`super::decide::start`] chooses.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::decide::{self, NewFile, Start, State};
+use super::files::{Followed, PendingCopy};
+use super::fingerprint::{file_id, fingerprint, fingerprint_of, read_head, FileId, Head, HEAD_MAX};
+use super::paths::Scan;
+use super::read::{line_aligned_end, resume_mid_line};
+use super::split::Splitter;
+use super::tailer::Tailer;
+use super::{FileInfo, TailEvent, TailSink};
+
+impl Tailer {
+    /// Watch the directories of `scan`; re-list if new watches were added. Returns the last scan.
+    fn watch_scan(&mut self, sink: &mut dyn TailSink) -> Scan {
+        let mut scan = self.patterns.scan();
+        // A file created in a new directory between its listing and its watch has no event:
+        // list again after adding watches (bounded; the poll is the backstop).
+        for _ in 0..4 {
+            let u = self.watch.update(&scan.dirs);
+            for d in &u.watched_now {
+                self.errors.clear(d);
+            }
+            for (d, e) in u.dir_errors {
+                self.errors.report(
+                    sink,
+                    &d,
+                    format!(
+                        "cannot watch directory {}: {e}; polling it every {:?}",
+                        d.display(),
+                        self.opts.poll_interval
+                    ),
+                );
+            }
+            if let Some(why) = u.failure {
+                self.inotify_unavailable(sink, &why);
+            }
+            if !u.added {
+                break;
+            }
+            scan = self.patterns.scan();
+        }
+        scan
+    }
+
+    pub(super) fn rescan(&mut self, sink: &mut dyn TailSink) {
+        let scan = self.watch_scan(sink);
+
+        let mut bad = HashSet::new();
+        for (p, m) in &scan.errors {
+            self.errors.report(
+                sink,
+                p,
+                format!("cannot list directory {}: {m}", p.display()),
+            );
+            bad.insert(p.clone());
+        }
+        for p in &scan.missing {
+            // Not while the file last seen there is being drained (rotation in progress).
+            if self.table.files.values().any(|f| f.orig_path == *p) {
+                continue;
+            }
+            self.errors.missing(sink, p);
+            bad.insert(p.clone());
+        }
+
+        let mut ids: HashMap<FileId, &PathBuf> = HashMap::new();
+        for (p, md) in &scan.files {
+            let id = file_id(md);
+            // Hard links: prefer the name we already follow it under.
+            let current = self.table.files.get(&id).is_some_and(|f| f.info.path == *p);
+            if current || !ids.contains_key(&id) {
+                ids.insert(id, p);
+            }
+        }
+        self.table.matched = ids.keys().copied().collect();
+
+        // Held files that were renamed away or deleted are followed now (from 0, or from the
+        // copy offset), so that the rotation logic below drains them: never drop their lines.
+        let gone: Vec<FileId> = self
+            .table
+            .copies
+            .iter()
+            .filter(|(id, c)| {
+                !fs::metadata(&c.path).is_ok_and(|m| file_id(&m) == **id)
+                    || c.file.metadata().is_ok_and(|m| m.nlink() == 0)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.release(id, sink);
+        }
+
+        // Followed files: rotation, deletion, new names.
+        for (id, f) in self.table.files.iter_mut() {
+            let unlinked = f.file.metadata().is_ok_and(|md| md.nlink() == 0);
+            let at_orig = !unlinked
+                && f.state != State::Deleted
+                && fs::metadata(&f.orig_path).is_ok_and(|m| file_id(&m) == *id);
+            let next = decide::next_state(f.state, unlinked, at_orig);
+            if (f.state, next) == (State::Active, State::Active) {
+                continue;
+            }
+            // Its current name, if it still matches.
+            if let Some(p) = ids.get(id) {
+                if **p != f.info.path {
+                    f.info.path = (*p).clone();
+                }
+            }
+            match (f.state, next) {
+                (State::Active, State::Rotated) => sink.event(TailEvent::Rotated {
+                    file: f.info.clone(),
+                }),
+                (State::Active | State::Rotated, State::Deleted) => {
+                    tracing::debug!(path = %f.info.path.display(), "deleted; draining");
+                }
+                (State::Rotated, State::Active) => f.info.path = f.orig_path.clone(),
+                _ => {}
+            }
+            f.state = next;
+        }
+
+        for (id, d) in self.table.dormant.iter_mut() {
+            if let Some(p) = ids.get(id) {
+                if **p != d.info.path {
+                    d.info.path = (*p).clone();
+                }
+            }
+        }
+        // Dormant files that left the matched set are closed for good.
+        let left: Vec<FileId> = self
+            .table
+            .dormant
+            .keys()
+            .filter(|id| !self.table.matched.contains(id))
+            .copied()
+            .collect();
+        for id in left {
+            if let Some(d) = self.table.dormant.remove(&id) {
+                sink.event(TailEvent::Closed { file: d.info });
+            }
+        }
+
+        // New files.
+        let mut new: Vec<(&PathBuf, &Metadata)> = scan
+            .files
+            .iter()
+            .filter(|(_, md)| {
+                let id = file_id(md);
+                !self.table.files.contains_key(&id) && !self.table.copies.contains_key(&id)
+            })
+            .collect();
+        // Files whose inode has a checkpoint first: they take their checkpoint before any other
+        // file is matched to a checkpoint by content.
+        let cp_ids: HashSet<FileId> = self
+            .resume
+            .iter()
+            .map(|cp| (cp.fingerprint.dev, cp.fingerprint.ino))
+            .collect();
+        let has_cp = |md: &Metadata| cp_ids.contains(&file_id(md));
+        new.sort_by(|a, b| (!has_cp(a.1), a.0).cmp(&(!has_cp(b.1), b.0)));
+        for (path, md) in new {
+            let id = file_id(md);
+            if let Some(d) = self.table.dormant.get(&id) {
+                if md.len() == d.offset {
+                    continue;
+                }
+            }
+            let file = match File::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.errors
+                        .report(sink, path, format!("cannot open {}: {e}", path.display()));
+                    bad.insert(path.clone());
+                    continue;
+                }
+            };
+            self.errors.clear(path);
+            if let Err(e) = self.follow_new(file, path, sink) {
+                self.errors
+                    .report(sink, path, format!("cannot read {}: {e}", path.display()));
+                bad.insert(path.clone());
+            }
+        }
+
+        if !self.scanned_once {
+            self.scanned_once = true;
+            self.find_rotated_while_down(sink);
+        }
+        self.follow_renamed_away(&scan.files, sink);
+
+        for p in self.scan_bad.difference(&bad) {
+            self.errors.clear(p);
+        }
+        self.scan_bad = bad;
+        self.table.links = scan.links;
+        self.table.index_paths();
+    }
+
+    /// Start following a newly matched file (open descriptor `file`, found at `path`).
+    pub(super) fn follow_new(
+        &mut self,
+        file: File,
+        path: &Path,
+        sink: &mut dyn TailSink,
+    ) -> io::Result<()> {
+        let md = file.metadata()?;
+        let id = file_id(&md);
+        if self.table.files.contains_key(&id) {
+            return Ok(());
+        }
+        let mut buf = [0u8; HEAD_MAX];
+        let n = read_head(&file, HEAD_MAX, &mut buf)?;
+        let head = &mut Head::new(&buf[..n]);
+        let fp = fingerprint_of(&md, head.bytes());
+        let cp_inode = self.checkpoint_for(id, head);
+        let cp_content = self.checkpoint_by_content(head);
+        let facts = NewFile {
+            size: md.len(),
+            dormant: self
+                .table
+                .dormant
+                .get(&id)
+                .map(|d| (d.offset, head.starts_with(&d.info.fingerprint))),
+            checkpoint: cp_inode.map(|i| self.resume[i].offset),
+            // Only once running (asked of every followed file).
+            copy_of: if self.scanned_once {
+                self.copy_of(head, id)
+            } else {
+                None
+            },
+            checkpoint_by_content: cp_content.map(|i| self.resume[i].offset),
+            scanned_once: self.scanned_once,
+            first_run: self.first_run,
+            start_at: self.opts.start_at,
+        };
+        let mut split = Splitter::new(self.opts.max_line_bytes);
+        let max = self.opts.max_line_bytes;
+        let mut truncated = false;
+        let offset = match decide::start(&facts) {
+            Start::Dormant(offset) => {
+                self.table.dormant.remove(&id);
+                resume_mid_line(&file, offset, max, &mut split)?;
+                offset
+            }
+            Start::DormantReplaced => {
+                if let Some(d) = self.table.dormant.remove(&id) {
+                    sink.event(TailEvent::Closed { file: d.info });
+                }
+                0
+            }
+            Start::Checkpoint(offset) => {
+                if let Some(i) = cp_inode {
+                    self.resume.swap_remove(i);
+                }
+                resume_mid_line(&file, offset, max, &mut split)?;
+                offset
+            }
+            Start::TruncatedWhileDown => {
+                if let Some(i) = cp_inode {
+                    self.resume.swap_remove(i);
+                }
+                truncated = true;
+                0
+            }
+            Start::Hold(of) => {
+                let now = Instant::now();
+                let size = md.len();
+                self.table.copies.insert(
+                    id,
+                    PendingCopy {
+                        file,
+                        path: path.to_path_buf(),
+                        of,
+                        found: now,
+                        size,
+                        changed: now,
+                    },
+                );
+                return Ok(());
+            }
+            Start::CopyOfCheckpoint(offset) => {
+                if let Some(i) = cp_content {
+                    self.resume.swap_remove(i);
+                }
+                resume_mid_line(&file, offset, max, &mut split)?;
+                offset
+            }
+            Start::End => line_aligned_end(&file, md.len(), &mut split)?,
+            Start::Beginning => 0,
+        };
+        let info = FileInfo {
+            path: path.to_path_buf(),
+            fingerprint: fp,
+        };
+        sink.event(TailEvent::Opened {
+            file: info.clone(),
+            offset,
+        });
+        if truncated {
+            sink.event(TailEvent::Truncated { file: info.clone() });
+        }
+        self.insert(file, info, &md, offset, split, State::Active);
+        Ok(())
+    }
+
+    pub(super) fn insert(
+        &mut self,
+        file: File,
+        info: FileInfo,
+        md: &Metadata,
+        offset: u64,
+        split: Splitter,
+        state: State,
+    ) {
+        let id = file_id(md);
+        self.table.files.insert(
+            id,
+            Followed {
+                file,
+                orig_path: info.path.clone(),
+                info,
+                read_pos: offset,
+                delivered: offset,
+                split,
+                last_growth: Instant::now(),
+                seen: None,
+                size: md.len(),
+                mtime: md.modified().ok(),
+                state,
+                truncated: None,
+            },
+        );
+    }
+
+    /// Open newly created matching files right away (the full scan follows, rate-limited).
+    pub(super) fn open_created(&mut self, sink: &mut dyn TailSink) {
+        for path in std::mem::take(&mut self.wake.created) {
+            let Ok(md) = fs::metadata(&path) else {
+                continue;
+            };
+            if !md.is_file() || self.table.knows(&file_id(&md)) {
+                continue;
+            }
+            match File::open(&path) {
+                Ok(file) => {
+                    if let Err(e) = self.follow_new(file, &path, sink) {
+                        self.errors.report(
+                            sink,
+                            &path,
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                    }
+                }
+                // The scan reports it (once) if it persists.
+                Err(_) => continue,
+            }
+        }
+        self.table.index_paths();
+    }
+
+    /// Files renamed from a matched path to an unmatched one that we never opened (they lived
+    /// shorter than the time between two scans): follow them from 0 as rotated files, so their
+    /// lines are read once and they are let go like any rotated file.
+    fn follow_renamed_away(
+        &mut self,
+        matched: &HashMap<PathBuf, Metadata>,
+        sink: &mut dyn TailSink,
+    ) {
+        for (from, to) in std::mem::take(&mut self.wake.renamed) {
+            if matched.contains_key(&to) {
+                continue; // still matched: handled as a new file by the scan
+            }
+            let Ok(file) = File::open(&to) else { continue };
+            let Ok(md) = file.metadata() else { continue };
+            let id = file_id(&md);
+            if !md.is_file() || self.table.knows(&id) {
+                continue;
+            }
+            let Ok(fp) = fingerprint(&file, &md) else {
+                continue;
+            };
+            let info = FileInfo {
+                path: to.clone(),
+                fingerprint: fp,
+            };
+            sink.event(TailEvent::Opened {
+                file: info.clone(),
+                offset: 0,
+            });
+            sink.event(TailEvent::Rotated { file: info.clone() });
+            let split = Splitter::new(self.opts.max_line_bytes);
+            self.insert(file, info, &md, 0, split, State::Rotated);
+            if let Some(f) = self.table.files.get_mut(&id) {
+                f.orig_path = from;
+            }
+        }
+    }
+}
