@@ -248,3 +248,150 @@ fn explain_joins_multiline_records() {
     );
     assert!(text.contains("exception=\"java.io.IOException\""), "{text}");
 }
+
+/// Run logpulse with `stdin` and, if given, an address-space limit; a run that has not ended
+/// after 60 s is killed and fails the test (these tests guard against hangs and huge
+/// allocations, so they must end by themselves).
+fn logpulse_bounded(
+    args: &[&str],
+    stdin: &[u8],
+    max_memory: Option<u64>,
+) -> (bool, String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(common::bin());
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(bytes) = max_memory {
+        let lim = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: bytes,
+        };
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let stdin = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("logpulse {args:?} did not end within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = feeder.join();
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 8: `check --config /dev/zero` never ended; a config is read up to a cap.
+#[test]
+fn check_refuses_endless_and_huge_config_files() {
+    let (ok, _, err) = logpulse_bounded(&["check", "--config", "/dev/zero"], b"", None);
+    assert!(
+        !ok && err.contains("/dev/zero") && err.contains("larger than"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = format!("# {}\n", "x".repeat(5 << 20));
+    let p = write(dir.path(), "big.yml", &big);
+    let (ok, _, err) = logpulse_bounded(&["check", "--config", &p], b"", None);
+    assert!(
+        !ok && err.contains("big.yml") && err.contains("larger than"),
+        "{err}"
+    );
+}
+
+/// Issue 8: a billion buckets were allocated (7.8 GB) before being refused. Under a 1 GiB
+/// address-space limit that allocation aborts the process; checked first, it is a message.
+#[test]
+fn check_refuses_huge_bucket_counts_before_allocating() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for buckets in [
+        "{linear: {start: 0, width: 1, count: 1000000000}}",
+        "{exponential: {start: 1, factor: 1.0000001, count: 1000000000}}",
+    ] {
+        let p = write(
+            dir.path(),
+            "c.yml",
+            &format!("sources:\n  - name: a\n    paths: [x]\n    profile: http\n    buckets: {buckets}\n"),
+        );
+        let (ok, _, err) = logpulse_bounded(&["check", "--config", &p], b"", Some(1 << 30));
+        assert!(!ok, "accepted {buckets}");
+        assert!(
+            err.contains("sources[0].buckets") && err.contains("between 1 and 200"),
+            "{err}"
+        );
+    }
+}
+
+/// Issue 8: an nginx log_format with a huge number of variables was compiled (quadratic in
+/// their number) instead of being refused.
+#[test]
+fn check_refuses_log_formats_with_too_many_variables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vars: String = (0..100_000).map(|i| format!("$v{i} ")).collect();
+    let p = write(
+        dir.path(),
+        "c.yml",
+        &format!("sources:\n  - name: a\n    paths: [x]\n    format: {{nginx: '{vars}'}}\n    metrics: [{{name: a_total, type: counter}}]\n"),
+    );
+    let (ok, _, err) = logpulse_bounded(&["check", "--config", &p], b"", None);
+    assert!(!ok, "accepted");
+    assert!(
+        err.contains("sources[0].format.nginx") && err.contains("100000 variables"),
+        "{err}"
+    );
+}
+
+/// Issue 8: `explain` printed log bytes raw, so a line could clear the screen or retitle the
+/// terminal. Everything it prints from the log is escaped.
+#[test]
+fn explain_escapes_control_characters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        "sources:\n  - name: web\n    paths: [x]\n    format: json\n    profile: http\n    fields: {request_method: m, request_uri: u, status: s, body_bytes_sent: b, http_user_agent: ua}\n",
+    );
+    let input = "{\"m\":\"GET\",\"u\":\"/a\\u001b[2J\\u001b]0;pwned\\u0007/b\",\"s\":\"200\",\"b\":\"1\",\"ua\":\"x\\u009b31m\"}\n\
+                 \x1b[2J\x1b]0;pwned\x07 not json\r\n";
+    let (ok, out, err) = logpulse_bounded(&["explain", "--config", &cfg], input.as_bytes(), None);
+    assert!(ok, "{err}");
+    let bad: Vec<char> = out
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "control characters {bad:?} in:\n{}",
+        out.escape_debug()
+    );
+    assert!(out.contains("\\u{1b}[2J"), "{out}");
+    assert!(
+        out.contains("route=\"/a\u{fffd}[2J\u{fffd}]0;pwned\u{fffd}/b\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 2") && out.contains("parse error"),
+        "{out}"
+    );
+}

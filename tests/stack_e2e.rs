@@ -488,7 +488,7 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
              \x20   metrics:\n\
              \x20     - name: http_referrals_total\n\
              \x20       type: counter\n\
-             \x20       help: Requests by referring site (the README's example).\n\
+             \x20       help: Requests by referring site (docs/configuration.md's example).\n\
              \x20       match:\n\
              \x20         http_referer: {{regex: '^https?://'}}\n\
              \x20       labels:\n\

@@ -95,10 +95,10 @@ fn every_alert_is_unit_tested_firing_and_silent() {
 }
 
 /// Labels and annotations every alert needs for routing and for a useful page, and a runbook
-/// section in README.md for every runbook_url anchor.
+/// section in docs/runbooks.md for every runbook_url anchor.
 #[test]
 fn alerts_have_severity_annotations_and_runbooks() {
-    let docs = read(&repo().join("README.md"));
+    let docs = read(&repo().join("docs/runbooks.md"));
     // GitHub anchors of the docs' headings: lower case, spaces → '-', punctuation dropped.
     let anchors: BTreeSet<String> = docs
         .lines()
@@ -131,14 +131,16 @@ fn alerts_have_severity_annotations_and_runbooks() {
         }
         let url = r["annotations"]["runbook_url"].as_str().unwrap_or("");
         let want = format!(
-            "https://github.com/logpulse/logpulse/blob/main/README.md#runbook-{}",
+            "https://github.com/logpulse/logpulse/blob/main/docs/runbooks.md#runbook-{}",
             a.to_lowercase()
         );
         if url != want {
             problems.push(format!("{a}: runbook_url {url:?}, want {want:?}"));
         }
         if !anchors.contains(&format!("runbook-{}", a.to_lowercase())) {
-            problems.push(format!("{a}: README.md has no heading \"Runbook: {a}\""));
+            problems.push(format!(
+                "{a}: docs/runbooks.md has no heading \"Runbook: {a}\""
+            ));
         }
         // Alerts on HTTP metrics must say which source (and route, where they are per route).
         let expr = r["expr"].as_str().unwrap_or("");

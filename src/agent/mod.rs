@@ -5,14 +5,11 @@
 //! match the values being exported, so after any restart every line is counted exactly once in
 //! what Prometheus sees: lines it scraped are not read again, lines it never saw are.
 
-use std::fmt::Write as _;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::config::{parse_duration, Config, ConfigError};
-use crate::parse::MultilineSpec;
+use crate::config::{Config, ConfigError};
 use crate::rules::{RuleError, SourceRules};
 use crate::source::TailError;
 use crate::store::Store;
@@ -23,7 +20,7 @@ pub mod worker;
 
 pub use run::{run, RunOptions, RENDER_REUSE};
 
-use worker::{MultilineOpts, SelfMetrics, SourceShared, Worker};
+use worker::{SelfMetrics, SourceShared, Worker};
 
 /// Errors starting or running the agent.
 #[derive(Debug, thiserror::Error)]
@@ -68,35 +65,6 @@ pub enum AgentError {
     },
 }
 
-fn multiline_opts(cfg: &Config, i: usize) -> Result<Option<MultilineOpts>, AgentError> {
-    let Some(MultilineSpec {
-        start,
-        max_lines,
-        max_bytes,
-        timeout,
-    }) = &cfg.sources[i].multiline
-    else {
-        return Ok(None);
-    };
-    let t = match timeout {
-        None => Duration::from_secs(2),
-        Some(t) => parse_duration(t).ok_or_else(|| ConfigError::Invalid {
-            file: cfg.file.clone(),
-            key: format!("sources[{i}].multiline.timeout"),
-            message: format!("{t:?} is not a duration"),
-        })?,
-    };
-    let (max_lines, max_bytes) = (max_lines.unwrap_or(500), max_bytes.unwrap_or(65536));
-    // Compiled here once so a bad regex stops start-up with its key path, in every mode;
-    // workers build their per-file joiners from the same, now known-good, settings.
-    crate::parse::Joiner::new(start, max_lines, max_bytes).map_err(|e| ConfigError::Invalid {
-        file: cfg.file.clone(),
-        key: format!("sources[{i}].multiline.start"),
-        message: e.to_string(),
-    })?;
-    Ok(Some((start.clone(), max_lines, max_bytes, t)))
-}
-
 /// What [`build`] makes: the rules store, the self-metrics store and one worker per source.
 type Built = (Arc<Store>, Arc<Store>, Vec<Worker>);
 
@@ -113,9 +81,6 @@ fn build(cfg: &Config, only: Option<usize>) -> Result<Built, AgentError> {
             file: cfg.file.clone(),
             error,
         })?;
-        for w in &rules.warnings {
-            tracing::warn!("{}: {w}", cfg.file);
-        }
         let name = cfg.sources[i].name.clone();
         let shared = Arc::new(SourceShared {
             metrics: SelfMetrics::new(&selfstore, &name),
@@ -123,7 +88,7 @@ fn build(cfg: &Config, only: Option<usize>) -> Result<Built, AgentError> {
             progress: Default::default(),
             last_error: Default::default(),
         });
-        workers.push(Worker::new(rules, shared, multiline_opts(cfg, i)?));
+        workers.push(Worker::new(rules, shared, cfg.sources[i].multiline.clone()));
     }
     Ok((store, selfstore, workers))
 }
@@ -139,15 +104,10 @@ fn source_index(cfg: &Config, name: Option<&str>) -> Result<usize, AgentError> {
     }
 }
 
-/// `check`: validate and compile everything; returns the cardinality warnings.
+/// `check`: compile everything (the config was validated when loaded); returns the warnings.
 pub fn check(cfg: &Config) -> Result<Vec<String>, AgentError> {
-    for i in 0..cfg.sources.len() {
-        multiline_opts(cfg, i)?;
-    }
-    crate::rules::check(cfg).map_err(|error| AgentError::Rules {
-        file: cfg.file.clone(),
-        error,
-    })
+    build(cfg, None)?;
+    Ok(cfg.warnings.clone())
 }
 
 /// Totals of a replay.
@@ -206,15 +166,7 @@ pub fn explain(
         what: "explain".into(),
         error,
     };
-    let mut joiner = match multiline_opts(cfg, i)? {
-        Some((start, max_lines, max_bytes, _)) => {
-            match crate::parse::Joiner::new(&start, max_lines, max_bytes) {
-                Ok(j) => Some(j),
-                Err(e) => unreachable!("validated by multiline_opts: {e}"),
-            }
-        }
-        None => None,
-    };
+    let mut joiner = cfg.sources[i].multiline.as_ref().map(|m| m.joiner());
     // With `multiline`, records (not physical lines) are explained, numbered by their first line.
     let mut records: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut first_line = 1;
@@ -253,26 +205,5 @@ fn explain_one(
     line: &[u8],
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
-    let e = rules.explain(line);
-    let shown: String = String::from_utf8_lossy(line).chars().take(300).collect();
-    let mut s = format!("line {n}: {shown}\n");
-    match e.fields {
-        Err(err) => {
-            let _ = writeln!(
-                s,
-                "  parse error: {err} (counted in logpulse_parse_errors_total)"
-            );
-        }
-        Ok(fields) => {
-            s.push_str("  fields:\n");
-            for (k, v) in fields {
-                let _ = writeln!(s, "    {k} = {v:?}");
-            }
-            s.push_str("  updates:\n");
-            for u in e.updates {
-                let _ = writeln!(s, "    {u}");
-            }
-        }
-    }
-    out.write_all(s.as_bytes())
+    out.write_all(rules.explain(line).render(n, line).as_bytes())
 }

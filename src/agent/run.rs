@@ -21,7 +21,7 @@ use crate::config::{CheckpointMode, Config};
 use crate::export::{html_escape, Snapshot};
 use crate::logging::LogStats;
 use crate::source::checkpoint;
-use crate::source::{Checkpoint, StartAt, TailOptions, Tailer};
+use crate::source::{Checkpoint, TailOptions, Tailer};
 use crate::store::{push_label, Desc, Family, Kind, Series, Store};
 
 /// How long a rendered exposition (and the checkpoint saved with it) is served again.
@@ -348,6 +348,9 @@ fn source_series(family: &Family, source: &str) -> Arc<Series> {
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
     let listen = opts.listen.unwrap_or_else(|| cfg.global.listen.clone());
     let (store, selfstore, workers) = build(&cfg, None)?;
+    for w in &cfg.warnings {
+        tracing::warn!("{}: {w}", cfg.file);
+    }
     let ckm_store = Store::new();
     let ckm = CheckpointMetrics {
         errors: self_family(
@@ -450,7 +453,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
             source: src.name.clone(),
             paths: src.paths.clone(),
             exclude: src.exclude.clone(),
-            start_at: src.start_at.unwrap_or(StartAt::End),
+            start_at: src.start_at,
             poll_interval: cfg.global.poll_interval,
             force_poll: src.poll,
             max_line_bytes: cfg.global.max_line_bytes,

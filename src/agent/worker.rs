@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::config::Multiline;
 use crate::parse::Joiner;
 use crate::rules::SourceRules;
 use crate::source::{Checkpoint, FileInfo, Fingerprint, TailEvent, TailSink};
@@ -181,14 +182,11 @@ struct Join {
 pub struct Worker {
     rules: SourceRules,
     shared: Arc<SourceShared>,
-    multiline: Option<(String, usize, usize, Duration)>,
+    multiline: Option<Multiline>,
     joins: HashMap<FileKey, Join>,
     /// Log parse errors at most this often.
     last_parse_log: Option<Instant>,
 }
-
-/// Multiline settings resolved from config: start regex, max lines, max bytes, timeout.
-pub type MultilineOpts = (String, usize, usize, Duration);
 
 fn key(fp: &Fingerprint) -> FileKey {
     (fp.dev, fp.ino)
@@ -199,7 +197,7 @@ impl Worker {
     pub fn new(
         rules: SourceRules,
         shared: Arc<SourceShared>,
-        multiline: Option<MultilineOpts>,
+        multiline: Option<Multiline>,
     ) -> Worker {
         Worker {
             rules,
@@ -254,7 +252,7 @@ impl Worker {
 
     /// Emit pending multiline records that have been quiet longer than the timeout.
     fn flush_idle(&mut self, all: bool) {
-        let Some((_, _, _, timeout)) = self.multiline else {
+        let Some(timeout) = self.multiline.as_ref().map(|m| m.timeout) else {
             return;
         };
         let shared = self.shared.clone();
@@ -323,22 +321,13 @@ impl TailSink for Worker {
                     Self::apply_record(&mut self.rules, line, &mut errors, &mut first_err);
                 }
             }
-            Some((start, max_lines, max_bytes, _)) => {
-                let j = match self.joins.entry(fk) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        match Joiner::new(start, *max_lines, *max_bytes) {
-                            Ok(joiner) => v.insert(Join {
-                                joiner,
-                                pending_start: start_offset,
-                                delivered: 0,
-                                last_push: Instant::now(),
-                            }),
-                            // The regex was compiled by `check` at start-up; cannot fail here.
-                            Err(e) => unreachable!("{e}"),
-                        }
-                    }
-                };
+            Some(m) => {
+                let j = self.joins.entry(fk).or_insert_with(|| Join {
+                    joiner: m.joiner(),
+                    pending_start: start_offset,
+                    delivered: 0,
+                    last_push: Instant::now(),
+                });
                 let rules = &mut self.rules;
                 let mut pos = start_offset;
                 for line in data.split_inclusive(|b| *b == b'\n') {

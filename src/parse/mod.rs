@@ -46,6 +46,7 @@ pub type FieldId = usize;
 
 /// How the lines of a source are laid out.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))] // config key docs test
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FormatSpec {
     /// nginx/apache access log, combined or common, detected per line.

@@ -22,6 +22,7 @@ pub const DEFAULT_MAX_BYTES: usize = 65536;
 
 /// The `multiline:` section of a source.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))] // config key docs test
 #[serde(deny_unknown_fields)]
 pub struct MultilineSpec {
     /// A line matching this regex starts a new record.
@@ -61,8 +62,14 @@ pub struct Joiner {
 impl Joiner {
     /// A joiner whose records start at lines matching `start`. Limits below 1 count as 1.
     pub fn new(start: &str, max_lines: usize, max_bytes: usize) -> Result<Joiner, BuildError> {
-        Ok(Joiner {
-            start: Regex::new(start)?,
+        Ok(Joiner::with_regex(Regex::new(start)?, max_lines, max_bytes))
+    }
+
+    /// Like [`Joiner::new`], with the start regex already compiled (once per source, shared
+    /// by the joiners of its files).
+    pub fn with_regex(start: Regex, max_lines: usize, max_bytes: usize) -> Joiner {
+        Joiner {
+            start,
             max_lines: max_lines.max(1),
             max_bytes: max_bytes.max(1),
             buf: Vec::new(),
@@ -70,7 +77,7 @@ impl Joiner {
             pending: false,
             truncated: false,
             truncated_records: 0,
-        })
+        }
     }
 
     /// Feed one physical line (without its `\n`). Calls `emit` for each record completed.

@@ -60,6 +60,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where to start in a file seen for the first time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))] // config key docs test
 #[serde(rename_all = "snake_case")]
 pub enum StartAt {
     /// Only lines written from now on (like `tail -F`).

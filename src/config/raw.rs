@@ -1,0 +1,333 @@
+//! Stage 1: the config file as written. serde structs with `deny_unknown_fields`, so a typo is
+//! an error with its line and column; no value is interpreted here (durations are still text,
+//! regexes are not compiled, field names are not resolved). [`super::validate`] does all that.
+//!
+//! Every key accepted here must be described in `docs/configuration.md` (a unit test walks
+//! these types and fails on a key the reference does not mention).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::profiles::ProfileName;
+use crate::parse::{FormatSpec, MultilineSpec};
+use crate::rules::transform::TransformName;
+use crate::source::StartAt;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Global settings.
+    #[serde(default)]
+    pub global: RawGlobal,
+    /// Sources.
+    pub sources: Vec<RawSource>,
+}
+
+/// `global:` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawGlobal {
+    /// Address for `/metrics` (default `0.0.0.0:9145`).
+    pub listen: Option<String>,
+    /// Directory for checkpoints (default `$STATE_DIRECTORY` or `/var/lib/logpulse`).
+    pub state_dir: Option<PathBuf>,
+    /// Series per metric before overflow (default 10000).
+    pub series_limit: Option<usize>,
+    /// Remove series not updated for this long (default: never).
+    pub series_expiry: Option<String>,
+    /// Cut lines longer than this (default 1 MiB).
+    pub max_line_bytes: Option<usize>,
+    /// Backstop poll (default 1s).
+    pub poll_interval: Option<String>,
+    /// Deliver a last line without newline after this much quiet (default: never).
+    pub partial_flush: Option<String>,
+    /// Keep draining a rotated file this long after its last write (default 5s).
+    pub rotate_wait: Option<String>,
+    /// `scrape` (default: checkpoint what Prometheus has scraped) or `read`.
+    pub checkpoint: Option<CheckpointMode>,
+}
+
+/// When offsets are saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointMode {
+    /// Save the offsets matching the values of the last `/metrics` scrape: after a restart,
+    /// the lines Prometheus never saw are read again, the ones it saw are not.
+    #[default]
+    Scrape,
+    /// Save the offsets read so far, every second (for setups with no Prometheus scraping).
+    Read,
+}
+
+/// One `sources:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// Unique name; the `source` label of profile and self metrics.
+    pub name: String,
+    /// Globs of files to follow.
+    pub paths: Vec<String>,
+    /// Globs to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Line format (default `auto`).
+    #[serde(default = "default_format")]
+    pub format: FormatSpec,
+    /// Join continuation lines (stack traces) into one record.
+    pub multiline: Option<MultilineSpec>,
+    /// Built-in metrics.
+    pub profile: Option<ProfileName>,
+    /// For profiles: which format field plays which role when the names differ from the
+    /// profile's, e.g. `{request_uri: uri, http_user_agent: ua}` for a JSON log.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// For the `http` profile: a label spec giving the tenant (customer company).
+    pub tenant: Option<RawLabel>,
+    /// For the `http` profile: route patterns such as `/mail/read/:id`.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// For the `http` profile: duration buckets (default 5 ms … 10 s).
+    pub buckets: Option<RawBuckets>,
+    /// Where to start in files seen for the first time (default `end`).
+    pub start_at: Option<StartAt>,
+    /// Poll only, no inotify (NFS, CIFS).
+    #[serde(default)]
+    pub poll: bool,
+    /// User-defined metrics.
+    #[serde(default)]
+    pub metrics: Vec<RawMetric>,
+}
+
+fn default_format() -> FormatSpec {
+    FormatSpec::Auto
+}
+
+/// Metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MetricType {
+    /// +1 per matching line, or + a field.
+    Counter,
+    /// Set or add a field.
+    Gauge,
+    /// Observe a field.
+    Histogram,
+}
+
+/// What a gauge does with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum GaugeAction {
+    /// Replace.
+    #[default]
+    Set,
+    /// Add.
+    Add,
+    /// Subtract.
+    Sub,
+}
+
+/// One metric (user-defined, or made by a profile).
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawMetric {
+    /// Prometheus metric name.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    #[serde(rename = "type")]
+    pub kind: MetricType,
+    /// HELP text.
+    #[serde(default)]
+    pub help: Option<String>,
+    /// Conditions on fields; all must hold.
+    #[serde(default, rename = "match")]
+    pub matches: BTreeMap<String, RawCondition>,
+    /// Field whose number is added (counter), set (gauge) or observed (histogram).
+    pub value: Option<String>,
+    /// Multiply the value (e.g. 0.001 for ms → s).
+    pub scale: Option<f64>,
+    /// Gauge action (default `set`).
+    pub action: Option<GaugeAction>,
+    /// Histogram buckets.
+    pub buckets: Option<RawBuckets>,
+    /// Labels by name.
+    #[serde(default)]
+    pub labels: BTreeMap<String, RawLabel>,
+}
+
+/// A label: a field name, or a full spec.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum RawLabel {
+    /// The raw value of this field.
+    Field(String),
+    /// Full form (boxed: it is much larger than a name).
+    Full(Box<RawLabelFull>),
+}
+
+/// Full label spec. Exactly one of `field`, `value`, `template`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawLabelFull {
+    /// Take the value of this field.
+    pub field: Option<String>,
+    /// A constant.
+    pub value: Option<String>,
+    /// `{field}` placeholders, e.g. `"{request_method} {status}"`.
+    pub template: Option<String>,
+    /// Built-in transform of the field's value.
+    pub transform: Option<TransformName>,
+    /// For `transform: route`: patterns such as `/mail/read/:id`.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// Extract with a regex (first match) and expand `replacement` (default `$1`).
+    pub regex: Option<String>,
+    /// See `regex`.
+    pub replacement: Option<String>,
+    /// Replace exact values.
+    pub map: Option<BTreeMap<String, String>>,
+    /// When the field is missing or empty, the regex does not match, or (with `map`) the value
+    /// is not in the map.
+    pub default: Option<String>,
+    /// Values declared up front: their series are exported at 0 from start-up.
+    pub values: Option<Vec<String>>,
+}
+
+impl RawLabel {
+    /// The full form (a bare field name is `{field: name}`).
+    pub fn full(&self) -> std::borrow::Cow<'_, RawLabelFull> {
+        match self {
+            RawLabel::Field(f) => std::borrow::Cow::Owned(RawLabelFull {
+                field: Some(f.clone()),
+                ..Default::default()
+            }),
+            RawLabel::Full(f) => std::borrow::Cow::Borrowed(f),
+        }
+    }
+}
+
+/// A match condition: a plain value means `equals`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum RawCondition {
+    /// Equals this text.
+    Equals(Scalar),
+    /// Full form.
+    Full(RawConditionFull),
+}
+
+/// A YAML scalar used as text.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum Scalar {
+    /// Text.
+    Str(String),
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// Boolean.
+    Bool(bool),
+}
+
+impl Scalar {
+    /// As text.
+    pub fn text(&self) -> String {
+        match self {
+            Scalar::Str(s) => s.clone(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// Full condition; all given parts must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawConditionFull {
+    /// Exact text.
+    pub equals: Option<Scalar>,
+    /// Not this text.
+    pub not_equals: Option<Scalar>,
+    /// One of these texts.
+    #[serde(rename = "in")]
+    pub one_of: Option<Vec<Scalar>>,
+    /// Regex matches (unanchored; use `^…$`).
+    pub regex: Option<String>,
+    /// Regex does not match.
+    pub not_regex: Option<String>,
+    /// Number greater than.
+    pub gt: Option<f64>,
+    /// Number greater or equal.
+    pub ge: Option<f64>,
+    /// Number less than.
+    pub lt: Option<f64>,
+    /// Number less or equal.
+    pub le: Option<f64>,
+    /// Field present (true) or absent (false).
+    pub exists: Option<bool>,
+}
+
+/// Histogram buckets: a list, or a generator.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum RawBuckets {
+    /// Upper bounds.
+    List(Vec<f64>),
+    /// Generated.
+    Gen(BucketGen),
+}
+
+/// Bucket generators.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BucketGen {
+    /// `start, start+width, …` (`count` buckets).
+    pub linear: Option<Linear>,
+    /// `start, start*factor, …` (`count` buckets).
+    pub exponential: Option<Exponential>,
+}
+
+/// Linear buckets.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Linear {
+    /// First bound.
+    pub start: f64,
+    /// Step.
+    pub width: f64,
+    /// Number of bounds.
+    pub count: usize,
+}
+
+/// Exponential buckets.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Exponential {
+    /// First bound.
+    pub start: f64,
+    /// Ratio.
+    pub factor: f64,
+    /// Number of bounds.
+    pub count: usize,
+}

@@ -1,0 +1,322 @@
+//! Raw → validated: every check on a config, in one place, each run once.
+//!
+//! Errors name the key path at fault (`sources[0].metrics[2].labels.route`); the caller adds
+//! the file. Limits that bound work or memory (bucket counts, format variables) are checked
+//! before anything is allocated from them.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::model::{Config, Global, Multiline, Source};
+use super::profiles::Context;
+use super::raw::{RawConfig, RawGlobal, RawSource};
+use crate::parse::multiline::{DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES};
+use crate::parse::{FormatSpec, MultilineSpec};
+use crate::source::StartAt;
+
+mod metric;
+
+pub use metric::{bucket_bounds, MAX_BUCKETS};
+use metric::{Fields, Metrics};
+
+/// Default listen address (9145: next to grok_exporter's 9144).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9145";
+
+/// Most `$variables` in an nginx `log_format` (real ones have a few dozen).
+pub const MAX_FORMAT_VARIABLES: usize = 256;
+
+/// A value that is not acceptable, at a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+pub(super) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Parse `500ms`, `2s`, `5m`, `1h`, `1d`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn duration(key: &str, v: Option<&str>) -> Result<Option<Duration>, Invalid> {
+    v.map(|s| {
+        parse_duration(s).ok_or_else(|| {
+            invalid(
+                key,
+                format!("{s:?} is not a duration (e.g. 500ms, 5s, 10m)"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// A valid Prometheus metric name.
+pub fn valid_metric_name(s: &str) -> bool {
+    let mut cs = s.chars();
+    matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// A valid Prometheus label name (not reserved `__…`).
+pub fn valid_label_name(s: &str) -> bool {
+    let mut cs = s.chars();
+    matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with("__")
+}
+
+/// Check everything; `file` names the config in the result.
+pub(super) fn validate(raw: &RawConfig, file: &str) -> Result<Config, Invalid> {
+    let global = global(&raw.global)?;
+    if raw.sources.is_empty() {
+        return Err(invalid("sources", "at least one source is needed"));
+    }
+    let mut names = HashSet::new();
+    let mut warnings = Vec::new();
+    let mut sources = Vec::with_capacity(raw.sources.len());
+    for (i, s) in raw.sources.iter().enumerate() {
+        if !names.insert(s.name.as_str()) {
+            return Err(invalid(
+                format!("sources[{i}].name"),
+                format!("source {:?} is defined twice", s.name),
+            ));
+        }
+        sources.push(source(i, s, &global, &mut warnings)?);
+    }
+    shared_families(&sources)?;
+    Ok(Config {
+        file: file.to_string(),
+        global,
+        sources,
+        warnings,
+    })
+}
+
+fn global(g: &RawGlobal) -> Result<Global, Invalid> {
+    let global = Global {
+        listen: g.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into()),
+        state_dir: g.state_dir.clone(),
+        series_limit: g.series_limit.unwrap_or(10_000),
+        series_expiry: duration("global.series_expiry", g.series_expiry.as_deref())?
+            .filter(|d| !d.is_zero()),
+        max_line_bytes: g.max_line_bytes.unwrap_or(1 << 20),
+        poll_interval: duration("global.poll_interval", g.poll_interval.as_deref())?
+            .unwrap_or(Duration::from_secs(1)),
+        partial_flush: duration("global.partial_flush", g.partial_flush.as_deref())?,
+        rotate_wait: duration("global.rotate_wait", g.rotate_wait.as_deref())?
+            .unwrap_or(Duration::from_secs(5)),
+        checkpoint: g.checkpoint.unwrap_or_default(),
+    };
+    if global.series_limit == 0 {
+        return Err(invalid("global.series_limit", "must be at least 1"));
+    }
+    if global.max_line_bytes < 256 {
+        return Err(invalid("global.max_line_bytes", "must be at least 256"));
+    }
+    if global.poll_interval < Duration::from_millis(10) {
+        return Err(invalid("global.poll_interval", "must be at least 10ms"));
+    }
+    Ok(global)
+}
+
+/// Source-level options that only a profile reads, and whether this source sets them.
+fn profile_options(s: &RawSource) -> [(&'static str, bool); 3] {
+    [
+        ("tenant", s.tenant.is_some()),
+        ("routes", !s.routes.is_empty()),
+        ("buckets", s.buckets.is_some()),
+    ]
+}
+
+fn source(
+    i: usize,
+    s: &RawSource,
+    global: &Global,
+    warnings: &mut Vec<String>,
+) -> Result<Source, Invalid> {
+    let at = |k: &str| format!("sources[{i}].{k}");
+    if s.name.is_empty() || s.name.chars().any(char::is_control) {
+        return Err(invalid(
+            at("name"),
+            "must be a non-empty name without control characters",
+        ));
+    }
+    if s.paths.is_empty() {
+        return Err(invalid(at("paths"), "at least one path or glob is needed"));
+    }
+    for (list, globs) in [("paths", &s.paths), ("exclude", &s.exclude)] {
+        for (j, p) in globs.iter().enumerate() {
+            if let Err(e) = globset::Glob::new(p) {
+                return Err(invalid(
+                    at(&format!("{list}[{j}]")),
+                    format!("bad glob {p:?}: {e}"),
+                ));
+            }
+        }
+    }
+    let profile = s.profile.map(|p| p.profile());
+    for (option, set) in profile_options(s) {
+        if set && !profile.is_some_and(|p| p.options.contains(&option)) {
+            let msg = match profile {
+                Some(p) => format!("the {} profile does not use `{option}`", p.name),
+                None => format!("`{option}` is an option of a profile, and this source has none"),
+            };
+            return Err(invalid(at(option), msg));
+        }
+    }
+    for role in s.fields.keys() {
+        match profile {
+            None => {
+                return Err(invalid(
+                    at("fields"),
+                    "`fields` maps profile roles to format fields, and this source has no profile",
+                ))
+            }
+            Some(p) if !p.roles.contains(&role.as_str()) => {
+                return Err(invalid(
+                    at(&format!("fields.{role}")),
+                    format!(
+                        "{role:?} is not a role of the {} profile (roles: {})",
+                        p.name,
+                        p.roles.join(", ")
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if profile.is_none() && s.metrics.is_empty() {
+        return Err(invalid(
+            at("metrics"),
+            "a source needs a `profile` or at least one metric",
+        ));
+    }
+    let mut fields = format(&at("format"), &s.format)?;
+    let multiline = s
+        .multiline
+        .as_ref()
+        .map(|m| multiline(&at("multiline"), m))
+        .transpose()?;
+
+    let mut metrics = Metrics::new(&mut fields, global.series_limit, warnings);
+    if let Some(p) = profile {
+        let buckets = s
+            .buckets
+            .as_ref()
+            .map(|b| bucket_bounds(b).map_err(|m| invalid(at("buckets"), m)))
+            .transpose()?;
+        let made = {
+            let mut has = |name: &str| metrics.has_field(name);
+            let mut cx = Context {
+                source: s,
+                buckets,
+                has_field: &mut has,
+            };
+            (p.metrics)(&mut cx)
+        };
+        for pm in made {
+            let key = at(&format!("profile({}).{}", p.name, pm.metric.name));
+            metrics
+                .add(&key, &pm.metric, &s.name)
+                .map_err(|e| invalid(e.key, format!("{} ({})", e.message, pm.needs)))?;
+        }
+    }
+    let mut seen = HashSet::new();
+    for (j, m) in s.metrics.iter().enumerate() {
+        let key = at(&format!("metrics[{j}]"));
+        if !seen.insert(m.name.as_str()) {
+            return Err(invalid(
+                format!("{key}.name"),
+                format!("metric {:?} is defined twice in this source", m.name),
+            ));
+        }
+        metrics.add(&key, m, &s.name)?;
+    }
+    let metrics = metrics.finish();
+    Ok(Source {
+        name: s.name.clone(),
+        paths: s.paths.clone(),
+        exclude: s.exclude.clone(),
+        start_at: s.start_at.unwrap_or(StartAt::End),
+        poll: s.poll,
+        format: fields.into_format(s.format.clone()),
+        multiline,
+        metrics,
+    })
+}
+
+/// Build the format's parser (it checks the format), after the limits on its size.
+fn format(key: &str, spec: &FormatSpec) -> Result<Fields, Invalid> {
+    if let FormatSpec::Nginx(f) = spec {
+        let vars = memchr::memchr_iter(b'$', f.as_bytes()).count();
+        if vars > MAX_FORMAT_VARIABLES {
+            return Err(invalid(
+                format!("{key}.nginx"),
+                format!("{vars} variables; at most {MAX_FORMAT_VARIABLES} are supported"),
+            ));
+        }
+    }
+    Fields::new(spec).map_err(|e| invalid(key, e.to_string()))
+}
+
+fn multiline(key: &str, m: &MultilineSpec) -> Result<Multiline, Invalid> {
+    let start = regex::bytes::Regex::new(&m.start)
+        .map_err(|e| invalid(format!("{key}.start"), format!("invalid regex: {e}")))?;
+    Ok(Multiline {
+        start,
+        max_lines: m.max_lines.unwrap_or(DEFAULT_MAX_LINES).max(1),
+        max_bytes: m.max_bytes.unwrap_or(DEFAULT_MAX_BYTES).max(1),
+        timeout: duration(&format!("{key}.timeout"), m.timeout.as_deref())?
+            .unwrap_or(Duration::from_secs(2)),
+    })
+}
+
+/// Metrics of the same name in several sources (or profiles) are one family in the store,
+/// told apart by their labels' values: they must agree on type, label names and buckets.
+fn shared_families(sources: &[Source]) -> Result<(), Invalid> {
+    let mut first = HashMap::new();
+    for m in sources.iter().flat_map(|s| &s.metrics) {
+        let names: Vec<&str> = m.labels.iter().map(|l| l.name.as_str()).collect();
+        let shape = (m.kind, names, &m.buckets);
+        match first.get(m.name.as_str()) {
+            None => {
+                first.insert(m.name.as_str(), (shape, &m.key));
+            }
+            Some((s, key)) if *s != shape => {
+                return Err(invalid(
+                    format!("{}.name", m.key),
+                    format!(
+                        "metric {:?} is also defined at {key} with another type, label names or \
+                         buckets; metrics of the same name are one family and must agree",
+                        m.name
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

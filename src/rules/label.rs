@@ -1,0 +1,225 @@
+//! One label's value for a line: source (field, constant, template) → regex → transform → map
+//! → default, into the series key, through reused buffers.
+//!
+//! Label values never contain control characters: C0 controls, DEL and C1 controls are
+//! replaced by U+FFFD, as invalid UTF-8 is. Log content is untrusted, and these values end up
+//! in terminals (`curl /metrics`, `explain`) and dashboards, where an ESC byte could rewrite
+//! what is shown.
+
+use std::collections::HashMap;
+
+use regex::bytes::{CaptureLocations, Regex};
+
+use super::transform::{Applier, Scratch};
+use crate::config::{Label, LabelValue, TemplatePart};
+use crate::parse::{FieldId, Record};
+use crate::store::push_label;
+
+type ValueMap = HashMap<Box<[u8]>, Box<[u8]>>;
+
+/// Scratch buffers reused for every line.
+#[derive(Debug, Default)]
+pub(super) struct Bufs {
+    template: Vec<u8>,
+    regex: Vec<u8>,
+    xform: Vec<u8>,
+    clean: Vec<u8>,
+    scratch: Scratch,
+}
+
+/// A compiled label.
+#[derive(Debug)]
+pub(super) struct LabelRule {
+    /// `Some(field)` when the value is the field's bytes as they are (no regex, transform, map
+    /// or default): the common case, served before the general path's checks.
+    plain: Option<FieldId>,
+    src: LabelValue,
+    /// Regex, its reused capture slots, and the replacement template.
+    regex: Option<(Regex, CaptureLocations, Box<[u8]>)>,
+    xform: Option<Applier>,
+    map: Option<ValueMap>,
+    default: Option<Box<[u8]>>,
+}
+
+impl LabelRule {
+    pub(super) fn new(l: &Label) -> LabelRule {
+        let plain = match (&l.value, &l.regex, &l.transform, &l.map, &l.default) {
+            (LabelValue::Field(id), None, None, None, None) => Some(*id),
+            _ => None,
+        };
+        LabelRule {
+            plain,
+            src: l.value.clone(),
+            regex: l
+                .regex
+                .as_ref()
+                .map(|(re, rep)| (re.clone(), re.capture_locations(), rep.clone())),
+            xform: l.transform.clone().map(Applier::new),
+            map: l.map.as_ref().map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
+                    .collect()
+            }),
+            default: l.default.as_ref().map(|d| d.as_bytes().into()),
+        }
+    }
+
+    /// Append this label's value for the line to `key`.
+    #[inline]
+    pub(super) fn push_value(
+        &mut self,
+        line: &[u8],
+        rec: &Record,
+        b: &mut Bufs,
+        key: &mut Vec<u8>,
+    ) {
+        if let Some(id) = self.plain {
+            let v = rec.get(line, id).unwrap_or_default();
+            if printable_ascii(v) {
+                push_label(key, v);
+                return;
+            }
+        }
+        let Bufs {
+            template,
+            regex,
+            xform,
+            clean,
+            scratch,
+        } = b;
+        let mut v: &[u8] = match &self.src {
+            LabelValue::Const(c) => c.as_bytes(),
+            LabelValue::Field(id) => rec.get(line, *id).unwrap_or_default(),
+            LabelValue::Template(parts) => {
+                template.clear();
+                for p in parts {
+                    match p {
+                        TemplatePart::Lit(l) => template.extend_from_slice(l),
+                        TemplatePart::Field(id) => {
+                            template.extend_from_slice(rec.get(line, *id).unwrap_or_default())
+                        }
+                    }
+                }
+                template
+            }
+        };
+        let mut defaulted = false;
+        if v.is_empty() || v == b"-" {
+            if let Some(d) = &self.default {
+                v = d;
+                defaulted = true;
+            }
+        }
+        if !defaulted {
+            if let Some((re, locs, rep)) = &mut self.regex {
+                if re.captures_read(locs, v).is_some() {
+                    regex.clear();
+                    expand(rep, v, locs, regex);
+                    v = regex;
+                } else {
+                    v = self.default.as_deref().unwrap_or_default();
+                    defaulted = true;
+                }
+            }
+        }
+        if !defaulted {
+            if let Some(x) = &mut self.xform {
+                xform.clear();
+                x.apply(v, scratch, xform);
+                v = xform;
+            }
+            if let Some(m) = &self.map {
+                match m.get(v) {
+                    Some(to) => v = to,
+                    None => {
+                        if let Some(d) = &self.default {
+                            v = d;
+                        }
+                    }
+                }
+            }
+        }
+        if !printable_ascii(v) && !clean_utf8(v) {
+            clean.clear();
+            push_clean(v, clean);
+            v = clean;
+        }
+        push_label(key, v);
+    }
+}
+
+/// Bytes 0x20..=0x7E only: the usual label value, pushed as is. Branch-free over the bytes so
+/// it stays about as cheap as `is_ascii` on short values.
+#[inline]
+fn printable_ascii(v: &[u8]) -> bool {
+    v.iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x20) < 0x5f))
+}
+
+/// Valid UTF-8 with no control character.
+fn clean_utf8(v: &[u8]) -> bool {
+    std::str::from_utf8(v).is_ok_and(|s| !s.chars().any(char::is_control))
+}
+
+/// `v` with each invalid UTF-8 sequence and each control character replaced by U+FFFD, so two
+/// values that render alike are one series, never a duplicate.
+pub(super) fn push_clean(v: &[u8], out: &mut Vec<u8>) {
+    const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
+    for chunk in v.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                out.extend_from_slice(REPLACEMENT);
+            } else {
+                let mut b = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice(REPLACEMENT);
+        }
+    }
+}
+
+/// Expand `$1`, `${name}`-less replacement templates: `$0`..`$9` only (enough for labels).
+fn expand(rep: &[u8], hay: &[u8], locs: &CaptureLocations, out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < rep.len() {
+        if rep[i] == b'$' && i + 1 < rep.len() && rep[i + 1].is_ascii_digit() {
+            let g = (rep[i + 1] - b'0') as usize;
+            if let Some((s, e)) = locs.get(g) {
+                out.extend_from_slice(&hay[s..e]);
+            }
+            i += 2;
+        } else {
+            out.push(rep[i]);
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(v: &[u8]) -> String {
+        let mut out = Vec::new();
+        push_clean(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn control_characters_and_bad_utf8_become_replacement_characters() {
+        assert_eq!(clean(b"/a\x1b[2J/b"), "/a\u{fffd}[2J/b");
+        assert_eq!(
+            clean(b"x\x07\x7f\ty\r\n"),
+            "x\u{fffd}\u{fffd}\u{fffd}y\u{fffd}\u{fffd}"
+        );
+        assert_eq!(clean("a\u{9b}31m".as_bytes()), "a\u{fffd}31m");
+        assert_eq!(clean(b"caf\xc3\xa9 \xff"), "caf\u{e9} \u{fffd}");
+        assert!(printable_ascii(b"/api/v1/items/:id"));
+        assert!(!printable_ascii(b"/a\x1b"));
+        assert!(!printable_ascii(b"\x7f"));
+        assert!(clean_utf8("caf\u{e9}".as_bytes()));
+        assert!(!clean_utf8("a\u{85}".as_bytes()));
+    }
+}

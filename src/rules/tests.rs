@@ -1,0 +1,95 @@
+use super::*;
+
+fn compile(yaml: &str) -> (Store, SourceRules) {
+    let cfg = Config::from_yaml(yaml, "t.yml").expect("config");
+    let store = Store::new();
+    let rules = SourceRules::compile(&cfg, 0, &store).expect("rules");
+    (store, rules)
+}
+
+fn render(store: &Store) -> String {
+    let mut out = String::new();
+    store.render(&mut out);
+    out
+}
+
+#[test]
+fn route_memo_is_kept_per_pattern_list() {
+    // Three route labels on the same URI: two pattern lists that disagree, and a repeat of
+    // the first. Each must get its own list's route, line after line.
+    let (store, mut rules) = compile(
+        r#"
+sources:
+  - name: s
+    paths: [/dev/null]
+    format: combined
+    metrics:
+      - {name: a_total, type: counter, labels: {r: {field: uri, transform: route, patterns: ["/u/:user"]}}}
+      - {name: b_total, type: counter, labels: {r: {field: uri, transform: route}}}
+      - {name: c_total, type: counter, labels: {r: {field: uri, transform: route, patterns: ["/u/:user"]}}}
+"#,
+    );
+    for uri in ["/u/alice", "/u/alice", "/u/42", "/u/bob"] {
+        let line = format!(
+            r#"1.2.3.4 - - [10/Oct/2023:13:55:36 +0000] "GET {uri} HTTP/1.1" 200 5 "-" "x""#
+        );
+        assert_eq!(rules.apply(line.as_bytes()), Ok(3));
+    }
+    let out = render(&store);
+    assert!(out.contains("a_total{r=\"/u/:user\"} 4\n"), "{out}");
+    assert!(out.contains("c_total{r=\"/u/:user\"} 4\n"), "{out}");
+    assert!(out.contains("b_total{r=\"/u/alice\"} 2\n"), "{out}");
+    assert!(out.contains("b_total{r=\"/u/:id\"} 1\n"), "{out}");
+    assert!(out.contains("b_total{r=\"/u/bob\"} 1\n"), "{out}");
+}
+
+/// Issue 8: the `route` label kept ESC and other control characters from the URI.
+#[test]
+fn label_values_never_carry_control_characters() {
+    let (store, mut rules) = compile(
+        r#"
+sources:
+  - name: s
+    paths: [/dev/null]
+    format: json
+    profile: http
+    fields: {request_method: m, request_uri: u, status: s, body_bytes_sent: b, http_user_agent: ua}
+    metrics:
+      - {name: raw_total, type: counter, labels: {u: u, t: {template: "{m}{u}"}, l: {field: u, transform: lower}}}
+"#,
+    );
+    let line = br#"{"m":"GET","u":"/a\u001b]0;x\u0007/\u009b2J/b\r\n","s":"200","b":"1","ua":"x"}"#;
+    assert_eq!(rules.apply(line), Ok(4));
+    let out = render(&store);
+    assert!(
+        !out.chars().any(|c| c.is_control() && c != '\n'),
+        "control character in output:\n{}",
+        escape_control(&out)
+    );
+    assert!(
+        out.contains("route=\"/a\u{fffd}]0;x\u{fffd}/:id/b\u{fffd}\u{fffd}\""),
+        "{out}"
+    );
+    assert!(out.contains("raw_total{l=\"/a\u{fffd}]0;x"), "{out}");
+}
+
+#[test]
+fn known_values_are_declared_and_huge_products_are_not() {
+    let (store, _rules) = compile(
+        r#"
+sources:
+  - name: s
+    paths: [/dev/null]
+    format: combined
+    metrics:
+      - {name: d_total, type: counter, labels: {d: {field: http_user_agent, transform: device}, k: {value: x}}}
+      - {name: big_total, type: counter, labels: {a: {field: status, values: [a, b, c, d, e, f, g, h, i, j, k]}, b: {field: status, values: [a, b, c, d, e, f, g, h, i, j, k]}, c: {field: status, values: [a, b, c, d, e, f, g, h, i, j, k]}}}
+"#,
+    );
+    let out = render(&store);
+    assert!(
+        out.contains("d_total{d=\"mobile_app\",k=\"x\"} 0\n"),
+        "{out}"
+    );
+    assert!(!out.contains("big_total{"), "{out}");
+}
