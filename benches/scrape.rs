@@ -6,7 +6,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use logpulse::store::{push_label, Desc, Kind, Store};
+use logpulse::export::{encode, Format};
+use logpulse::store::{push_label, Desc, Kind, Label, Store};
 
 const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -18,7 +19,7 @@ fn store() -> (Store, usize) {
         name: name.into(),
         help: format!("{name} help text."),
         kind,
-        labels: labels.iter().map(|l| l.to_string()).collect(),
+        labels: labels.iter().map(|l| Label::unbounded(*l)).collect(),
         buckets: buckets.to_vec(),
     };
     let requests = store
@@ -73,7 +74,7 @@ fn store() -> (Store, usize) {
 fn benches(c: &mut Criterion) {
     let (store, series) = store();
     let mut out = String::new();
-    store.render(&mut out);
+    encode(Format::Text, &[&store], &mut out);
     let size = out.len();
     let samples = out.lines().filter(|l| !l.starts_with('#')).count();
     eprintln!("scrape: {series} series, {samples} samples, {size} bytes");
@@ -84,7 +85,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             // A fresh String per scrape, as the exporter does.
             let mut out = String::new();
-            store.render(&mut out);
+            encode(Format::Text, &[&store], &mut out);
             black_box(out.len())
         })
     });

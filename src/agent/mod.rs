@@ -145,7 +145,7 @@ pub fn replay(
         parse_errors: m.parse_errors.scalar() as u64,
     };
     let mut out = String::new();
-    store.render(&mut out);
+    crate::export::encode(crate::export::Format::Text, &[&store], &mut out);
     Ok((out, stats))
 }
 

@@ -8,7 +8,6 @@
 //! unchanged set of offsets is not written again.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -18,11 +17,12 @@ use super::supervise::{supervise, SourceRun};
 use super::worker::{self, SourceShared};
 use super::{build, AgentError};
 use crate::config::{CheckpointMode, Config};
-use crate::export::{html_escape, Snapshot};
+use crate::export::status::{metric_rows, CheckpointState, FileRow, SourceRow, StatusPage};
+use crate::export::{Format, Snapshot};
 use crate::logging::LogStats;
 use crate::source::checkpoint;
 use crate::source::{Checkpoint, TailOptions, Tailer};
-use crate::store::{push_label, Desc, Family, Kind, Series, Store};
+use crate::store::{push_label, Desc, Family, Kind, Label, Series, Store};
 
 /// How long a rendered exposition (and the checkpoint saved with it) is served again.
 pub const RENDER_REUSE: Duration = Duration::from_secs(1);
@@ -59,8 +59,9 @@ struct Running {
     sources: Vec<Arc<SourceShared>>,
     runs: Vec<Arc<SourceRun>>,
     mode: CheckpointMode,
-    /// Serialises scrapes (checkpoints are written in snapshot order) and holds the last render.
-    scrape: Mutex<Option<(Instant, String)>>,
+    /// Serialises scrapes (checkpoints are written in snapshot order) and holds the last render
+    /// in each format.
+    scrape: Mutex<Vec<(Format, Instant, String)>>,
     checkpoints: Mutex<Checkpoints>,
     ckm: CheckpointMetrics,
     series: Arc<Family>,
@@ -152,9 +153,11 @@ impl Running {
 }
 
 impl Snapshot for Running {
-    fn metrics(&self) -> String {
+    fn metrics(&self, format: Format) -> String {
         let mut last = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, body)) = &*last {
+        // Reused per format: with scrapers asking for both formats, the checkpoint is still
+        // written at most once per RENDER_REUSE per format.
+        if let Some((_, at, body)) = last.iter().find(|(f, _, _)| *f == format) {
             if at.elapsed() < RENDER_REUSE {
                 return body.clone();
             }
@@ -164,8 +167,8 @@ impl Snapshot for Running {
         // offsets all describe the same moment.
         let guards: Vec<_> = self.sources.iter().map(|s| s.lock()).collect();
         self.refresh_store_metrics();
-        self.store.render(&mut out);
-        self.selfstore.render(&mut out);
+        let mut enc = crate::export::Encoder::new(format, &mut out);
+        enc.stores(&[&self.store, &self.selfstore]);
         let cps = (self.mode == CheckpointMode::Scrape).then(|| self.collect_checkpoints(&guards));
         drop(guards);
         if let Some(cps) = cps {
@@ -174,25 +177,16 @@ impl Snapshot for Running {
             self.save(cps);
         }
         // After the save, so this very scrape shows a failed save.
-        self.ckm.store.render(&mut out);
-        *last = Some((Instant::now(), out.clone()));
+        let mut enc = crate::export::Encoder::new(format, &mut out);
+        enc.stores(&[&self.ckm.store]);
+        enc.finish();
+        last.retain(|(f, _, _)| *f != format);
+        last.push((format, Instant::now(), out.clone()));
         out
     }
 
-    fn status_html(&self) -> String {
-        let mut h = String::from(
-            "<!doctype html><meta charset=utf-8><title>logpulse</title>\
-             <style>body{font:14px system-ui,sans-serif;margin:2em}td,th{padding:2px 10px;text-align:left}\
-             th{background:#eee}.num{text-align:right}.bad{color:#b00}</style><h1>logpulse</h1>",
-        );
-        let _ = write!(
-            h,
-            "<p>version {} · listening on {} · up {}s · <a href=/metrics>/metrics</a> · <a href=/healthz>/healthz</a></p>",
-            env!("CARGO_PKG_VERSION"),
-            html_escape(&self.listen),
-            self.started.elapsed().as_secs()
-        );
-        {
+    fn status(&self) -> StatusPage {
+        let (checkpoint_file, checkpoint_state) = {
             let ck = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
             let file = ck
                 .file
@@ -200,65 +194,55 @@ impl Snapshot for Running {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "none".into());
             let state = match (&ck.error, ck.last_ok) {
-                (Some(e), _) => format!("<span class=bad>failing: {}</span>", html_escape(e)),
-                (None, Some(t)) => format!(
-                    "saved {}s ago",
-                    t.elapsed().map(|d| d.as_secs()).unwrap_or(0)
-                ),
-                (None, None) => "not saved yet".into(),
+                (Some(e), _) => CheckpointState::Failing(e.clone()),
+                (None, Some(t)) => {
+                    CheckpointState::SavedSecsAgo(t.elapsed().map(|d| d.as_secs()).unwrap_or(0))
+                }
+                (None, None) => CheckpointState::NotSavedYet,
             };
-            let _ = write!(h, "<p>checkpoints: {} · {state}</p>", html_escape(&file));
-        }
-        h.push_str("<h2>Sources</h2><table><tr><th>source</th><th>lines</th><th>parse errors</th><th>files</th><th>lag bytes</th><th>state</th><th>last error</th></tr>");
-        for (s, run) in self.sources.iter().zip(&self.runs) {
-            let last_error = s
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            let m = &s.metrics;
-            let state = if run.is_running() {
-                "running"
-            } else {
-                "<span class=bad>not running</span>"
-            };
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td>{state}</td><td>{}</td></tr>",
-                html_escape(&s.name),
-                m.lines.scalar(),
-                m.parse_errors.scalar(),
-                m.files.scalar(),
-                m.lag.scalar(),
-                html_escape(last_error.as_deref().unwrap_or("")),
-            );
-        }
-        h.push_str(
-            "</table><h2>Files</h2><table><tr><th>source</th><th>file</th><th>offset</th></tr>",
-        );
+            (file, state)
+        };
+        let sources = self
+            .sources
+            .iter()
+            .zip(&self.runs)
+            .map(|(s, run)| {
+                let m = &s.metrics;
+                SourceRow {
+                    name: s.name.clone(),
+                    lines: m.lines.scalar(),
+                    parse_errors: m.parse_errors.scalar(),
+                    files: m.files.scalar(),
+                    lag_bytes: m.lag.scalar(),
+                    running: run.is_running(),
+                    last_error: s
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
+                }
+            })
+            .collect();
+        let mut files = Vec::new();
         for s in &self.sources {
-            let rows = worker::file_rows(&s.lock());
-            for (p, off) in rows {
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td>{}</td><td class=num>{off}</td></tr>",
-                    html_escape(&s.name),
-                    html_escape(&p.display().to_string())
-                );
+            for (p, offset) in worker::file_rows(&s.lock()) {
+                files.push(FileRow {
+                    source: s.name.clone(),
+                    path: p.display().to_string(),
+                    offset,
+                });
             }
         }
-        h.push_str("</table><h2>Series per metric</h2><table><tr><th>metric</th><th>series</th><th>dropped (overflow)</th></tr>");
-        for f in self.store.families() {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
-                html_escape(&f.desc().name),
-                f.len(),
-                f.dropped()
-            );
+        StatusPage {
+            version: env!("CARGO_PKG_VERSION").into(),
+            listen: self.listen.clone(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            checkpoint_file,
+            checkpoint_state,
+            sources,
+            files,
+            metrics: metric_rows(&self.store),
         }
-        h.push_str("</table>");
-        h
     }
 
     fn health(&self) -> Result<(), String> {
@@ -329,7 +313,7 @@ fn self_family(store: &Store, name: &str, kind: Kind, help: &str, labels: &[&str
         name: name.into(),
         help: help.into(),
         kind,
-        labels: labels.iter().map(|l| l.to_string()).collect(),
+        labels: labels.iter().map(|l| Label::bounded(*l)).collect(),
         buckets: vec![],
     };
     match store.register(desc, usize::MAX) {
@@ -504,7 +488,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         sources,
         runs,
         mode: cfg.global.checkpoint,
-        scrape: Mutex::new(None),
+        scrape: Mutex::new(Vec::new()),
         checkpoints: Mutex::new(checkpoints),
         ckm,
         series,

@@ -14,7 +14,7 @@ use crate::config::Multiline;
 use crate::parse::Joiner;
 use crate::rules::SourceRules;
 use crate::source::{Checkpoint, FileInfo, Fingerprint, TailEvent, TailSink};
-use crate::store::{now_secs, push_label, Desc, Kind, Series, Store};
+use crate::store::{now_secs, push_label, Desc, Kind, Label, Series, Store};
 
 /// Per-file position, keyed by (dev, inode).
 pub type FileKey = (u64, u64);
@@ -75,75 +75,18 @@ pub struct SelfMetrics {
     pub read_errors: Arc<Series>,
 }
 
-const SOURCE_METRICS: &[(&str, Kind, &str)] = &[
-    (
-        "logpulse_lines_total",
-        Kind::Counter,
-        "Lines read, per source (records, for multiline sources, are counted per physical line).",
-    ),
-    (
-        "logpulse_bytes_total",
-        Kind::Counter,
-        "Bytes read, per source, newlines included.",
-    ),
-    (
-        "logpulse_parse_errors_total",
-        Kind::Counter,
-        "Lines (or records) that did not parse, per source.",
-    ),
-    (
-        "logpulse_last_line_timestamp_seconds",
-        Kind::Gauge,
-        "Unix time when the source last delivered a line.",
-    ),
-    (
-        "logpulse_files_watched",
-        Kind::Gauge,
-        "Files followed, per source.",
-    ),
-    (
-        "logpulse_file_rotations_total",
-        Kind::Counter,
-        "Rotations by rename seen, per source.",
-    ),
-    (
-        "logpulse_file_truncations_total",
-        Kind::Counter,
-        "Truncations (incl. copytruncate) seen, per source.",
-    ),
-    (
-        "logpulse_file_lag_bytes",
-        Kind::Gauge,
-        "Bytes written to the source's files but not read yet.",
-    ),
-    (
-        "logpulse_file_oldest_unread_age_seconds",
-        Kind::Gauge,
-        "Age of the oldest unread byte of the source's files (0 when caught up).",
-    ),
-    (
-        "logpulse_lines_too_long_total",
-        Kind::Counter,
-        "Lines cut at global.max_line_bytes, per source.",
-    ),
-    (
-        "logpulse_read_errors_total",
-        Kind::Counter,
-        "Errors opening or reading files (permission denied, I/O), per source.",
-    ),
-];
-
 impl SelfMetrics {
     /// Register (once) and declare the series of source `name` in `store`.
     pub fn new(store: &Store, name: &str) -> SelfMetrics {
         let mut key = Vec::new();
         push_label(&mut key, name.as_bytes());
-        let mut h = SOURCE_METRICS.iter().map(|(n, kind, help)| {
+        // Each handle is bound to its metric by name, next to its description.
+        let m = |metric: &str, kind: Kind, help: &str| {
             let desc = Desc {
-                name: n.to_string(),
-                help: help.to_string(),
-                kind: *kind,
-                labels: vec!["source".into()],
+                name: metric.into(),
+                help: help.into(),
+                kind,
+                labels: vec![Label::bounded("source")],
                 buckets: vec![],
             };
             // Self-metric descriptions are fixed and unique, so registration cannot conflict.
@@ -151,20 +94,60 @@ impl SelfMetrics {
                 Ok(f) => f.declare(&key),
                 Err(e) => unreachable!("{e}"),
             }
-        });
-        let mut next = || h.next().unwrap_or_else(|| unreachable!());
+        };
+        use Kind::{Counter, Gauge};
         SelfMetrics {
-            lines: next(),
-            bytes: next(),
-            parse_errors: next(),
-            last_line: next(),
-            files: next(),
-            rotations: next(),
-            truncations: next(),
-            lag: next(),
-            age: next(),
-            too_long: next(),
-            read_errors: next(),
+            lines: m(
+                "logpulse_lines_total",
+                Counter,
+                "Lines read, per source (records, for multiline sources, are counted per physical line).",
+            ),
+            bytes: m(
+                "logpulse_bytes_total",
+                Counter,
+                "Bytes read, per source, newlines included.",
+            ),
+            parse_errors: m(
+                "logpulse_parse_errors_total",
+                Counter,
+                "Lines (or records) that did not parse, per source.",
+            ),
+            last_line: m(
+                "logpulse_last_line_timestamp_seconds",
+                Gauge,
+                "Unix time when the source last delivered a line.",
+            ),
+            files: m("logpulse_files_watched", Gauge, "Files followed, per source."),
+            rotations: m(
+                "logpulse_file_rotations_total",
+                Counter,
+                "Rotations by rename seen, per source.",
+            ),
+            truncations: m(
+                "logpulse_file_truncations_total",
+                Counter,
+                "Truncations (incl. copytruncate) seen, per source.",
+            ),
+            lag: m(
+                "logpulse_file_lag_bytes",
+                Gauge,
+                "Bytes written to the source's files but not read yet.",
+            ),
+            age: m(
+                "logpulse_file_oldest_unread_age_seconds",
+                Gauge,
+                "Age of the oldest unread byte of the source's files (0 when caught up).",
+            ),
+            too_long: m(
+                "logpulse_lines_too_long_total",
+                Counter,
+                "Lines cut at global.max_line_bytes, per source.",
+            ),
+            read_errors: m(
+                "logpulse_read_errors_total",
+                Counter,
+                "Errors opening or reading files (permission denied, I/O), per source.",
+            ),
         }
     }
 }

@@ -1,34 +1,97 @@
-//! Exporter: HTTP `/metrics` (Prometheus text format 0.0.4), `/healthz`, and `/` (status page).
+//! Exporter: HTTP `/metrics`, `/healthz` and `/` (status page), and the encoders they use.
 //!
 //! axum on a current-thread tokio runtime: three endpoints and graceful shutdown for little code.
 //! The handlers only read snapshots through [`Snapshot`]; rendering runs on the blocking pool so a
-//! large scrape never stalls the accept loop.
+//! large scrape never stalls the accept loop. Each encoder is a file beside this one, reading
+//! label values and atomics from the store.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::store::Store;
+
+pub mod escape;
+pub mod status;
+pub mod text;
+
+pub use status::StatusPage;
+
+/// An exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+}
+
+impl Format {
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => text::CONTENT_TYPE,
+        }
+    }
+}
+
+/// Writes an exposition: families store after store, then the format's end marker.
+pub struct Encoder<'a> {
+    format: Format,
+    out: &'a mut String,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder appending to `out`.
+    pub fn new(format: Format, out: &'a mut String) -> Self {
+        Encoder { format, out }
+    }
+
+    /// Append every family of `stores`, each store's families sorted by name.
+    pub fn stores(&mut self, stores: &[&Store]) {
+        for store in stores {
+            let mut fams = store.families();
+            fams.sort_by(|a, b| a.desc().name.cmp(&b.desc().name));
+            for f in &fams {
+                match self.format {
+                    Format::Text => text::family(self.out, f),
+                }
+            }
+        }
+    }
+
+    /// End the exposition.
+    pub fn finish(self) {
+        match self.format {
+            Format::Text => {}
+        }
+    }
+}
+
+/// Render every family of `stores` in `format`, a whole exposition.
+pub fn encode(format: Format, stores: &[&Store], out: &mut String) {
+    let mut e = Encoder::new(format, out);
+    e.stores(stores);
+    e.finish();
+}
+
 /// What the exporter serves; implemented by the agent.
 pub trait Snapshot: Send + Sync + 'static {
-    /// The full exposition (may block briefly: runs on the blocking pool).
-    fn metrics(&self) -> String;
-    /// The status page, as HTML.
-    fn status_html(&self) -> String;
+    /// The full exposition in `format` (may block briefly: runs on the blocking pool).
+    fn metrics(&self, format: Format) -> String;
+    /// What the status page shows.
+    fn status(&self) -> StatusPage;
     /// `Ok` when every source is running; `Err(why)` otherwise.
     fn health(&self) -> Result<(), String>;
 }
 
-/// Content type of the Prometheus text format.
-pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-async fn metrics(State(s): State<Arc<dyn Snapshot>>) -> Response {
-    match tokio::task::spawn_blocking(move || s.metrics()).await {
-        Ok(body) => ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response(),
+async fn metrics(State(s): State<Arc<dyn Snapshot>>, _headers: HeaderMap) -> Response {
+    let format = Format::Text;
+    match tokio::task::spawn_blocking(move || s.metrics(format)).await {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("render failed: {e}"),
@@ -45,7 +108,7 @@ async fn healthz(State(s): State<Arc<dyn Snapshot>>) -> Response {
 }
 
 async fn index(State(s): State<Arc<dyn Snapshot>>) -> Html<String> {
-    Html(s.status_html())
+    Html(status::render(&s.status()))
 }
 
 /// Serve until `shutdown` completes.
@@ -62,19 +125,4 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Escape text for HTML.
-pub fn html_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            c => o.push(c),
-        }
-    }
-    o
 }

@@ -79,7 +79,13 @@ pub(super) fn update(m: &MetricRule, key: &[u8], value: f64) -> String {
         .labels
         .iter()
         .zip(crate::store::key_values(key))
-        .map(|(k, v)| format!("{k}=\"{}\"", escape_text(&String::from_utf8_lossy(v))))
+        .map(|(k, v)| {
+            format!(
+                "{}=\"{}\"",
+                k.name,
+                escape_text(&String::from_utf8_lossy(v))
+            )
+        })
         .collect();
     let verb = match m.action {
         Action::Inc => "+= 1".to_string(),

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::config::{Action, Condition, Config, Metric, MetricType, Test};
 use crate::parse::{self, FieldId, LineParser, ParseError, Record};
+use crate::store::Label as StoreLabel;
 use crate::store::{push_label, Desc, Kind, SeriesCache, Store};
 
 mod explain;
@@ -86,7 +87,11 @@ fn metric(m: &Metric, store: &Store, limit: usize) -> Result<MetricRule, RuleErr
             MetricType::Gauge => Kind::Gauge,
             MetricType::Histogram => Kind::Histogram,
         },
-        labels: m.labels.iter().map(|l| l.name.clone()).collect(),
+        labels: m
+            .labels
+            .iter()
+            .map(|l| StoreLabel::unbounded(l.name.clone()))
+            .collect(),
         buckets: m.buckets.clone(),
     };
     let family = store.register(desc, limit).map_err(|e| RuleError {

@@ -9,7 +9,7 @@ fn compile(yaml: &str) -> (Store, SourceRules) {
 
 fn render(store: &Store) -> String {
     let mut out = String::new();
-    store.render(&mut out);
+    crate::export::encode(crate::export::Format::Text, &[store], &mut out);
     out
 }
 

@@ -1,0 +1,156 @@
+//! One series: its key (label values), atomic values, and the marks expiry and overflow need.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::key::key_values;
+
+/// An `f64` updated atomically.
+#[derive(Debug, Default)]
+pub struct AtomicF64(AtomicU64);
+
+impl AtomicF64 {
+    /// Current value.
+    #[inline]
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+    /// Replace the value.
+    #[inline]
+    pub fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed)
+    }
+    /// Add `d`.
+    #[inline]
+    pub fn add(&self, d: f64) {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let new = (f64::from_bits(cur) + d).to_bits();
+            match self
+                .0
+                .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(v) => cur = v,
+            }
+        }
+    }
+}
+
+/// The values of one series.
+#[derive(Debug)]
+pub enum Value {
+    /// Counter or gauge.
+    Scalar(AtomicF64),
+    /// Histogram: per-bucket (non-cumulative) counts, then one more for `+Inf`.
+    Histogram {
+        /// Per-bucket counts, the last one for `+Inf`.
+        buckets: Box<[AtomicU64]>,
+        /// Sum of observations.
+        sum: AtomicF64,
+        /// Number of observations.
+        count: AtomicU64,
+    },
+}
+
+/// One labeled series.
+#[derive(Debug)]
+pub struct Series {
+    pub(super) key: Box<[u8]>,
+    pub(super) hash: u64,
+    value: Value,
+    /// Unix seconds of the last update (for idle expiry).
+    pub(super) touched: AtomicU64,
+    /// Never expired (declared up front, or the all-`__overflow__` series).
+    pub(super) pinned: bool,
+    /// Made by folding an update that found the family full (counted against the reserve).
+    pub(super) folded: bool,
+    /// Exported (false once expired, so cached handles stop counting into the void).
+    live: AtomicBool,
+}
+
+impl Series {
+    pub(super) fn new(key: &[u8], hash: u64, value: Value, pinned: bool, folded: bool) -> Self {
+        Series {
+            key: key.into(),
+            hash,
+            value,
+            touched: AtomicU64::new(super::now_secs()),
+            pinned,
+            folded,
+            live: AtomicBool::new(true),
+        }
+    }
+
+    /// Add to a counter or gauge.
+    #[inline]
+    pub fn add(&self, d: f64) {
+        if let Value::Scalar(v) = &self.value {
+            v.add(d)
+        }
+    }
+    /// Set a gauge.
+    #[inline]
+    pub fn set(&self, x: f64) {
+        if let Value::Scalar(v) = &self.value {
+            v.set(x)
+        }
+    }
+    /// Record a histogram observation; `bounds` are the family's buckets.
+    #[inline]
+    pub fn observe(&self, bounds: &[f64], x: f64) {
+        if let Value::Histogram {
+            buckets,
+            sum,
+            count,
+        } = &self.value
+        {
+            let i = bounds.partition_point(|b| *b < x);
+            if let Some(b) = buckets.get(i) {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+            sum.add(x);
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// Mark as updated at `now` (unix seconds).
+    #[inline]
+    pub fn touch(&self, now: u64) {
+        if self.touched.load(Ordering::Relaxed) != now {
+            self.touched.store(now, Ordering::Relaxed);
+        }
+    }
+    /// Still exported (not expired).
+    #[inline]
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Relaxed)
+    }
+    pub(super) fn kill(&self) {
+        self.live.store(false, Ordering::Relaxed);
+    }
+    /// The label values, in the family's label order (valid UTF-8: the rules layer makes sure).
+    pub fn label_values(&self) -> impl Iterator<Item = &[u8]> {
+        key_values(&self.key)
+    }
+    /// The series key (see [`super::push_label`]).
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+    /// The values, for encoders.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+    /// Current scalar value (0 for histograms).
+    pub fn scalar(&self) -> f64 {
+        match &self.value {
+            Value::Scalar(v) => v.get(),
+            Value::Histogram { .. } => 0.0,
+        }
+    }
+    /// Histogram count (0 for scalars).
+    pub fn count(&self) -> u64 {
+        match &self.value {
+            Value::Histogram { count, .. } => count.load(Ordering::Relaxed),
+            Value::Scalar(_) => 0,
+        }
+    }
+}
