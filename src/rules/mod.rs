@@ -90,7 +90,10 @@ fn metric(m: &Metric, store: &Store, limit: usize) -> Result<MetricRule, RuleErr
         labels: m
             .labels
             .iter()
-            .map(|l| StoreLabel::unbounded(l.name.clone()))
+            .map(|l| StoreLabel {
+                name: l.name.clone(),
+                bounded: l.bounded(),
+            })
             .collect(),
         buckets: m.buckets.clone(),
     };

@@ -93,3 +93,73 @@ sources:
     );
     assert!(!out.contains("big_total{"), "{out}");
 }
+
+/// Issue 8: past the series limit only unbounded labels fold, so the families must say which
+/// labels are bounded.
+#[test]
+fn families_say_which_labels_keep_their_values_at_the_limit() {
+    let (store, _rules) = compile(
+        r#"
+sources:
+  - name: s
+    paths: [/dev/null]
+    format: combined
+    profile: http
+    tenant: {field: remote_user}
+    metrics:
+      - name: mine_total
+        type: counter
+        labels:
+          level: {field: request_method, transform: lower, values: [get, post]}
+          tier: {field: remote_user, map: {a: paid}, default: free}
+          raw: remote_user
+          lower: {field: request_method, transform: lower}
+"#,
+    );
+    let bounded = |metric: &str| -> Vec<(String, bool)> {
+        let f = store
+            .families()
+            .into_iter()
+            .find(|f| f.desc().name == metric)
+            .expect(metric);
+        let mut v: Vec<(String, bool)> = f
+            .desc()
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.bounded))
+            .collect();
+        v.sort();
+        v
+    };
+    let l = |n: &str, b: bool| (n.to_string(), b);
+    assert_eq!(
+        bounded("http_requests_total"),
+        [
+            l("method", true),
+            l("route", false),
+            l("source", true),
+            l("status", true)
+        ]
+    );
+    assert_eq!(
+        bounded("http_tenant_responses_total"),
+        [
+            l("source", true),
+            l("status_class", true),
+            l("tenant", false)
+        ]
+    );
+    assert_eq!(
+        bounded("http_client_requests_total"),
+        [l("device", true), l("source", true)]
+    );
+    assert_eq!(
+        bounded("mine_total"),
+        [
+            l("level", true),
+            l("lower", false),
+            l("raw", false),
+            l("tier", true)
+        ]
+    );
+}
