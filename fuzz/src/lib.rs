@@ -1,0 +1,2 @@
+//! Fuzz target bodies for cargo-fuzz; see `targets`.
+pub mod targets;
