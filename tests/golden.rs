@@ -70,3 +70,239 @@ fn logfmt_counters_gauges_histograms() {
 fn traefik_json_http_profile_with_field_map() {
     golden("traefik_json");
 }
+
+// The built-in application and system formats. Besides the golden exposition, each test checks
+// the exposition against counts that grep/awk compute from the fixture itself, and that every
+// physical line was read with no parse error. The fixtures have CRLF lines, no final newline,
+// invalid UTF-8 and control bytes.
+
+/// Run `script` with `sh -c`, the fixture `tests/golden/NAME.log` as `$1`; its stdout. The
+/// fixtures hold invalid UTF-8: `grep -a` reads them as text.
+fn sh(name: &str, script: &str) -> String {
+    let log = common::root().join(format!("tests/golden/{name}.log"));
+    let out = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .env("LC_ALL", "C")
+        .arg(log)
+        .output()
+        .expect("run sh");
+    String::from_utf8(out.stdout).expect("script output is UTF-8")
+}
+
+/// `sh` for a single number.
+fn count(name: &str, script: &str) -> f64 {
+    let out = sh(name, script);
+    out.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{script}: {out:?}: {e}"))
+}
+
+/// `sh` for `uniq -c` output: (count, value) pairs.
+fn counts(name: &str, script: &str) -> Vec<(f64, String)> {
+    let out = sh(name, script);
+    let pairs: Vec<(f64, String)> = out
+        .lines()
+        .map(|l| {
+            let (n, v) = l.trim().split_once(' ').unwrap_or((l.trim(), ""));
+            (
+                n.parse().unwrap_or_else(|e| panic!("{l:?}: {e}")),
+                v.trim().to_string(),
+            )
+        })
+        .collect();
+    assert!(!pairs.is_empty(), "{script} found nothing");
+    pairs
+}
+
+/// Sum of the samples of `metric` (any labels).
+fn total(expo: &str, metric: &str) -> f64 {
+    expo.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) || l.starts_with(&format!("{metric} ")))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+fn value(expo: &str, series: &str) -> f64 {
+    common::sample(expo, series).unwrap_or_else(|| panic!("no sample {series}"))
+}
+
+/// Golden check, then: replay read every physical line (grep's count, which includes a last
+/// line without newline) and none failed to parse. Returns the exposition.
+fn golden_clean(name: &str) -> String {
+    golden(name);
+    let dir = common::root().join("tests/golden");
+    let out = Command::new(common::bin())
+        .arg("replay")
+        .arg("--config")
+        .arg(dir.join(format!("{name}.yml")))
+        .arg(dir.join(format!("{name}.log")))
+        .output()
+        .expect("run logpulse replay");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = count(name, "grep -ac '' \"$1\"");
+    assert!(
+        stderr.contains(&format!("replayed {lines} lines, 0 parse errors")),
+        "{name}: {stderr}"
+    );
+    String::from_utf8(out.stdout).expect("exposition is UTF-8")
+}
+
+#[test]
+fn syslog_rfc3164_rfc5424_auth() {
+    let n = "syslog_auth";
+    let e = golden_clean(n);
+    // Records: the lines that do not start with a blank (the rest continue the one above).
+    let records = count(n, "grep -avc '^[[:blank:]]' \"$1\"");
+    assert_eq!(total(&e, "syslog_records_total"), records);
+    assert_eq!(records, 17.0);
+    let sshd = count(n, "grep -ac ' sshd[[(: ]' \"$1\"");
+    assert_eq!(value(&e, r#"syslog_records_total{service="sshd"}"#), sshd);
+    let failures = count(
+        n,
+        "grep -aEc 'authentication failure|Failed password' \"$1\"",
+    );
+    assert_eq!(total(&e, "syslog_auth_failures_total"), failures);
+    let sshd_failures = count(
+        n,
+        "grep -aE 'authentication failure|Failed password' \"$1\" | grep -ac ' sshd[[(: ]'",
+    );
+    assert_eq!(
+        value(&e, r#"syslog_auth_failures_total{service="sshd"}"#),
+        sshd_failures
+    );
+    // Severity is PRI mod 8.
+    const SEVERITIES: [&str; 8] = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+    let by_sev = counts(
+        n,
+        "awk -F'[<>]' '/^</ { print $2 % 8 }' \"$1\" | sort | uniq -c",
+    );
+    for (c, sev) in &by_sev {
+        let name = SEVERITIES[sev.parse::<usize>().expect("severity number")];
+        assert_eq!(
+            value(&e, &format!("syslog_severity_total{{severity=\"{name}\"}}")),
+            *c
+        );
+    }
+    assert_eq!(
+        total(&e, "syslog_severity_total"),
+        count(n, "grep -ac '^<' \"$1\"")
+    );
+    let sd = counts(
+        n,
+        "grep -ao 'eventSource=\"[^\"]*\"' \"$1\" | cut -d'\"' -f2 | sort | uniq -c",
+    );
+    for (c, src) in &sd {
+        let series = format!("syslog_sd_events_total{{event_source=\"{src}\"}}");
+        assert_eq!(value(&e, &series), *c);
+    }
+}
+
+#[test]
+fn nginx_error_log_with_fastcgi_continuations() {
+    let n = "nginx_error";
+    let e = golden_clean(n);
+    let header = "^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} \\[";
+    let records = count(n, &format!("grep -aEc '{header}' \"$1\""));
+    assert_eq!(total(&e, "nginx_error_records_total"), records);
+    assert_eq!(records, 11.0);
+    let by_level = counts(
+        n,
+        &format!("grep -aEo '{header}[a-z]+' \"$1\" | cut -d[ -f2 | sort | uniq -c"),
+    );
+    for (c, level) in &by_level {
+        let series = format!("nginx_error_records_total{{level=\"{level}\"}}");
+        assert_eq!(value(&e, &series), *c);
+    }
+    let by_method = counts(
+        n,
+        "grep -a 'upstream: \"' \"$1\" | grep -aEo 'request: \"[A-Z]+' | cut -d'\"' -f2 | sort | uniq -c",
+    );
+    for (c, method) in &by_method {
+        let series = format!("nginx_upstream_problems_total{{method=\"{method}\"}}");
+        assert_eq!(value(&e, &series), *c);
+    }
+}
+
+#[test]
+fn apache_error_log_22_and_24() {
+    let n = "apache_error";
+    let e = golden_clean(n);
+    let records = count(n, "grep -ac '^\\[' \"$1\"");
+    assert_eq!(total(&e, "apache_error_records_total"), records);
+    // The second bracket block: `[level]` (2.2) or `[module:level]` (2.4, module may be empty).
+    let by_module_level = counts(
+        n,
+        r#"awk 'match($0, /\] \[[a-z_]*:?[a-z0-9]+\]/) {
+              b = substr($0, RSTART + 3, RLENGTH - 4)
+              if (split(b, p, ":") == 2) { m = p[1]; l = p[2] } else { m = ""; l = p[1] }
+              if (m == "") m = "none"
+              print m "," l
+            }' "$1" | sort | uniq -c"#,
+    );
+    assert!(by_module_level.len() >= 7, "{by_module_level:?}");
+    for (c, ml) in &by_module_level {
+        let (module, level) = ml.split_once(',').expect("module,level");
+        let series = format!("apache_error_records_total{{level=\"{level}\",module=\"{module}\"}}");
+        assert_eq!(value(&e, &series), *c);
+    }
+    let by_code = counts(
+        n,
+        r#"grep -aEo '\[client [^]]*\] (AH[0-9]{5}:)?' "$1" | sed -E 's/.*\] ?//; s/:$//; s/^$/none/' | sort | uniq -c"#,
+    );
+    for (c, code) in &by_code {
+        let series = format!("apache_client_records_total{{code=\"{code}\"}}");
+        assert_eq!(value(&e, &series), *c);
+    }
+    assert_eq!(
+        total(&e, "apache_client_records_total"),
+        count(n, "grep -ac '\\[client ' \"$1\"")
+    );
+}
+
+#[test]
+fn java_spring_boot_traces_builtin_multiline() {
+    let n = "java_spring";
+    let e = golden_clean(n);
+    let header = "^\\[?([0-9]{4}-[0-9]{2}-[0-9]{2}[ T])?[0-9]{2}:[0-9]{2}:[0-9]{2}";
+    let records = count(n, &format!("grep -aEc '{header}' \"$1\""));
+    assert_eq!(total(&e, "java_log_records_total"), records);
+    assert_eq!(records, 10.0);
+    let by_level = counts(
+        n,
+        &format!(
+            "grep -aE '{header}' \"$1\" | awk '{{ for (i = 2; i <= NF; i++) \
+             if ($i ~ /^(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)$/) {{ print tolower($i); break }} }}' \
+             | sort | uniq -c"
+        ),
+    );
+    for (c, level) in &by_level {
+        let series = format!("java_log_records_total{{level=\"{level}\"}}");
+        assert_eq!(value(&e, &series), *c);
+    }
+    // Records with an exception: an exception line after the header, or a Spring header whose
+    // message names one (`Caused by:` lines belong to a record already counted).
+    let with_exception = count(
+        n,
+        r#"grep -aEc '^[a-z]+(\.[A-Za-z0-9_$]+)+(Exception|Error)(:|$)| : .*[a-z]+(\.[A-Za-z0-9_$]+)+(Exception|Error):' "$1""#,
+    );
+    assert_eq!(total(&e, "java_exceptions_total"), with_exception);
+    // Hand-checked against the fixture: the first exception of each trace and its last cause.
+    for (exception, root) in [
+        (
+            "org.springframework.dao.DataAccessResourceFailureException",
+            "java.sql.SQLTransientConnectionException",
+        ),
+        ("java.io.UncheckedIOException", "java.io.IOException"),
+        (
+            "java.lang.NumberFormatException",
+            "java.lang.NumberFormatException",
+        ),
+        ("java.lang.OutOfMemoryError", "java.lang.OutOfMemoryError"),
+    ] {
+        let series =
+            format!("java_exceptions_total{{exception=\"{exception}\",root_cause=\"{root}\"}}");
+        assert_eq!(value(&e, &series), 1.0);
+    }
+}

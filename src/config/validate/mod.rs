@@ -212,9 +212,12 @@ fn source(
         ));
     }
     let mut fields = format(&at("format"), &s.format)?;
+    // A format's built-in joining rule (java stack traces) applies unless the source sets one.
+    let builtin = s.format.default_multiline();
     let multiline = s
         .multiline
         .as_ref()
+        .or(builtin.as_ref())
         .map(|m| multiline(&at("multiline"), m))
         .transpose()?;
 
