@@ -10,10 +10,13 @@ use std::collections::HashMap;
 
 use logpulse::config::Config;
 use logpulse::parse::{self, FormatSpec, Joiner, LineParser, Record};
-use logpulse::rules::transform::{route as route_transform, RoutePattern};
+use logpulse::rules::transform::route::{route as route_transform, RoutePattern};
+
+/// A target: its name and its body.
+pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target by name: the directory names under `fuzz/seeds/` and `fuzz/regressions/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("access", access),
     ("nginx_log_format", nginx_log_format),
     ("json", json),
@@ -133,6 +136,9 @@ pub fn java(data: &[u8]) {
     check_parser(&mut *build(FormatSpec::Java), &[], data);
 }
 
+/// Joiners by start rule, `max_lines` and `max_bytes`.
+type Joiners = HashMap<(String, usize, usize), Joiner>;
+
 /// The joiner: byte 0 picks the start rule, bytes 1 and 2 the limits; the rest is lines.
 pub fn multiline(data: &[u8]) {
     let [sel, lines_b, bytes_b, rest @ ..] = data else {
@@ -150,7 +156,7 @@ pub fn multiline(data: &[u8]) {
     thread_local! {
         // One joiner per rule and limits, built once (compiling the rule would take most of
         // each run); each run ends with a flush, which leaves it as new.
-        static JOINERS: RefCell<HashMap<(String, usize, usize), Joiner>> = RefCell::default();
+        static JOINERS: RefCell<Joiners> = RefCell::default();
     }
     JOINERS.with(|js| {
         let mut js = js.borrow_mut();
