@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +42,19 @@ enum Cmd {
         /// Listen address, overriding global.listen (default 0.0.0.0:9145).
         #[arg(long, short)]
         listen: Option<String>,
+        /// Web config (TLS, basic auth, headers): the exporter-toolkit file that node_exporter
+        /// and Prometheus read; re-read when it or its certificates change.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config: Option<PathBuf>,
+        /// Open connections at most; one more evicts the longest-waiting idle or slow one.
+        #[arg(long = "web.max-connections", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        /// Time for a request head (and a TLS handshake) to arrive.
+        #[arg(long = "web.read-header-timeout", default_value = "10s", value_parser = duration)]
+        read_header_timeout: Duration,
+        /// Time an idle keep-alive connection is kept.
+        #[arg(long = "web.idle-timeout", default_value = "2m", value_parser = duration)]
+        idle_timeout: Duration,
     },
     /// Validate a config; exit 1 with a message naming the place at fault.
     Check {
@@ -69,6 +83,12 @@ enum Cmd {
         #[arg(long, short)]
         source: Option<String>,
     },
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    logpulse::config::parse_duration(s)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?} is not a duration above 0 (500ms, 10s, 2m)"))
 }
 
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -107,14 +127,32 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
     match cli.cmd.unwrap_or(Cmd::Run {
         config: None,
         listen: None,
+        web_config: None,
+        max_connections: 128,
+        read_header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(120),
     }) {
-        Cmd::Run { config, listen } => {
+        Cmd::Run {
+            config,
+            listen,
+            web_config,
+            max_connections,
+            read_header_timeout,
+            idle_timeout,
+        } => {
             let cfg = load(config.as_ref())?;
             agent::run(
                 cfg,
                 agent::RunOptions {
                     listen,
                     log_stats: logs.stats(),
+                    web_config,
+                    web: logpulse::export::WebOptions {
+                        config: None,
+                        max_connections: max_connections as usize,
+                        read_header_timeout,
+                        idle_timeout,
+                    },
                 },
             )?;
         }

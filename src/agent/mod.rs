@@ -47,6 +47,9 @@ pub enum AgentError {
     /// `--source` names no source.
     #[error("no source named {0:?} in the config")]
     NoSuchSource(String),
+    /// Bad `--web.config.file`.
+    #[error(transparent)]
+    WebConfig(#[from] crate::export::web_config::WebConfigError),
     /// Cannot listen.
     #[error("cannot listen on {addr}: {error}")]
     Listen {

@@ -6,6 +6,10 @@
 //! reused for [`RENDER_REUSE`]: however many clients scrape, the checkpoint file is written at
 //! most once per that interval, and every body served still matches a saved checkpoint. An
 //! unchanged set of offsets is not written again.
+//!
+//! Only requests the exporter marks `moves_checkpoint` (authenticated scrapers, not people with
+//! curl) save offsets; the others get a render of their own (reused among them), never one
+//! that a moving request is then served.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +22,8 @@ use super::worker::{self, SourceShared};
 use super::{build, AgentError};
 use crate::config::{CheckpointMode, Config};
 use crate::export::status::{metric_rows, CheckpointState, FileRow, SourceRow, StatusPage};
-use crate::export::{Format, Snapshot};
+use crate::export::web_config::WebConfigFile;
+use crate::export::{Format, ScrapeRequest, Snapshot, WebOptions};
 use crate::logging::LogStats;
 use crate::source::checkpoint;
 use crate::source::{Checkpoint, TailOptions, Tailer};
@@ -33,6 +38,10 @@ pub struct RunOptions {
     pub listen: Option<String>,
     /// The log writer's counters (exported as `logpulse_log_messages_dropped_total`).
     pub log_stats: Arc<LogStats>,
+    /// `--web.config.file`.
+    pub web_config: Option<PathBuf>,
+    /// Listener limits and timeouts (its `config` is filled from `web_config`).
+    pub web: WebOptions,
 }
 
 /// The checkpoint file and how its last save went.
@@ -60,8 +69,8 @@ struct Running {
     runs: Vec<Arc<SourceRun>>,
     mode: CheckpointMode,
     /// Serialises scrapes (checkpoints are written in snapshot order) and holds the last render
-    /// in each format.
-    scrape: Mutex<Vec<(Format, Instant, String)>>,
+    /// per format and per kind: saved with a checkpoint (`true`) or not.
+    scrape: Mutex<Vec<(Format, bool, Instant, String)>>,
     checkpoints: Mutex<Checkpoints>,
     ckm: CheckpointMetrics,
     series: Arc<Family>,
@@ -153,11 +162,17 @@ impl Running {
 }
 
 impl Snapshot for Running {
-    fn metrics(&self, format: Format) -> String {
+    fn metrics(&self, format: Format, req: ScrapeRequest) -> String {
         let mut last = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        let moves = req.moves_checkpoint && self.mode == CheckpointMode::Scrape;
         // Reused per format: with scrapers asking for both formats, the checkpoint is still
-        // written at most once per RENDER_REUSE per format.
-        if let Some((_, at, body)) = last.iter().find(|(f, _, _)| *f == format) {
+        // written at most once per RENDER_REUSE per format. A request that moves the
+        // checkpoint only reuses a body saved with one.
+        let reusable = last
+            .iter()
+            .filter(|(f, saved, _, _)| *f == format && (*saved || !moves))
+            .max_by_key(|(_, _, at, _)| *at);
+        if let Some((_, _, at, body)) = reusable {
             if at.elapsed() < RENDER_REUSE {
                 return body.clone();
             }
@@ -169,7 +184,7 @@ impl Snapshot for Running {
         self.refresh_store_metrics();
         let mut enc = crate::export::Encoder::new(format, &mut out);
         enc.stores(&[&self.store, &self.selfstore]);
-        let cps = (self.mode == CheckpointMode::Scrape).then(|| self.collect_checkpoints(&guards));
+        let cps = moves.then(|| self.collect_checkpoints(&guards));
         drop(guards);
         if let Some(cps) = cps {
             // Written before the response leaves: a crash after this point re-reads nothing
@@ -180,8 +195,8 @@ impl Snapshot for Running {
         let mut enc = crate::export::Encoder::new(format, &mut out);
         enc.stores(&[&self.ckm.store]);
         enc.finish();
-        last.retain(|(f, _, _)| *f != format);
-        last.push((format, Instant::now(), out.clone()));
+        last.retain(|(f, saved, _, _)| (*f, *saved) != (format, moves));
+        last.push((format, moves, Instant::now(), out.clone()));
         out
     }
 
@@ -331,6 +346,11 @@ fn source_series(family: &Family, source: &str) -> Arc<Series> {
 /// `run`: follow every source and serve `/metrics` on `listen` until SIGTERM/SIGINT.
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
     let listen = opts.listen.unwrap_or_else(|| cfg.global.listen.clone());
+    let mut web = opts.web;
+    if let Some(p) = &opts.web_config {
+        // Before any source starts: a bad web config stops start-up with the file and key.
+        web.config = Some(Arc::new(WebConfigFile::open(p)?));
+    }
     let (store, selfstore, workers) = build(&cfg, None)?;
     for w in &cfg.warnings {
         tracing::warn!("{}: {w}", cfg.file);
@@ -530,9 +550,11 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
                 addr: listen.clone(),
                 error,
             })?;
-        tracing::info!(listen = %listen, sources = cfg.sources.len(), "logpulse running");
+        let tls = web.config.as_ref().is_some_and(|w| w.current().tls.is_some());
+        let auth = web.config.as_ref().is_some_and(|w| !w.current().users.is_empty());
+        tracing::info!(listen = %listen, sources = cfg.sources.len(), tls, basic_auth = auth, "logpulse running");
         let snap: Arc<dyn Snapshot> = running.clone();
-        crate::export::serve(listener, snap, shutdown_signal())
+        crate::export::serve(listener, snap, web, shutdown_signal())
             .await
             .map_err(|error| AgentError::Io {
                 what: format!("serving on {listen}"),

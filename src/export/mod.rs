@@ -1,14 +1,15 @@
 //! Exporter: HTTP `/metrics`, `/healthz` and `/` (status page), and the encoders they use.
 //!
-//! axum on a current-thread tokio runtime: three endpoints and graceful shutdown for little code.
-//! The handlers only read snapshots through [`Snapshot`]; rendering runs on the blocking pool so a
+//! axum routes on a current-thread tokio runtime; [`server`] drives the connections (TLS, limits,
+//! timeouts) and gates every request ([`web_config`]: basic auth, headers, rate limit). The
+//! handlers only read snapshots through [`Snapshot`]; rendering runs on the blocking pool so a
 //! large scrape never stalls the accept loop. Each encoder is a file beside this one, reading
 //! label values and atomics from the store.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -16,9 +17,23 @@ use axum::Router;
 
 use crate::store::Store;
 
+pub mod auth;
 pub mod escape;
+pub mod server;
 pub mod status;
 pub mod text;
+pub mod tls;
+pub mod web_config;
+
+pub use server::{Access, WebOptions};
+
+/// Facts about a `/metrics` request that decide what its answer may do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScrapeRequest {
+    /// The answer may save the checkpoint (an authenticated scraper, not a person with curl):
+    /// only such answers may be reused for another request that moves it.
+    pub moves_checkpoint: bool,
+}
 
 pub use status::StatusPage;
 
@@ -81,16 +96,23 @@ pub fn encode(format: Format, stores: &[&Store], out: &mut String) {
 /// What the exporter serves; implemented by the agent.
 pub trait Snapshot: Send + Sync + 'static {
     /// The full exposition in `format` (may block briefly: runs on the blocking pool).
-    fn metrics(&self, format: Format) -> String;
+    fn metrics(&self, format: Format, req: ScrapeRequest) -> String;
     /// What the status page shows.
     fn status(&self) -> StatusPage;
     /// `Ok` when every source is running; `Err(why)` otherwise.
     fn health(&self) -> Result<(), String>;
 }
 
-async fn metrics(State(s): State<Arc<dyn Snapshot>>, _headers: HeaderMap) -> Response {
+async fn metrics(
+    State(s): State<Arc<dyn Snapshot>>,
+    Extension(access): Extension<Access>,
+    _headers: HeaderMap,
+) -> Response {
     let format = Format::Text;
-    match tokio::task::spawn_blocking(move || s.metrics(format)).await {
+    let req = ScrapeRequest {
+        moves_checkpoint: access.moves_checkpoint,
+    };
+    match tokio::task::spawn_blocking(move || s.metrics(format, req)).await {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,10 +122,17 @@ async fn metrics(State(s): State<Arc<dyn Snapshot>>, _headers: HeaderMap) -> Res
     }
 }
 
-async fn healthz(State(s): State<Arc<dyn Snapshot>>) -> Response {
+async fn healthz(
+    State(s): State<Arc<dyn Snapshot>>,
+    Extension(access): Extension<Access>,
+) -> Response {
     match s.health() {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
+        // Source names and paths only for those allowed to read the status page.
+        Err(why) if access.authorized => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unhealthy\n").into_response(),
     }
 }
 
@@ -115,6 +144,7 @@ async fn index(State(s): State<Arc<dyn Snapshot>>) -> Html<String> {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     snapshot: Arc<dyn Snapshot>,
+    web: WebOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -122,7 +152,5 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/", get(index))
         .with_state(snapshot);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, app, web, shutdown).await
 }
