@@ -2,6 +2,10 @@
 //! Alertmanager (the repository's config) → Slack and PagerDuty, both received by a loopback HTTP
 //! server inside this test. Then every dashboard query runs against the same live Prometheus.
 //!
+//! The agent serves over TLS with basic auth (`--web.config.file`, a CA made by the test), and
+//! Prometheus scrapes it with `scheme: https`, `tls_config.ca_file` and `basic_auth`, as the
+//! deploy files do.
+//!
 //! Timeline (printed with --nocapture):
 //!   start agent, Prometheus (1 s scrape/eval), Alertmanager, receiver → normal traffic
 //!   → 5xx burst on /api/v1/approval/items/<n> → page (Slack + PagerDuty) naming
@@ -12,6 +16,8 @@
 
 #[path = "stack/support.rs"]
 mod support;
+#[path = "common/web.rs"]
+mod web;
 
 use serde_json::Value;
 use std::fs::OpenOptions;
@@ -452,6 +458,19 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
         dir.join("alertmanager.log"),
     );
 
+    // --- TLS and basic auth for the agent's endpoint.
+    let pki = web::Pki::new(dir, "e2e");
+    let web_cfg = dir.join("web.yml");
+    write(
+        &web_cfg,
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  prometheus: '{}'\n",
+            pki.server_cert.display(),
+            pki.server_key.display(),
+            web::bcrypt_hash("e2e-scrape")
+        ),
+    );
+
     // --- Prometheus: 1 s scrape and evaluation, the repository's rule file unchanged.
     let rules = repo().join("alert-rules/logpulse.rules.yml");
     let prom_cfg = dir.join("prometheus.yml");
@@ -461,8 +480,9 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
             "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n\
              rule_files: [\"{}\"]\n\
              alerting:\n  alertmanagers: [{{static_configs: [{{targets: [\"{am}\"]}}]}}]\n\
-             scrape_configs:\n  - job_name: logpulse\n    static_configs: [{{targets: [\"{agent_addr}\"], labels: {{service: groupware-e2e}}}}]\n",
-            rules.display()
+             scrape_configs:\n  - job_name: logpulse\n    scheme: https\n    tls_config: {{ca_file: \"{}\"}}\n    basic_auth: {{username: prometheus, password: e2e-scrape}}\n    static_configs: [{{targets: [\"localhost:{agent_port}\"], labels: {{service: groupware-e2e}}}}]\n",
+            rules.display(),
+            pki.ca.display()
         ),
     );
     let mut prom_proc = Proc::spawn(
@@ -509,7 +529,9 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
             .arg("--config")
             .arg(&agent_cfg)
             .arg("--listen")
-            .arg(agent_addr.to_string()),
+            .arg(agent_addr.to_string())
+            .arg("--web.config.file")
+            .arg(&web_cfg),
         dir.join("logpulse.log"),
     );
 
@@ -525,7 +547,20 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
             panic!("{what} not ready after 20 s\n{}", p.log());
         }
     };
-    ready(&mut agent, agent_addr, "/healthz", "logpulse");
+    let trusts_ca = web::Client {
+        ca: Some(pki.ca.as_path()),
+        ..web::Client::default()
+    };
+    if wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
+        web::https_get(agent_port, "/healthz", &trusts_ca)
+            .ok()
+            .filter(|r| r.status == 200)
+    })
+    .is_none()
+    {
+        agent.assert_running();
+        panic!("logpulse not ready over https after 20 s\n{}", agent.log());
+    }
     ready(&mut am_proc, am, "/-/ready", "alertmanager");
     ready(&mut prom_proc, prom, "/-/ready", "prometheus");
     log_t("agent, Prometheus and Alertmanager ready");

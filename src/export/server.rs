@@ -343,7 +343,9 @@ async fn connection(tcp: TcpStream, id: u64, conn: Arc<Conn>, shared: Arc<Shared
                 let mut first = [0u8; 1];
                 // Go's answer to plain HTTP on a TLS port, rather than a TLS alert nobody reads.
                 if io.io.peek(&mut first).await.is_ok() && first[0].is_ascii_alphabetic() {
-                    // Fits any socket buffer: no need to wait for writability.
+                    // Consume the request (closing on unread bytes sends a reset that can
+                    // destroy the answer); the answer fits any socket buffer.
+                    let _ = io.io.try_read(&mut [0u8; 4096]);
                     let _ = io.io.try_write(
                         b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
                     );
