@@ -186,3 +186,94 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates() {
     assert_eq!(q("logpulse_lines_total{job=\"auth_ok\"}"), Some(7.0));
     assert_eq!(q("logpulse_lines_total{job=\"mtls_ok\"}"), Some(5.0));
 }
+
+/// The deploy files as shipped: deploy/web/make-web-config.sh makes the CA, certificate,
+/// password and web.yml (openssl and htpasswd, as in the compose stack); the agent loads that
+/// web.yml, and Prometheus with deploy/prometheus/prometheus.yml (the compose agent's address
+/// pointed at this one) scrapes it with web/ca.pem and web/scrape-password.
+#[test]
+fn the_shipped_deploy_files_scrape_over_tls_with_basic_auth() {
+    let prometheus = tool("prometheus");
+    tool("openssl");
+    tool("htpasswd");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let prom_dir = dir.join("prometheus");
+    let web_dir = prom_dir.join("web");
+    run_ok(
+        Command::new("sh")
+            .arg(repo().join("deploy/web/make-web-config.sh"))
+            .arg(&web_dir)
+            .args(["logpulse", "localhost"]),
+    );
+    // The agent reads the generated web.yml from elsewhere: its relative paths made absolute.
+    let web_yml = read(&web_dir.join("web.yml"))
+        .replace("tls.crt", &web_dir.join("tls.crt").display().to_string())
+        .replace("tls.key", &web_dir.join("tls.key").display().to_string());
+    let (mut a, port) = agent(dir, "shipped", &web_yml, 4);
+    let password = read(&web_dir.join("scrape-password")).trim().to_string();
+    let ca = web_dir.join("ca.pem");
+    let with_pw = Client {
+        ca: Some(ca.as_path()),
+        basic: Some(("prometheus", password.as_str())),
+        ..Client::default()
+    };
+    if wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
+        https_get(port, "/metrics", &with_pw)
+            .ok()
+            .filter(|r| r.status == 200)
+    })
+    .is_none()
+    {
+        a.assert_running();
+        panic!("agent with the generated web.yml not ready\n{}", a.log());
+    }
+    let anon = Client {
+        ca: Some(ca.as_path()),
+        ..Client::default()
+    };
+    assert_eq!(
+        https_get(port, "/metrics", &anon).expect("https").status,
+        401
+    );
+
+    write(
+        &prom_dir.join("prometheus.yml"),
+        &read(&repo().join("deploy/prometheus/prometheus.yml"))
+            .replace("logpulse:9145", &format!("localhost:{port}")),
+    );
+    write(
+        &prom_dir.join("rules/logpulse.rules.yml"),
+        &read(&repo().join("alert-rules/logpulse.rules.yml")),
+    );
+    let prom_port = free_port();
+    let prom: std::net::SocketAddr = format!("127.0.0.1:{prom_port}").parse().unwrap();
+    let mut p = Proc::spawn(
+        "prometheus",
+        Command::new(&prometheus)
+            .arg(format!(
+                "--config.file={}",
+                prom_dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={prom}")),
+        dir.join("prometheus.log"),
+    );
+    let up = wait_for(Duration::from_secs(40), Duration::from_millis(250), || {
+        targets(prom)?
+            .into_iter()
+            .find(|(j, h, _)| j == "logpulse-static" && h == "up")
+    });
+    if up.is_none() {
+        p.assert_running();
+        panic!(
+            "logpulse-static never up: {:?}\n{}\n{}",
+            targets(prom),
+            p.log(),
+            a.log()
+        );
+    }
+}

@@ -133,12 +133,10 @@ impl WebConfig {
         };
         let text =
             std::fs::read_to_string(path).map_err(|x| e("-", format!("cannot read: {x}")))?;
-        // An empty file is a valid (empty) config in exporter-toolkit.
-        let raw: RawWebConfig = if text.trim().is_empty() {
-            RawWebConfig::default()
-        } else {
-            serde_saphyr::from_str(&text).map_err(|x| e("-", x.to_string()))?
-        };
+        // An empty (or all-comment) file is a valid, empty config in exporter-toolkit.
+        let raw: RawWebConfig = serde_saphyr::from_str::<Option<RawWebConfig>>(&text)
+            .map_err(|x| e("-", x.to_string()))?
+            .unwrap_or_default();
         let dir = path.parent().unwrap_or(Path::new("."));
         Self::validate(raw, dir).map_err(|(key, msg)| e(&key, msg))
     }
@@ -403,8 +401,10 @@ mod tests {
     #[test]
     fn empty_file_means_nothing_on() {
         let d = tempfile::tempdir().unwrap();
-        let c = load(d.path(), "").unwrap();
-        assert!(c.tls.is_none() && c.users.is_empty() && c.headers.is_empty());
+        for text in ["", "# all commented out\n# basic_auth_users:\n"] {
+            let c = load(d.path(), text).unwrap();
+            assert!(c.tls.is_none() && c.users.is_empty() && c.headers.is_empty());
+        }
     }
 
     #[test]
