@@ -61,6 +61,9 @@ enum Cmd {
         /// Config file.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Also validate this web config (and the certificates it names).
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config: Option<PathBuf>,
     },
     /// Read files start to end through one source and print the resulting metrics.
     Replay {
@@ -156,8 +159,12 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                 },
             )?;
         }
-        Cmd::Check { config } => {
+        Cmd::Check { config, web_config } => {
             let cfg = load(config.as_ref())?;
+            if let Some(p) = &web_config {
+                logpulse::export::web_config::WebConfig::load(p)?;
+                say(std::io::stdout(), format_args!("{}: OK", p.display()));
+            }
             let warnings = agent::check(&cfg)?;
             for w in &warnings {
                 say(std::io::stderr(), format_args!("warning: {w}"));

@@ -277,3 +277,41 @@ fn the_shipped_deploy_files_scrape_over_tls_with_basic_auth() {
         );
     }
 }
+
+/// The Kubernetes manifests wire the web config: the DaemonSet passes --web.config.file from a
+/// mounted secret and probes over HTTPS; the PodMonitor scrapes over https with basic auth.
+#[test]
+fn kubernetes_manifests_scrape_over_tls_with_basic_auth() {
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&read(&repo().join("deploy/kubernetes/daemonset.yaml")))
+            .expect("daemonset.yaml");
+    let ds = docs
+        .iter()
+        .find(|d| d["kind"] == "DaemonSet")
+        .expect("a DaemonSet");
+    let c = &ds["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    let i = args
+        .iter()
+        .position(|a| *a == "--web.config.file")
+        .expect("--web.config.file");
+    let web = args[i + 1];
+    let mounted = c["volumeMounts"].as_array().unwrap().iter().any(|m| {
+        m["mountPath"]
+            .as_str()
+            .is_some_and(|p| web.starts_with(&format!("{p}/")))
+    });
+    assert!(mounted, "{web} is not on a mounted volume");
+    assert_eq!(c["readinessProbe"]["httpGet"]["scheme"], "HTTPS");
+    let pm = yaml(&repo().join("deploy/kubernetes/podmonitor.yaml"));
+    let ep = &pm["spec"]["podMetricsEndpoints"][0];
+    assert_eq!(ep["scheme"], "https");
+    assert!(ep["basicAuth"]["password"]["name"].is_string());
+    assert!(ep["tlsConfig"]["ca"]["secret"]["name"].is_string());
+    assert!(ep["tlsConfig"]["serverName"].is_string());
+}

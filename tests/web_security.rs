@@ -373,7 +373,31 @@ fn a_bad_web_config_stops_start_up_naming_file_and_key() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{text}");
         assert!(err.contains("web.yml") && err.contains(key), "{text}: {err}");
+        // `check` says the same, so a systemd ExecStartPre catches it before a restart.
+        let out = Command::new(common::bin())
+            .args(["check", "--config"])
+            .arg(&cfg)
+            .arg("--web.config.file")
+            .arg(&web_cfg)
+            .output()
+            .expect("check");
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(key));
     }
+    // The shipped template (all commented out) is valid: plain HTTP.
+    let shipped = common::root().join("deploy/web/web.yml");
+    let out = Command::new(common::bin())
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .arg("--web.config.file")
+        .arg(&shipped)
+        .output()
+        .expect("check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn fd_count(pid: u32) -> usize {
