@@ -1,22 +1,40 @@
-//! Copies (copytruncate): a new file whose first ≥ 64 bytes equal a followed file's is held
-//! until it is quiet; if the original was truncated meanwhile it is read from the original's
-//! offset before the truncation, otherwise from 0. New files shorter than 64 bytes are held at
-//! most 250 ms to tell (a copy may be in progress). See [`super::files::PendingCopy`]; the
-//! rules themselves are in [`super::decide`].
+//! Copies (copytruncate). logrotate copies the file, then truncates it; the lines between our
+//! last read and the truncation exist only in the copy. When a truncation is seen, the copy is
+//! looked for at once: among the held files, then in the original's directory (so a copy the
+//! globs do not match, `app.log-20261127` for `app.log`, is found too), and read from the
+//! original's delivered position before the truncation. A matched copy seen before the
+//! truncation is held ([`super::files::PendingCopy`]) until then, or until quiet (then it is
+//! just another file, read from 0). New files shorter than 64 bytes are held at most 250 ms to
+//! tell (a copy may be in progress). The rules are in [`super::decide`].
 
-use std::time::Instant;
+use std::fs::{self, File};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Instant, SystemTime};
 
-use super::decide;
-use super::fingerprint::{file_id, fingerprint_of, read_head, FileId, Head, HEAD_MAX};
+use super::decide::{self, State, Truncation};
+use super::files::PendingCopy;
+use super::fingerprint::{
+    file_id, fingerprint_of, is_compressed, read_head, FileId, Head, HEAD_MAX,
+};
 use super::read::resume_mid_line;
 use super::split::Splitter;
 use super::tailer::Tailer;
-use super::{decide::State, FileInfo, TailEvent, TailSink};
+use super::{FileInfo, TailEvent, TailSink};
+
+/// A copy as found: its first bytes and where its original stood.
+pub(super) struct CopyMatch {
+    /// The original.
+    pub of: FileId,
+    /// Made before a truncation already seen: start here.
+    pub at: Option<u64>,
+}
 
 impl Tailer {
-    /// The followed file a new file with first bytes `head` looks like a copy of (same head,
-    /// other inode, or the head it had before a recent truncation).
-    pub(super) fn copy_of(&self, head: &mut Head<'_>, id: FileId) -> Option<FileId> {
+    /// The followed file a new file with first bytes `head` looks like a copy of: same head
+    /// (another inode), or the head it had before a recent truncation (then `at` is set).
+    pub(super) fn copy_of(&self, head: &mut Head<'_>, id: FileId) -> Option<CopyMatch> {
         if head.bytes().len() < decide::MIN_COPY_HEAD {
             return None;
         }
@@ -25,19 +43,34 @@ impl Tailer {
             if *oid == id {
                 continue;
             }
-            if decide::same_head(head, &o.info.fingerprint)
-                || o.truncated
-                    .is_some_and(|t| decide::copy_before(head, &t, now))
+            if o.truncations
+                .iter()
+                .any(|t| decide::copy_before(head, t, now))
             {
-                return Some(*oid);
+                return Some(CopyMatch {
+                    of: *oid,
+                    at: decide::copy_start(head, u64::MAX, now, &o.truncations),
+                });
+            }
+            if decide::same_head(head.bytes(), o.head.as_slice()) {
+                return Some(CopyMatch { of: *oid, at: None });
+            }
+            // A young original (truncated or created since we last read it) may already hold
+            // what was copied: compare with what it holds now too.
+            if o.head.as_slice().len() < HEAD_MAX {
+                let mut buf = [0u8; HEAD_MAX];
+                let n = read_head(&o.file, HEAD_MAX, &mut buf).unwrap_or(0);
+                if decide::same_head(head.bytes(), &buf[..n]) {
+                    return Some(CopyMatch { of: *oid, at: None });
+                }
             }
         }
         None
     }
 
     /// Decide where held files start: a file too short to tell is released as soon as it is long
-    /// enough and not a copy, or once quiet; a copy is released once quiet, at the original's
-    /// pre-truncation position if the original was truncated meanwhile, else at 0.
+    /// enough and not a copy, or once quiet; a copy is released once quiet (or as soon as its
+    /// original's truncation is seen, by [`Tailer::recover_copy`]).
     pub(super) fn resolve_copies(&mut self, sink: &mut dyn TailSink, at: &mut dyn FnMut(Instant)) {
         let now = Instant::now();
         let mut wait = self.opts.rotate_wait;
@@ -56,17 +89,27 @@ impl Tailer {
             }
             if c.of.is_none() && size >= decide::MIN_COPY_HEAD as u64 {
                 let mut buf = [0u8; HEAD_MAX];
-                let of = read_head(&c.file, HEAD_MAX, &mut buf)
+                let m = read_head(&c.file, HEAD_MAX, &mut buf)
                     .ok()
                     .and_then(|n| self.copy_of(&mut Head::new(&buf[..n]), id));
-                match of {
-                    Some(of) => {
+                match m {
+                    Some(m) if m.at.is_none() => {
                         if let Some(c) = self.table.copies.get_mut(&id) {
-                            c.of = Some(of);
+                            c.of = Some(m.of);
                         }
                     }
-                    None => {
+                    // A copy whose truncation was seen: start it now.
+                    Some(_) => {
                         self.release(id, sink);
+                        continue;
+                    }
+                    // Not a copy: a matched file is read like any other, an unmatched one let go.
+                    None => {
+                        if self.table.copies.get(&id).is_some_and(|c| c.matched) {
+                            self.release(id, sink);
+                        } else {
+                            self.table.copies.remove(&id);
+                        }
                         continue;
                     }
                 }
@@ -83,37 +126,211 @@ impl Tailer {
         }
     }
 
-    /// Start following a held file (see [`super::files::PendingCopy`]).
+    /// Start following a held file (see [`super::files::PendingCopy`]), at the original's
+    /// position before a truncation the copy predates, else at 0.
     pub(super) fn release(&mut self, id: FileId, sink: &mut dyn TailSink) {
+        let Some(c) = self.table.copies.get(&id) else {
+            return;
+        };
+        let mut buf = [0u8; HEAD_MAX];
+        let n = read_head(&c.file, HEAD_MAX, &mut buf).unwrap_or(0);
+        let of =
+            c.of.or_else(|| self.copy_of(&mut Head::new(&buf[..n]), id).map(|m| m.of));
+        // Its original may have been truncated since we last looked (logrotate truncates, then
+        // compresses and deletes the copy, all at once): look first. That look may find this
+        // copy and release it.
+        if let Some(of) = of {
+            let head = &mut Head::new(&buf[..n]);
+            let now = Instant::now();
+            let known = self.table.files.get(&of).is_some_and(|o| {
+                o.truncations
+                    .iter()
+                    .any(|t| decide::copy_before(head, t, now))
+            });
+            if !known {
+                self.read(of, sink);
+            }
+        }
         let Some(c) = self.table.copies.remove(&id) else {
             return;
         };
         let Ok(md) = c.file.metadata() else { return };
-        let mut buf = [0u8; HEAD_MAX];
-        let Ok(n) = read_head(&c.file, HEAD_MAX, &mut buf) else {
+        let n = read_head(&c.file, HEAD_MAX, &mut buf).unwrap_or(0);
+        let head = &mut Head::new(&buf[..n]);
+        let truncations = of
+            .and_then(|of| self.table.files.get(&of))
+            .map(|o| o.truncations.as_slice())
+            .unwrap_or_default();
+        let state = if c.matched {
+            State::Active
+        } else {
+            State::Copy
+        };
+        match (decide::copy_start(head, md.len(), c.found, truncations), of) {
+            (Some(offset), _) => self.start_copy(c.file, &c.path, offset, state, sink),
+            // A copy never followed by a truncation holds only lines its original holds too:
+            // followed from its end (`cp app.log app.log.bak`).
+            (None, Some(_)) if c.matched => self.start_copy(c.file, &c.path, md.len(), state, sink),
+            (None, None) if c.matched => self.start_copy(c.file, &c.path, 0, state, sink),
+            // Unmatched and not the copy of a truncated file: not ours.
+            (None, _) => {}
+        }
+    }
+
+    /// Files created next to a followed file under a name logrotate gives its copies, that the
+    /// globs do not match: open them at once (with `compress`, the copy is deleted a moment
+    /// after the truncation) and hold them until a truncation tells whether they are a copy.
+    pub(super) fn open_created_others(&mut self, sink: &mut dyn TailSink) {
+        for path in std::mem::take(&mut self.wake.created_other) {
+            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            let next_to_followed = self.table.files.values().any(|f| {
+                f.orig_path.parent() == Some(dir)
+                    && f.orig_path
+                        .file_name()
+                        .is_some_and(|o| decide::copy_name(name.as_bytes(), o.as_bytes()))
+            });
+            if !next_to_followed {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let Ok(md) = file.metadata() else { continue };
+            let id = file_id(&md);
+            if !md.is_file() || self.table.knows(&id) {
+                continue;
+            }
+            let mut buf = [0u8; HEAD_MAX];
+            let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
+            if is_compressed(&buf[..n]) {
+                continue;
+            }
+            let m = self.copy_of(&mut Head::new(&buf[..n]), id);
+            if let Some(CopyMatch { at: Some(at), .. }) = m {
+                self.start_copy(file, &path, at.min(md.len()), State::Copy, sink);
+                continue;
+            }
+            if m.is_none() && n >= decide::MIN_COPY_HEAD {
+                continue; // not a copy
+            }
+            let now = Instant::now();
+            self.table.copies.insert(
+                id,
+                PendingCopy {
+                    file,
+                    path,
+                    of: m.map(|m| m.of),
+                    matched: false,
+                    found: now,
+                    size: md.len(),
+                    changed: now,
+                },
+            );
+        }
+    }
+
+    /// A truncation `t` of followed file `id` was just seen: find the copy made before it and
+    /// read what it holds beyond what we delivered.
+    pub(super) fn recover_copy(&mut self, id: FileId, t: &Truncation, sink: &mut dyn TailSink) {
+        let now = Instant::now();
+        let held: Vec<FileId> = self.table.copies.keys().copied().collect();
+        for cid in held {
+            let Some(c) = self.table.copies.get_mut(&cid) else {
+                continue;
+            };
+            let mut buf = [0u8; HEAD_MAX];
+            let n = read_head(&c.file, HEAD_MAX, &mut buf).unwrap_or(0);
+            if decide::copy_before(&mut Head::new(&buf[..n]), t, now) {
+                c.of = Some(id);
+                self.release(cid, sink);
+                return;
+            }
+        }
+        let Some(dir) = self
+            .table
+            .files
+            .get(&id)
+            .and_then(|f| f.orig_path.parent().map(Path::to_path_buf))
+        else {
             return;
         };
-        let head = &mut Head::new(&buf[..n]);
-        let fp = fingerprint_of(&md, head.bytes());
-        let truncation =
-            c.of.and_then(|of| self.table.files.get(&of))
-                .and_then(|o| o.truncated);
-        let mut offset = decide::copy_start(head, md.len(), c.found, truncation.as_ref());
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        let recent = |md: &fs::Metadata| {
+            md.modified().is_ok_and(|m| {
+                SystemTime::now()
+                    .duration_since(m)
+                    .map_or(true, |age| age < decide::COPY_WINDOW)
+            })
+        };
+        for e in entries.flatten() {
+            let Ok(md) = e.metadata() else { continue };
+            let cid = (md.dev(), md.ino());
+            if !md.is_file()
+                || md.len() < decide::MIN_COPY_HEAD as u64
+                || !recent(&md)
+                || self.table.knows(&cid)
+            {
+                continue;
+            }
+            let path = e.path();
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let mut buf = [0u8; HEAD_MAX];
+            let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
+            if !decide::copy_before(&mut Head::new(&buf[..n]), t, now) {
+                continue;
+            }
+            // Matched by the globs: followed like any file from now on; otherwise read to its
+            // end and let go.
+            let state = if self.patterns.matches(&path) {
+                State::Active
+            } else {
+                State::Copy
+            };
+            tracing::debug!(copy = %path.display(), offset = t.pos, "copy of a truncated file");
+            self.start_copy(file, &path, t.pos.min(md.len()), state, sink);
+            return;
+        }
+    }
+
+    /// Follow copy `file` (at `path`) from `offset` and read it at once.
+    fn start_copy(
+        &mut self,
+        file: File,
+        path: &Path,
+        mut offset: u64,
+        state: State,
+        sink: &mut dyn TailSink,
+    ) {
+        let Ok(md) = file.metadata() else { return };
+        let id = file_id(&md);
+        let mut buf = [0u8; HEAD_MAX];
+        let Ok(n) = read_head(&file, HEAD_MAX, &mut buf) else {
+            return;
+        };
+        if is_compressed(&buf[..n]) {
+            self.table.ignored.insert(id, path.to_path_buf());
+            return;
+        }
         let mut split = Splitter::new(self.opts.max_line_bytes);
-        if resume_mid_line(&c.file, offset, self.opts.max_line_bytes, &mut split).is_err() {
+        if resume_mid_line(&file, offset, self.opts.max_line_bytes, &mut split).is_err() {
             offset = 0;
             split = Splitter::new(self.opts.max_line_bytes);
         }
         let info = FileInfo {
-            path: c.path,
-            fingerprint: fp,
+            path: path.to_path_buf(),
+            fingerprint: fingerprint_of(&md, &buf[..n]),
         };
         sink.event(TailEvent::Opened {
             file: info.clone(),
             offset,
         });
-        debug_assert_eq!(file_id(&md), id);
-        self.insert(c.file, info, &md, offset, split, State::Active);
+        self.insert(file, info, &md, offset, split, state);
         self.table.index_paths();
         self.read(id, sink);
     }

@@ -4,13 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::fingerprint::{FileId, Head};
+use super::fingerprint::{FileId, Head, HeadBytes};
 use super::{Fingerprint, StartAt};
 
 /// Shortest head (bytes) that identifies a copy of another file by content.
 pub(crate) const MIN_COPY_HEAD: usize = 64;
 /// How long a truncation is remembered for matching a copy made just before it.
 pub(crate) const COPY_WINDOW: Duration = Duration::from_secs(60);
+/// Most truncations remembered per file (copies of earlier ones may still be found).
+const MAX_TRUNCATIONS: usize = 8;
 /// Longest hold of a new file too short to tell whether it is a copy being written.
 pub(crate) const SHORT_HOLD: Duration = Duration::from_millis(250);
 
@@ -23,6 +25,10 @@ pub(crate) enum State {
     Rotated,
     /// Unlinked; drained until quiet.
     Deleted,
+    /// A copy of a truncated file that the globs do not match (`app.log-20261127` for
+    /// `app.log`): read from the original's position before the truncation to its end, then
+    /// let go like a deleted file.
+    Copy,
 }
 
 /// The state of a followed file after a look: `unlinked` (no name left), `at_orig_path` (the
@@ -30,6 +36,8 @@ pub(crate) enum State {
 pub(crate) fn next_state(state: State, unlinked: bool, at_orig_path: bool) -> State {
     if unlinked || state == State::Deleted {
         State::Deleted
+    } else if state == State::Copy {
+        State::Copy
     } else if at_orig_path {
         // Also back from Rotated (e.g. its directory was unreadable for a moment).
         State::Active
@@ -43,10 +51,22 @@ pub(crate) fn next_state(state: State, unlinked: bool, at_orig_path: bool) -> St
 pub(crate) struct Truncation {
     /// Fingerprint before the truncation (the head a copy of it starts with).
     pub old: Fingerprint,
+    /// The first bytes before the truncation, when known (not for a truncation found by a
+    /// checkpoint after a restart, which keeps only the hash).
+    pub head: Option<HeadBytes>,
     /// Read position just before it.
     pub pos: u64,
     /// When it was seen.
     pub at: Instant,
+}
+
+/// Add `t` to a file's truncation history, forgetting those too old to match a copy.
+pub(crate) fn remember(history: &mut Vec<Truncation>, t: Truncation) {
+    history.retain(|o| t.at.saturating_duration_since(o.at) < COPY_WINDOW);
+    if history.len() >= MAX_TRUNCATIONS {
+        history.remove(0);
+    }
+    history.push(t);
 }
 
 /// Was a followed file truncated (or rewritten in place) since we read it up to `read_pos`?
@@ -83,7 +103,7 @@ pub(crate) fn drain(
     let due = last_growth + rotate_wait;
     if now < due {
         Drain::Until(due)
-    } else if state == State::Deleted || other_at_path() {
+    } else if matches!(state, State::Deleted | State::Copy) || other_at_path() {
         Drain::LetGo
     } else {
         Drain::Keep
@@ -102,6 +122,8 @@ pub(crate) struct NewFile {
     pub checkpoint: Option<u64>,
     /// The followed file this one is a copy of (same head of at least [`MIN_COPY_HEAD`] bytes).
     pub copy_of: Option<FileId>,
+    /// It is a copy made before a truncation already seen: where it starts.
+    pub copy_at: Option<u64>,
     /// A checkpoint of another inode whose head this file has (copy made while we were down).
     pub checkpoint_by_content: Option<u64>,
     /// The tailer has finished its first scan.
@@ -125,6 +147,8 @@ pub(crate) enum Start {
     TruncatedWhileDown,
     /// Hold it: a copy of a followed file (or too short to tell yet).
     Hold(Option<FileId>),
+    /// A copy made before a truncation already seen: from the original's position before it.
+    CopyAfterTruncation(u64),
     /// A copy of a checkpointed file made while we were down: read what it holds beyond.
     CopyOfCheckpoint(u64),
     /// After the last complete line (first run with `start_at: end`).
@@ -149,14 +173,24 @@ pub(crate) fn start(f: &NewFile) -> Start {
             Start::TruncatedWhileDown
         };
     }
+    if !f.scanned_once {
+        if let Some(offset) = f.checkpoint_by_content {
+            return Start::CopyOfCheckpoint(offset.min(f.size));
+        }
+    }
+    if let Some(offset) = f.copy_at {
+        return Start::CopyAfterTruncation(offset.min(f.size));
+    }
+    // Copies are told on the first scan too when resuming (a copy made just before a restart),
+    // but not on a first run, where every file starts at `start_at`.
+    if f.copy_of.is_some() && (f.scanned_once || !f.first_run) {
+        return Start::Hold(f.copy_of);
+    }
     if f.scanned_once {
-        if f.copy_of.is_some() || f.size < MIN_COPY_HEAD as u64 {
-            return Start::Hold(f.copy_of);
+        if f.size < MIN_COPY_HEAD as u64 {
+            return Start::Hold(None);
         }
         return Start::Beginning;
-    }
-    if let Some(offset) = f.checkpoint_by_content {
-        return Start::CopyOfCheckpoint(offset.min(f.size));
     }
     if f.first_run && f.start_at == StartAt::End {
         return Start::End;
@@ -164,39 +198,71 @@ pub(crate) fn start(f: &NewFile) -> Start {
     Start::Beginning
 }
 
-/// Is `head` (a new file's first bytes) a copy of a file with fingerprint `fp`?
-pub(crate) fn same_head(head: &mut Head<'_>, fp: &Fingerprint) -> bool {
-    head.bytes().len() >= MIN_COPY_HEAD
-        && fp.head_len as usize >= MIN_COPY_HEAD
-        && head.starts_with(fp)
+/// Could a new file starting with `head` be a copy of a file starting with `orig`? Their common
+/// prefix (at least [`MIN_COPY_HEAD`] bytes) is equal: a copy still being written is told
+/// before it is as long as the original's head.
+pub(crate) fn same_head(head: &[u8], orig: &[u8]) -> bool {
+    let k = head.len().min(orig.len());
+    k >= MIN_COPY_HEAD && head[..k] == orig[..k]
 }
 
 /// Is `head` a copy of a file made before its truncation `t` (seen recently)?
 pub(crate) fn copy_before(head: &mut Head<'_>, t: &Truncation, now: Instant) -> bool {
-    now.saturating_duration_since(t.at) < COPY_WINDOW && same_head(head, &t.old)
+    now.saturating_duration_since(t.at) < COPY_WINDOW && copy_of_old(head, t)
 }
 
-/// Where a held copy starts once released: at the original's read position before a truncation
-/// the copy predates (its head is the original's old head), else at 0 (a copy that was not
-/// followed by a truncation is just another file).
+fn copy_of_old(head: &mut Head<'_>, t: &Truncation) -> bool {
+    match &t.head {
+        Some(old) => same_head(head.bytes(), old.as_slice()),
+        None => {
+            head.bytes().len() >= MIN_COPY_HEAD
+                && t.old.head_len as usize >= MIN_COPY_HEAD
+                && head.starts_with(&t.old)
+        }
+    }
+}
+
+/// Where a held copy starts once released: at the original's delivered position before a
+/// truncation the copy predates (its head is the original's old head); `None` if it predates
+/// none (a copy not followed by a truncation is just another file, read from 0 if matched).
 pub(crate) fn copy_start(
     copy_head: &mut Head<'_>,
     copy_size: u64,
     found: Instant,
-    truncation: Option<&Truncation>,
-) -> u64 {
-    match truncation {
-        Some(t) if t.at + COPY_WINDOW > found && copy_head.starts_with(&t.old) => {
-            t.pos.min(copy_size)
-        }
-        _ => 0,
+    truncations: &[Truncation],
+) -> Option<u64> {
+    truncations
+        .iter()
+        .rev()
+        .find(|t| t.at + COPY_WINDOW > found && copy_of_old(copy_head, t))
+        .map(|t| t.pos.min(copy_size))
+}
+
+/// Could a file named `name`, created next to a followed file named `orig`, be logrotate's copy
+/// of it (`app.log.1`, `app.log-20261127`, or with `extension .log`, `app-20261127.log`)?
+pub(crate) fn copy_name(name: &[u8], orig: &[u8]) -> bool {
+    if name.len() <= orig.len() {
+        return false;
+    }
+    if name.starts_with(orig) {
+        return true;
+    }
+    match memchr::memrchr(b'.', orig) {
+        Some(dot) if dot > 0 => name.starts_with(&orig[..dot]) && name.ends_with(&orig[dot..]),
+        _ => false,
     }
 }
 
 /// When a held file is released if it stays quiet: a copy waits for the truncation of its
-/// original (`wait`), a file too short to tell only shows whether a copy is being written.
+/// original (logrotate may take long between the two: an fsync of a big copy), up to
+/// [`COPY_WINDOW`]; a file too short to tell only shows whether a copy is being written.
 pub(crate) fn hold_until(of_known: bool, changed: Instant, wait: Duration) -> Instant {
-    changed + if of_known { wait } else { wait.min(SHORT_HOLD) }
+    changed
+        + if of_known {
+            wait.max(COPY_WINDOW)
+        } else {
+            wait.min(SHORT_HOLD)
+        }
 }
 
 #[cfg(test)]
@@ -222,6 +288,8 @@ mod tests {
         assert_eq!(next_state(Rotated, false, true), Active);
         assert_eq!(next_state(Rotated, false, false), Rotated);
         assert_eq!(next_state(Deleted, false, true), Deleted);
+        assert_eq!(next_state(Copy, false, true), Copy);
+        assert_eq!(next_state(Copy, true, false), Deleted);
     }
 
     #[test]
@@ -246,6 +314,7 @@ mod tests {
         assert_eq!(drain(State::Rotated, t0, w, later, || true), Drain::LetGo);
         assert_eq!(drain(State::Rotated, t0, w, later, || false), Drain::Keep);
         assert_eq!(drain(State::Deleted, t0, w, later, || false), Drain::LetGo);
+        assert_eq!(drain(State::Copy, t0, w, later, || false), Drain::LetGo);
     }
 
     #[test]
@@ -298,6 +367,26 @@ mod tests {
         };
         assert_eq!(start(&f), Start::CopyOfCheckpoint(100));
         let f = NewFile {
+            scanned_once: true,
+            copy_of: Some((1, 2)),
+            copy_at: Some(60),
+            ..base
+        };
+        assert_eq!(start(&f), Start::CopyAfterTruncation(60));
+        // First scan: a copy is held when resuming, read at start_at on a first run.
+        let f = NewFile {
+            copy_of: Some((1, 2)),
+            ..base
+        };
+        assert_eq!(start(&f), Start::Hold(Some((1, 2))));
+        let f = NewFile {
+            copy_of: Some((1, 2)),
+            first_run: true,
+            start_at: StartAt::End,
+            ..base
+        };
+        assert_eq!(start(&f), Start::End);
+        let f = NewFile {
             first_run: true,
             start_at: StartAt::End,
             ..base
@@ -306,32 +395,70 @@ mod tests {
     }
 
     #[test]
+    fn copy_names() {
+        assert!(copy_name(b"app.log.1", b"app.log"));
+        assert!(copy_name(b"app.log-20261127", b"app.log"));
+        assert!(copy_name(b"app-20261127.log", b"app.log"));
+        assert!(!copy_name(b"app.log", b"app.log"));
+        assert!(!copy_name(b"other.log.1", b"app.log"));
+        assert!(!copy_name(b"app.txt.1", b"app.log"));
+    }
+
+    #[test]
     fn copies() {
         let bytes = [b'x'; 100];
         let head = &mut Head::new(&bytes);
         let old = fp(&bytes[..80]);
         let now = Instant::now();
-        assert!(same_head(head, &old));
-        assert!(
-            !same_head(&mut Head::new(&bytes[..40]), &old),
-            "too short to tell"
-        );
-        assert!(!same_head(head, &fp(&bytes[..10])), "original too short");
+        assert!(same_head(&bytes, &bytes[..80]));
+        assert!(same_head(&bytes[..70], &bytes), "a copy being written");
+        assert!(!same_head(&bytes[..40], &bytes), "too short to tell");
+        assert!(!same_head(&bytes, &bytes[..10]), "original too short");
+        let mut diverging = bytes;
+        diverging[65] = b'y';
+        assert!(!same_head(&diverging, &bytes));
         let t = Truncation {
             old,
+            head: None,
             pos: 90,
             at: now,
         };
         assert!(copy_before(head, &t, now));
         assert!(!copy_before(head, &t, now + COPY_WINDOW));
-        assert_eq!(copy_start(head, 100, now, Some(&t)), 90);
-        assert_eq!(copy_start(head, 50, now, Some(&t)), 50);
-        assert_eq!(copy_start(head, 100, now, None), 0);
+        assert_eq!(copy_start(head, 100, now, &[t]), Some(90));
+        assert_eq!(copy_start(head, 50, now, &[t]), Some(50));
+        assert_eq!(copy_start(head, 100, now, &[]), None);
         let other = [b'y'; 100];
-        assert_eq!(copy_start(&mut Head::new(&other), 100, now, Some(&t)), 0);
-        assert_eq!(copy_start(head, 100, now + COPY_WINDOW, Some(&t)), 0);
+        assert_eq!(copy_start(&mut Head::new(&other), 100, now, &[t]), None);
+        assert_eq!(copy_start(head, 100, now + COPY_WINDOW, &[t]), None);
+        // Copies of earlier truncations are still told (copies kept, `dateext`).
+        let later = Truncation {
+            old: fp(&other[..80]),
+            head: Some(HeadBytes::new(&other[..80])),
+            pos: 70,
+            at: now,
+        };
+        assert_eq!(copy_start(head, 100, now, &[t, later]), Some(90));
+        assert_eq!(
+            copy_start(&mut Head::new(&other), 100, now, &[t, later]),
+            Some(70)
+        );
+        let mut history = Vec::new();
+        for i in 0..20 {
+            remember(&mut history, Truncation { pos: i, ..t });
+        }
+        assert_eq!(history.len(), MAX_TRUNCATIONS);
+        assert_eq!(history.last().map(|t| t.pos), Some(19));
+        remember(
+            &mut history,
+            Truncation {
+                at: now + COPY_WINDOW,
+                ..t
+            },
+        );
+        assert_eq!(history.len(), 1, "expired ones are forgotten");
         let w = Duration::from_secs(5);
-        assert_eq!(hold_until(true, now, w), now + w);
+        assert_eq!(hold_until(true, now, w), now + COPY_WINDOW);
         assert_eq!(hold_until(false, now, w), now + SHORT_HOLD);
     }
 }

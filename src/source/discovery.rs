@@ -65,6 +65,9 @@ pub(crate) struct Wake {
     /// Matching paths created (or renamed in) since the last look: opened at once, without
     /// waiting for the rate-limited scan, so that even a short-lived file is caught.
     pub created: Vec<PathBuf>,
+    /// Other paths created in watched directories since the last look: a copy of a followed
+    /// file that the globs do not match is opened at once, before it can be compressed away.
+    pub created_other: Vec<PathBuf>,
 }
 
 /// Outcome of [`Watch::update`].
@@ -212,9 +215,15 @@ impl Watch {
             }
             EventKind::Access(_) => {}
             EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                // Copies are created, not renamed in.
+                let created = matches!(ev.kind, EventKind::Create(_));
                 for p in ev.paths {
-                    if wake.created.len() < MAX_REMEMBERED && matches(&p) {
-                        wake.created.push(p);
+                    if matches(&p) {
+                        if wake.created.len() < MAX_REMEMBERED {
+                            wake.created.push(p);
+                        }
+                    } else if created && wake.created_other.len() < MAX_REMEMBERED {
+                        wake.created_other.push(p);
                     }
                 }
                 wake.rescan = true;
@@ -328,6 +337,7 @@ mod tests {
         w.classify(ev(create, &["/l/b.log"]), &mut wake, &matches, &no_error);
         w.classify(ev(create, &["/l/b.txt"]), &mut wake, &matches, &no_error);
         assert_eq!(wake.created, vec![PathBuf::from("/l/b.log")]);
+        assert_eq!(wake.created_other, vec![PathBuf::from("/l/b.txt")]);
         assert!(wake.rescan);
 
         let mut wake = Wake::default();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use super::decide::{State, Truncation};
-use super::fingerprint::FileId;
+use super::fingerprint::{FileId, HeadBytes};
 use super::split::Splitter;
 use super::FileInfo;
 
@@ -15,6 +15,8 @@ use super::FileInfo;
 pub(crate) struct Followed {
     pub file: File,
     pub info: FileInfo,
+    /// Its first bytes (those `info.fingerprint` hashes).
+    pub head: HeadBytes,
     /// Path it was opened (or last confirmed) under.
     pub orig_path: PathBuf,
     /// Next byte to read.
@@ -28,8 +30,8 @@ pub(crate) struct Followed {
     pub size: u64,
     pub mtime: Option<SystemTime>,
     pub state: State,
-    /// Last truncation seen (for matching a copy made just before it).
-    pub truncated: Option<Truncation>,
+    /// Recent truncations (for matching copies made just before them).
+    pub truncations: Vec<Truncation>,
 }
 
 /// A file found while running that is held before being read: its head equals a followed file's
@@ -43,6 +45,9 @@ pub(crate) struct PendingCopy {
     pub path: PathBuf,
     /// The original, once known (`None`: too short yet to tell).
     pub of: Option<FileId>,
+    /// Matched by the globs (else only read if it turns out to be a copy made before a
+    /// truncation, and dropped otherwise).
+    pub matched: bool,
     pub found: Instant,
     pub size: u64,
     pub changed: Instant,
@@ -66,12 +71,17 @@ pub(crate) struct FileTable {
     pub copies: HashMap<FileId, PendingCopy>,
     /// Identities matched by the last scan.
     pub matched: HashSet<FileId>,
+    /// Matched files that hold compressed data: never read (forgotten once unmatched).
+    pub ignored: HashMap<FileId, PathBuf>,
 }
 
 impl FileTable {
     /// Is this identity followed, held or dormant?
     pub(crate) fn knows(&self, id: &FileId) -> bool {
-        self.files.contains_key(id) || self.copies.contains_key(id) || self.dormant.contains_key(id)
+        self.files.contains_key(id)
+            || self.copies.contains_key(id)
+            || self.dormant.contains_key(id)
+            || self.ignored.contains_key(id)
     }
 
     /// Rebuild the path index. A rotated file may still carry the name of the new file at its

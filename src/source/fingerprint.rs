@@ -51,6 +51,43 @@ pub(crate) fn fingerprint(file: &File, md: &Metadata) -> io::Result<Fingerprint>
     Ok(fingerprint_of(md, &buf[..n]))
 }
 
+/// The first bytes of a followed file, kept to recognise a copy of it while the copy is still
+/// being written (a hash only matches once the copy is as long as the hashed head).
+#[derive(Clone, Copy)]
+pub(crate) struct HeadBytes {
+    len: u16,
+    bytes: [u8; HEAD_MAX],
+}
+
+impl HeadBytes {
+    pub(crate) fn new(head: &[u8]) -> HeadBytes {
+        let len = head.len().min(HEAD_MAX);
+        let mut bytes = [0u8; HEAD_MAX];
+        bytes[..len].copy_from_slice(&head[..len]);
+        HeadBytes {
+            len: len as u16,
+            bytes,
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for HeadBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HeadBytes({} bytes)", self.len)
+    }
+}
+
+/// Fingerprint and first bytes of an open file whose metadata is `md`.
+pub(crate) fn identity(file: &File, md: &Metadata) -> io::Result<(Fingerprint, HeadBytes)> {
+    let mut buf = [0u8; HEAD_MAX];
+    let n = read_head(file, HEAD_MAX, &mut buf)?;
+    Ok((fingerprint_of(md, &buf[..n]), HeadBytes::new(&buf[..n])))
+}
+
 /// Fingerprint of the file with metadata `md` whose first bytes (up to [`HEAD_MAX`]) are `head`.
 pub(crate) fn fingerprint_of(md: &Metadata, head: &[u8]) -> Fingerprint {
     let head = &head[..head.len().min(HEAD_MAX)];
@@ -69,6 +106,30 @@ pub(crate) fn head_matches(file: &File, fp: &Fingerprint) -> io::Result<bool> {
     let n = read_head(file, want, &mut buf)?;
     Ok(n == want && fnv1a(&buf[..n]) == fp.head_hash)
 }
+
+/// Does a file starting with `head` hold compressed data (gzip, bzip2, xz, zstd, lz4, zip)?
+/// Such files (`access.log.2.gz` matched by `access.log*`) are never read as lines.
+pub(crate) fn is_compressed(head: &[u8]) -> bool {
+    MAGIC.iter().any(|m| head.starts_with(m))
+}
+
+/// Could a file starting with `head` (fewer bytes than a magic number) still turn out
+/// compressed once more bytes are written?
+pub(crate) fn may_be_compressed(head: &[u8]) -> bool {
+    MAGIC
+        .iter()
+        .any(|m| head.len() < m.len() && m.starts_with(head))
+}
+
+/// Leading bytes of compressed formats.
+const MAGIC: &[&[u8]] = &[
+    b"\x1f\x8b",         // gzip
+    b"BZh",              // bzip2
+    b"\xfd7zXZ\x00",     // xz
+    b"\x28\xb5\x2f\xfd", // zstd
+    b"\x04\x22\x4d\x18", // lz4 frame
+    b"PK\x03\x04",       // zip
+];
 
 /// The first bytes of one file, compared with many fingerprints: each distinct prefix length is
 /// hashed once (most fingerprints cover [`HEAD_MAX`] bytes).
@@ -111,6 +172,19 @@ impl<'a> Head<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_heads() {
+        assert!(is_compressed(b"\x1f\x8b\x08\x00"));
+        assert!(is_compressed(b"BZh91AY&SY"));
+        assert!(is_compressed(b"\xfd7zXZ\x00\x00"));
+        assert!(is_compressed(b"\x28\xb5\x2f\xfd\x00"));
+        assert!(!is_compressed(b"127.0.0.1 - - [25/Nov/2026"));
+        assert!(!is_compressed(b"\x1f"), "too short to tell");
+        assert!(!is_compressed(b""));
+        assert!(may_be_compressed(b"\x1f") && may_be_compressed(b"BZ"));
+        assert!(!may_be_compressed(b"GET") && !may_be_compressed(b"\x1f\x8b"));
+    }
 
     #[test]
     fn head_compares_prefixes() {

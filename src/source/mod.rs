@@ -17,15 +17,18 @@
 //! | Rename without create | old file followed until a new file appears at the path | each once |
 //! | Delete (+ recreate) | drained through the open fd until quiet for `rotate_wait`, `Closed`; a recreated file is read from 0 | each once |
 //! | Truncation (`> file`) | size < offset, or the head hash changed (truncated and rewritten past our offset between two looks): `Truncated`, read from 0 | new content once; a held partial line is dropped |
-//! | copytruncate, copy not matched by the glob | detected as truncation | lines written between our last read and the truncation are lost (they only exist in the copy) |
-//! | copytruncate, copy matched by the glob | the copy (same first ≥ 64 bytes as the original) is held until quiet, then read from the original's pre-truncation offset | each once, including the lines only in the copy |
-//! | Agent restarted | checkpointed files resume at their offset if dev + inode + head hash match; others read from 0; a checkpointed file renamed out of the glob while down is found by inode in its old directory and drained; a copytruncate copy made while down is matched to the checkpoint by its head | each once up to the last saved checkpoint |
+//! | copytruncate (numbered or `dateext`, copies kept or shifted, matched by the glob or not) | on the truncation, its copy (same first ≥ 64 bytes as the original had) is taken from the held files or looked up in the directory, and read from the last position delivered from the original; its `Opened` comes before the original's `Truncated`; an unmatched copy is let go once read | each once, except lines written between the copy and the truncation (in neither file) |
+//! | A matched copy with no truncation after it (up to 60 s) | followed from its end | its lines are the original's |
+//! | Compressed file (gzip, bzip2, xz, zstd, lz4, zip magic) | never read | — |
+//! | Agent restarted | checkpointed files resume at their offset if dev + inode + head hash match; others read from 0; a checkpointed file renamed out of the glob while down is found by inode in its old directory and drained; a copytruncate copy made while down is matched to the checkpoint by its head (or held, if its truncation is still to come) | each once up to the last saved checkpoint |
 //! | Inode reused by another file | head hash differs: treated as a new file, never resumed from a stale offset | — |
 //! | File / directory appears later | the nearest existing ancestor is watched; the file is read from 0 | each once |
 //! | Unreadable file | `Error` naming the path, once per state change; other files keep flowing; retried on directory events and each poll | — |
 //!
 //! Lines written between the copy and the truncation of a copytruncate are in neither file: no
-//! tailer can deliver them. Lines written to a rotated file after it was let go (quiet for
+//! tailer can deliver them. With `compress` but no `delaycompress`, the copy is compressed and
+//! deleted right after the truncation; lines not read by then are recovered only if the copy was
+//! opened on its create event before that. Lines written to a rotated file after it was let go (quiet for
 //! `rotate_wait` with a new file at its path) are read only if it still matches the glob.
 //! Symlinked files are followed; the directory of their target is watched too.
 

@@ -12,7 +12,9 @@ use memchr::memrchr;
 
 use super::decide::{self, Truncation};
 use super::files::Followed;
-use super::fingerprint::{fingerprint, head_matches, HEAD_MAX};
+use super::fingerprint::{
+    fingerprint, head_matches, identity, is_compressed, may_be_compressed, HEAD_MAX,
+};
 use super::split::{Piece, Splitter};
 use super::{FileInfo, TailError, TailEvent, TailSink};
 use std::os::unix::fs::FileExt;
@@ -34,51 +36,62 @@ pub(crate) fn flush(f: &mut Followed, sink: &mut dyn TailSink) {
     });
 }
 
+/// What [`read_followed`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Read to the end.
+    Done,
+    /// Read up to the budget; more remains.
+    More,
+    /// Nothing read: the file was truncated (or rewritten in place). Call [`truncate`], then
+    /// read again.
+    Truncated,
+    /// Nothing read: the file starts with compressed data.
+    Compressed,
+}
+
 /// Check one followed file (truncation, head change) and read it to its end or the budget.
-/// Returns whether more data remains.
 pub(crate) fn read_followed(
     f: &mut Followed,
     buf: &mut [u8],
     sink: &mut dyn TailSink,
     stop: &AtomicBool,
-) -> io::Result<bool> {
+) -> io::Result<Outcome> {
     let md = f.file.metadata()?;
     let size = md.len();
     let mtime = md.modified().ok();
     if f.seen == Some((size, mtime)) && f.read_pos >= size {
-        return Ok(false);
+        return Ok(Outcome::Done);
     }
     f.seen = Some((size, mtime));
     f.size = size;
     f.mtime = mtime;
     let fp = f.info.fingerprint;
     if decide::truncated(size, f.read_pos, fp.head_len, || head_matches(&f.file, &fp))? {
-        f.truncated = Some(Truncation {
-            old: fp,
-            pos: f.read_pos,
-            at: Instant::now(),
-        });
-        f.split.reset();
-        f.read_pos = 0;
-        f.delivered = 0;
-        f.info.fingerprint = fingerprint(&f.file, &md)?;
-        sink.event(TailEvent::Truncated {
-            file: f.info.clone(),
-        });
-    } else if (fp.head_len as usize) < HEAD_MAX && size > u64::from(fp.head_len) {
-        f.info.fingerprint = fingerprint(&f.file, &md)?;
+        return Ok(Outcome::Truncated);
+    }
+    if (fp.head_len as usize) < HEAD_MAX && size > u64::from(fp.head_len) {
+        (f.info.fingerprint, f.head) = identity(&f.file, &md)?;
     }
     let mut budget = READ_BUDGET;
     loop {
         if stop.load(Ordering::Relaxed) {
-            return Ok(false);
+            return Ok(Outcome::Done);
         }
         let n = match f.file.read_at(buf, f.read_pos) {
-            Ok(0) => return Ok(false),
+            Ok(0) => return Ok(Outcome::Done),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        if f.read_pos == 0 {
+            if is_compressed(&buf[..n]) {
+                return Ok(Outcome::Compressed);
+            }
+            if may_be_compressed(&buf[..n]) {
+                return Ok(Outcome::Done); // tell once more bytes are written
+            }
+        }
         let pos = f.read_pos;
         f.read_pos += n as u64;
         f.size = f.size.max(f.read_pos);
@@ -94,9 +107,28 @@ pub(crate) fn read_followed(
         });
         budget = budget.saturating_sub(n as u64);
         if budget == 0 {
-            return Ok(true);
+            return Ok(Outcome::More);
         }
     }
+}
+
+/// Start a truncated file over from 0 and remember the truncation: the old identity and the
+/// end of what was delivered (a partial line held back is dropped here, and read again from a
+/// copy if one is found).
+pub(crate) fn truncate(f: &mut Followed) -> io::Result<Truncation> {
+    let md = f.file.metadata()?;
+    let t = Truncation {
+        old: f.info.fingerprint,
+        head: Some(f.head),
+        pos: f.delivered,
+        at: Instant::now(),
+    };
+    f.split.reset();
+    f.read_pos = 0;
+    f.delivered = 0;
+    (f.info.fingerprint, f.head) = identity(&f.file, &md)?;
+    decide::remember(&mut f.truncations, t);
+    Ok(t)
 }
 
 /// Starting "at the end": after the last newline, so a line being written is read whole.

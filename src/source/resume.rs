@@ -86,8 +86,14 @@ impl Tailer {
                 file: info.clone(),
                 offset: cp.offset,
             });
-            sink.event(TailEvent::Rotated { file: info.clone() });
-            self.insert(file, info, &md, cp.offset, split, State::Rotated);
+            // Found under its own name but unmatched: a copy being read when we stopped.
+            let state = if path == cp.path && !self.patterns.matches(&path) {
+                State::Copy
+            } else {
+                sink.event(TailEvent::Rotated { file: info.clone() });
+                State::Rotated
+            };
+            self.insert(file, info, &md, cp.offset, split, state);
             if let Some(f) = self.table.files.get_mut(&id) {
                 f.orig_path = cp.path.clone();
             }

@@ -9,9 +9,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::decide::{self, NewFile, Start, State};
+use super::decide::{self, NewFile, Start, State, Truncation};
 use super::files::{Followed, PendingCopy};
-use super::fingerprint::{file_id, fingerprint, fingerprint_of, read_head, FileId, Head, HEAD_MAX};
+use super::fingerprint::{
+    file_id, fingerprint, fingerprint_of, is_compressed, read_head, FileId, Head, HeadBytes,
+    HEAD_MAX,
+};
 use super::paths::Scan;
 use super::read::{line_aligned_end, resume_mid_line};
 use super::split::Splitter;
@@ -82,6 +85,8 @@ impl Tailer {
             }
         }
         self.table.matched = ids.keys().copied().collect();
+        let matched = &self.table.matched;
+        self.table.ignored.retain(|id, _| matched.contains(id));
 
         // Held files that were renamed away or deleted are followed now (from 0, or from the
         // copy offset), so that the rotation logic below drains them: never drop their lines.
@@ -219,10 +224,20 @@ impl Tailer {
         }
         let mut buf = [0u8; HEAD_MAX];
         let n = read_head(&file, HEAD_MAX, &mut buf)?;
+        if is_compressed(&buf[..n]) {
+            self.table.ignored.insert(id, path.to_path_buf());
+            return Ok(());
+        }
         let head = &mut Head::new(&buf[..n]);
         let fp = fingerprint_of(&md, head.bytes());
         let cp_inode = self.checkpoint_for(id, head);
         let cp_content = self.checkpoint_by_content(head);
+        // Asked of every followed file: not on a first run's first scan (nothing to copy yet).
+        let copy = if self.scanned_once || !self.first_run {
+            self.copy_of(head, id)
+        } else {
+            None
+        };
         let facts = NewFile {
             size: md.len(),
             dormant: self
@@ -231,12 +246,8 @@ impl Tailer {
                 .get(&id)
                 .map(|d| (d.offset, head.starts_with(&d.info.fingerprint))),
             checkpoint: cp_inode.map(|i| self.resume[i].offset),
-            // Only once running (asked of every followed file).
-            copy_of: if self.scanned_once {
-                self.copy_of(head, id)
-            } else {
-                None
-            },
+            copy_of: copy.as_ref().map(|m| m.of),
+            copy_at: copy.as_ref().and_then(|m| m.at),
             checkpoint_by_content: cp_content.map(|i| self.resume[i].offset),
             scanned_once: self.scanned_once,
             first_run: self.first_run,
@@ -244,7 +255,7 @@ impl Tailer {
         };
         let mut split = Splitter::new(self.opts.max_line_bytes);
         let max = self.opts.max_line_bytes;
-        let mut truncated = false;
+        let mut truncated = None;
         let offset = match decide::start(&facts) {
             Start::Dormant(offset) => {
                 self.table.dormant.remove(&id);
@@ -266,9 +277,8 @@ impl Tailer {
             }
             Start::TruncatedWhileDown => {
                 if let Some(i) = cp_inode {
-                    self.resume.swap_remove(i);
+                    truncated = Some(self.resume.swap_remove(i));
                 }
-                truncated = true;
                 0
             }
             Start::Hold(of) => {
@@ -280,12 +290,17 @@ impl Tailer {
                         file,
                         path: path.to_path_buf(),
                         of,
+                        matched: true,
                         found: now,
                         size,
                         changed: now,
                     },
                 );
                 return Ok(());
+            }
+            Start::CopyAfterTruncation(offset) => {
+                resume_mid_line(&file, offset, max, &mut split)?;
+                offset
             }
             Start::CopyOfCheckpoint(offset) => {
                 if let Some(i) = cp_content {
@@ -305,10 +320,22 @@ impl Tailer {
             file: info.clone(),
             offset,
         });
-        if truncated {
-            sink.event(TailEvent::Truncated { file: info.clone() });
+        let was_truncated = truncated.is_some();
+        self.insert(file, info.clone(), &md, offset, split, State::Active);
+        if let (Some(cp), Some(f)) = (truncated, self.table.files.get_mut(&id)) {
+            // A copy made before this truncation (found later in this scan) starts where the
+            // checkpoint stood.
+            let t = Truncation {
+                old: cp.fingerprint,
+                head: None,
+                pos: cp.offset,
+                at: Instant::now(),
+            };
+            decide::remember(&mut f.truncations, t);
         }
-        self.insert(file, info, &md, offset, split, State::Active);
+        if was_truncated {
+            sink.event(TailEvent::Truncated { file: info });
+        }
         Ok(())
     }
 
@@ -322,9 +349,12 @@ impl Tailer {
         state: State,
     ) {
         let id = file_id(md);
+        let mut buf = [0u8; HEAD_MAX];
+        let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
         self.table.files.insert(
             id,
             Followed {
+                head: HeadBytes::new(&buf[..n]),
                 file,
                 orig_path: info.path.clone(),
                 info,
@@ -336,7 +366,7 @@ impl Tailer {
                 size: md.len(),
                 mtime: md.modified().ok(),
                 state,
-                truncated: None,
+                truncations: Vec::new(),
             },
         );
     }
@@ -382,6 +412,10 @@ impl Tailer {
             let Ok(file) = File::open(&to) else { continue };
             let Ok(md) = file.metadata() else { continue };
             let id = file_id(&md);
+            // Held as a possible copy of another file, it came from a matched path: ours.
+            if self.table.copies.get(&id).is_some_and(|c| !c.matched) {
+                self.table.copies.remove(&id);
+            }
             if !md.is_file() || self.table.knows(&id) {
                 continue;
             }

@@ -25,7 +25,7 @@ use super::discovery::{Stopper, Wake, Watch};
 use super::files::{Dormant, FileTable};
 use super::fingerprint::{file_id, FileId};
 use super::paths::Patterns;
-use super::read::{flush, read_followed, BUF_SIZE};
+use super::read::{flush, read_followed, truncate, Outcome, BUF_SIZE};
 use super::report::ErrorLog;
 use super::{Checkpoint, TailError, TailEvent, TailOptions, TailSink};
 
@@ -121,6 +121,9 @@ impl Tailer {
             // short-lived files must not make us re-walk it thousands of times a second).
             let rescan_due = last_rescan.map_or(now, |t| t + MIN_RESCAN_GAP);
             let scanning = polling || (self.wake.rescan && now >= rescan_due);
+            if !self.wake.created_other.is_empty() {
+                self.open_created_others(sink);
+            }
             if scanning {
                 self.wake.created.clear();
                 self.rescan(sink);
@@ -216,22 +219,56 @@ impl Tailer {
 
     /// Read one followed file to its end (up to the budget). True if more remains.
     pub(super) fn read(&mut self, id: FileId, sink: &mut dyn TailSink) -> bool {
-        let Some(f) = self.table.files.get_mut(&id) else {
-            return false;
-        };
-        match read_followed(f, &mut self.buf, sink, self.watch.stop_flag()) {
-            Ok(more) => {
-                if self.errors.has(&f.info.path) && !self.scan_bad.contains(&f.info.path) {
-                    self.errors.clear(&f.info.path);
+        // A file rewritten in place again and again: at most a few truncations per look.
+        for _ in 0..4 {
+            let Some(f) = self.table.files.get_mut(&id) else {
+                return false;
+            };
+            let err = match read_followed(f, &mut self.buf, sink, self.watch.stop_flag()) {
+                Ok(Outcome::Truncated) => match truncate(f) {
+                    Ok(t) => {
+                        // The copy first: a checkpoint saved between the two events then
+                        // still holds the copy's start, never the original at 0 alone.
+                        self.recover_copy(id, &t, sink);
+                        if let Some(f) = self.table.files.get(&id) {
+                            sink.event(TailEvent::Truncated {
+                                file: f.info.clone(),
+                            });
+                        }
+                        continue;
+                    }
+                    Err(e) => e,
+                },
+                Ok(Outcome::Compressed) => {
+                    self.ignore(id, sink);
+                    return false;
                 }
-                more
-            }
-            Err(e) => {
-                let path = f.info.path.clone();
-                self.errors
-                    .report(sink, &path, format!("cannot read {}: {e}", path.display()));
-                false
-            }
+                Ok(outcome) => {
+                    if self.errors.has(&f.info.path) && !self.scan_bad.contains(&f.info.path) {
+                        self.errors.clear(&f.info.path);
+                    }
+                    return outcome == Outcome::More;
+                }
+                Err(e) => e,
+            };
+            let path = f.info.path.clone();
+            self.errors.report(
+                sink,
+                &path,
+                format!("cannot read {}: {err}", path.display()),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Stop following a file that turned out to hold compressed data.
+    fn ignore(&mut self, id: FileId, sink: &mut dyn TailSink) {
+        if let Some(f) = self.table.files.remove(&id) {
+            tracing::debug!(path = %f.info.path.display(), "compressed file: not read");
+            self.table.ignored.insert(id, f.info.path.clone());
+            sink.event(TailEvent::Closed { file: f.info });
+            self.table.index_paths();
         }
     }
 
@@ -285,24 +322,25 @@ impl Tailer {
         if self.watch.stopped() {
             return;
         }
-        let Some(f) = self.table.files.get_mut(&id) else {
+        let Some(before) = self.table.files.get(&id).map(|f| f.read_pos) else {
             return;
         };
-        let before = f.read_pos;
-        match read_followed(f, &mut self.buf, sink, self.watch.stop_flag()) {
-            Ok(false) if f.read_pos == before => {}
-            Ok(_) => return, // still moving; try again later
-            Err(e) => {
-                // Nothing more can be read from it: let it go all the same.
-                let path = f.info.path.clone();
-                self.errors
-                    .report(sink, &path, format!("cannot read {}: {e}", path.display()));
-            }
+        // Errors are reported by `read`; nothing more can be read then: let it go all the same.
+        if self.read(id, sink) {
+            return; // still moving; try again later
+        }
+        match self.table.files.get(&id) {
+            Some(f) if f.read_pos == before => {}
+            _ => return,
         }
         let Some(mut f) = self.table.files.remove(&id) else {
             return;
         };
-        flush(&mut f, sink);
+        // A copy's unterminated last line is a write torn by the copy (its rest went to the
+        // original and was truncated away): not a line. Any other file's is a whole line.
+        if f.state != State::Copy {
+            flush(&mut f, sink);
+        }
         if f.state == State::Rotated && self.table.matched.contains(&id) {
             self.table.dormant.insert(
                 id,
