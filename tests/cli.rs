@@ -386,10 +386,7 @@ fn explain_escapes_control_characters() {
         out.escape_debug()
     );
     assert!(out.contains("\\u{1b}[2J"), "{out}");
-    assert!(
-        out.contains("route=\"/a\u{fffd}[2J\u{fffd}]0;pwned\u{fffd}/b\""),
-        "{out}"
-    );
+    assert!(out.contains("route=\"/:id/b\""), "{out}");
     assert!(
         out.contains("line 2") && out.contains("parse error"),
         "{out}"

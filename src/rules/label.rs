@@ -4,7 +4,8 @@
 //! Label values never contain control characters: C0 controls, DEL and C1 controls are
 //! replaced by U+FFFD, as invalid UTF-8 is. Log content is untrusted, and these values end up
 //! in terminals (`curl /metrics`, `explain`) and dashboards, where an ESC byte could rewrite
-//! what is shown.
+//! what is shown. Values that cannot hold one (config strings, checked at validation, and the
+//! output of transforms that never emit one) skip the check.
 
 use std::collections::HashMap;
 
@@ -39,6 +40,9 @@ pub(super) struct LabelRule {
     xform: Option<Applier>,
     map: Option<ValueMap>,
     default: Option<Box<[u8]>>,
+    /// The value may hold what a label must not (control characters, invalid UTF-8): it comes
+    /// from the log without a transform whose output is clean.
+    check: bool,
 }
 
 impl LabelRule {
@@ -47,7 +51,16 @@ impl LabelRule {
             (LabelValue::Field(id), None, None, None, None) => Some(*id),
             _ => None,
         };
+        // Config strings (constants, defaults, map values) were checked at validation.
+        let check = match &l.transform {
+            Some(t) => !t.clean_output(),
+            None => {
+                let constant = matches!(l.value, LabelValue::Const(_)) && l.regex.is_none();
+                !(constant || (l.map.is_some() && l.default.is_some()))
+            }
+        };
         LabelRule {
+            check,
             plain,
             src: l.value.clone(),
             regex: l
@@ -139,7 +152,7 @@ impl LabelRule {
                 }
             }
         }
-        if !printable_ascii(v) && !clean_utf8(v) {
+        if self.check && !printable_ascii(v) && !clean_utf8(v) {
             clean.clear();
             push_clean(v, clean);
             v = clean;
@@ -148,12 +161,10 @@ impl LabelRule {
     }
 }
 
-/// Bytes 0x20..=0x7E only: the usual label value, pushed as is. Branch-free over the bytes so
-/// it stays about as cheap as `is_ascii` on short values.
+/// Bytes 0x20..=0x7E only: the usual label value, pushed as is.
 #[inline]
 fn printable_ascii(v: &[u8]) -> bool {
-    v.iter()
-        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x20) < 0x5f))
+    v.iter().all(|&b| b.wrapping_sub(0x20) < 0x5f)
 }
 
 /// Valid UTF-8 with no control character.

@@ -321,6 +321,30 @@ impl<'a> Metrics<'a> {
                 ))
             }
         };
+        // Values from the config are printable, so a label built only from them needs no
+        // check per line (see rules::label).
+        let printable = |k: String, v: &str| {
+            if v.chars().any(char::is_control) {
+                Err(invalid(
+                    at(&k),
+                    "label values cannot hold control characters",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(v) = &f.value {
+            printable("value".into(), v)?;
+        }
+        if let Some(v) = &f.default {
+            printable("default".into(), v)?;
+        }
+        for (i, v) in f.values.iter().flatten().enumerate() {
+            printable(format!("values[{i}]"), v)?;
+        }
+        for (k, v) in f.map.iter().flatten() {
+            printable(format!("map.{k}"), v)?;
+        }
         if f.replacement.is_some() && f.regex.is_none() {
             return Err(invalid(at("replacement"), "`replacement` needs `regex`"));
         }

@@ -261,3 +261,28 @@ fn unbounded_labels_warn_with_their_key() {
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     assert!(c.warnings[0].contains("labels.ip") && c.warnings[0].contains("client IP"));
 }
+
+#[test]
+fn label_constants_cannot_hold_control_characters() {
+    for (spec, key) in [
+        (r#"{value: "a\eb"}"#, "labels.l.value"),
+        (r#"{field: status, default: "\r"}"#, "labels.l.default"),
+        (
+            r#"{field: status, values: [ok, "\u0007"]}"#,
+            "labels.l.values[1]",
+        ),
+        (
+            r#"{field: status, map: {"200": "\u009b"}}"#,
+            "labels.l.map.200",
+        ),
+        (
+            r#"{field: request_uri, transform: route, patterns: ["/a\e"]}"#,
+            "labels.l.patterns[0]",
+        ),
+    ] {
+        let e = err(&format!(
+            "{BASE}      - {{name: c, type: counter, labels: {{l: {spec}}}}}\n"
+        ));
+        assert!(e.contains(key) && e.contains("control"), "{spec}: {e}");
+    }
+}

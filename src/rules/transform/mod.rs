@@ -3,8 +3,8 @@
 //! A transform turns a field's value into a label value, usually folding an unbounded input
 //! (URI, user agent, status text) into a small set. Each lives in its own file with its unit
 //! tests; this file registers them. Adding one: a file here, a variant in [`TransformName`]
-//! (its config name), and an arm in [`Transform::new`], [`Transform::bounded`] and
-//! [`Applier::apply`]. Options a transform takes are checked in [`Transform::new`], at config
+//! (its config name), and an arm in [`Transform::new`], [`Transform::bounded`],
+//! [`Transform::clean_output`] and [`Applier::apply`]. Options a transform takes are checked in [`Transform::new`], at config
 //! validation; what runs per line cannot fail and does not allocate (output goes to a
 //! caller-owned buffer).
 //!
@@ -127,6 +127,19 @@ impl Transform {
             | Transform::Method
             | Transform::Device(_) => true,
             Transform::Route(_) | Transform::Lower => false,
+        }
+    }
+
+    /// True when the output never holds a control character whatever the input (a route turns
+    /// a segment holding one into `:id`), so the label needs no check after it.
+    pub fn clean_output(&self) -> bool {
+        match self {
+            Transform::Route(_)
+            | Transform::StatusClass
+            | Transform::Status
+            | Transform::Method
+            | Transform::Device(_) => true,
+            Transform::Lower => false,
         }
     }
 }

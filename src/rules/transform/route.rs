@@ -20,6 +20,9 @@ impl RoutePattern {
         if !p.starts_with('/') {
             return Err(format!("route pattern {p:?} must start with '/'"));
         }
+        if p.chars().any(char::is_control) {
+            return Err(format!("route pattern {p:?} has a control character"));
+        }
         let parts: Vec<&str> = p[1..].split('/').collect();
         let mut segs = Vec::new();
         for (i, s) in parts.iter().enumerate() {
@@ -125,8 +128,8 @@ pub fn route(uri: &[u8], patterns: &[RoutePattern], out: &mut Vec<u8>) {
     }
 }
 
-/// An identifier-like segment: all digits, percent-encoded or non-ASCII, a UUID, hex of 8+ with
-/// a digit, a token of 16+ with a digit, or 6+ bytes at least half digits.
+/// An identifier-like segment: all digits, percent-encoded, non-ASCII or with a control byte, a
+/// UUID, hex of 8+ with a digit, a token of 16+ with a digit, or 6+ bytes at least half digits.
 fn is_id(s: &[u8]) -> bool {
     if s.is_empty() {
         return false;
@@ -136,7 +139,8 @@ fn is_id(s: &[u8]) -> bool {
     for &b in s {
         if b.is_ascii_digit() {
             digits += 1;
-        } else if b == b'%' || !b.is_ascii() {
+        } else if b == b'%' || !b.is_ascii() || b.is_ascii_control() {
+            // Control bytes too: a route never carries them into a label value.
             return true;
         } else {
             hex &= b.is_ascii_hexdigit();
@@ -199,6 +203,7 @@ mod tests {
         assert_eq!(r("\\x16\\x03\\x01", &[]), ":invalid");
         assert_eq!(r("/a/b/c/d/e/f/g/h/i/j", &[]), "/a/b/c/d/e/f/g/h/*");
         assert_eq!(r("/api/v1/users", &[]), "/api/v1/users");
+        assert_eq!(r("/a\x1b[2J/b\x7f/c", &[]), "/:id/:id/c");
     }
 
     #[test]
