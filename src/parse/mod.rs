@@ -43,6 +43,8 @@ pub mod multiline;
 pub mod nginx;
 pub mod nginx_error;
 pub mod regex;
+#[cfg(test)]
+mod roundtrip;
 mod scan;
 pub mod syslog;
 
