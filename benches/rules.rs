@@ -6,6 +6,9 @@
 //! - `equivalent`: `benches/equivalent.yml`, the rules `scripts/bench-vs-mtail` runs against mtail
 //!   (requests by method and status, bytes by status, duration histogram by method).
 //!
+//! `*_exemplar_every_pass` runs the same lines with the clock a second further each pass (the
+//! worst case for exemplars, which are taken at most once a second per series and bucket).
+//!
 //! Data: the file named by `LOGPULSE_BENCH_ACCESS` (`combined_rt` lines), else 1000 synthetic lines.
 //! Criterion's time is per pass over all lines; the throughput line gives lines per second.
 
@@ -46,6 +49,19 @@ fn bench_config(c: &mut Criterion, name: &str, yaml: &str, lines: &[Vec<u8>]) {
     g.throughput(Throughput::Elements(lines.len() as u64));
     g.bench_function(name, |b| {
         b.iter(|| {
+            for l in lines {
+                let _ = black_box(rules.apply(black_box(l)));
+            }
+        })
+    });
+    // Worst case for exemplars: the clock moves a second before every pass, so every
+    // exemplar slot touched in a pass takes a new exemplar (formats a line reference, locks,
+    // copies) once per 1000 lines, where in steady state it is once a second.
+    let mut now = logpulse::store::now_secs();
+    g.bench_function(format!("{name}_exemplar_every_pass"), |b| {
+        b.iter(|| {
+            now += 1;
+            rules.set_now(now);
             for l in lines {
                 let _ = black_box(rules.apply(black_box(l)));
             }

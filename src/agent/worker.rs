@@ -14,7 +14,7 @@ use crate::config::Multiline;
 use crate::parse::Joiner;
 use crate::rules::SourceRules;
 use crate::source::{Checkpoint, FileInfo, Fingerprint, TailEvent, TailSink};
-use crate::store::{now_secs, push_label, Desc, Kind, Label, Series, Store};
+use crate::store::{now_ms, push_label, Desc, Kind, Label, Series, Store};
 
 /// Per-file position, keyed by (dev, inode).
 pub type FileKey = (u64, u64);
@@ -277,8 +277,9 @@ impl Worker {
 
 impl TailSink for Worker {
     fn batch(&mut self, file: &FileInfo, start_offset: u64, data: &[u8]) {
-        let now = now_secs();
-        self.rules.set_now(now);
+        let now_ms = now_ms();
+        let now = now_ms / 1000;
+        self.rules.set_clock_ms(now_ms);
         let fk = key(&file.fingerprint);
         let mut lines = 0u64;
         let mut errors = 0u64;

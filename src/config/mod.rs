@@ -19,8 +19,8 @@ pub mod raw;
 pub mod validate;
 
 pub use model::{
-    Action, CheckpointMode, Condition, Config, Format, Global, Label, LabelValue, Metric,
-    MetricType, Multiline, Source, TemplatePart, Test,
+    Action, CheckpointMode, Condition, Config, ExemplarField, Format, Global, Label, LabelValue,
+    Metric, MetricType, Multiline, Source, TemplatePart, Test,
 };
 pub use validate::{
     bucket_bounds, parse_duration, valid_label_name, valid_metric_name, DEFAULT_LISTEN,

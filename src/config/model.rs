@@ -71,6 +71,17 @@ pub struct Source {
     pub multiline: Option<Multiline>,
     /// The metrics: the profile's first, then the user's.
     pub metrics: Vec<Metric>,
+    /// Where exemplar labels come from, when a field is named for it.
+    pub exemplar: Option<ExemplarField>,
+}
+
+/// The field whose value labels exemplars.
+#[derive(Debug, Clone)]
+pub struct ExemplarField {
+    /// The field.
+    pub field: FieldId,
+    /// The exemplar's label name (the field name, made a valid label name).
+    pub label: String,
 }
 
 /// A format whose parser builds and whose fields resolve.

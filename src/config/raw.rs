@@ -100,6 +100,9 @@ pub struct RawSource {
     /// Poll only, no inotify (NFS, CIFS).
     #[serde(default)]
     pub poll: bool,
+    /// Format field whose value labels exemplars (a request or trace id); without it, or when
+    /// a line lacks it, exemplars carry a reference to the line.
+    pub exemplar_field: Option<String>,
     /// User-defined metrics.
     #[serde(default)]
     pub metrics: Vec<RawMetric>,

@@ -19,6 +19,7 @@ use crate::store::Store;
 
 pub mod auth;
 pub mod escape;
+pub mod openmetrics;
 pub mod server;
 pub mod status;
 pub mod text;
@@ -42,6 +43,8 @@ pub use status::StatusPage;
 pub enum Format {
     /// Prometheus text format 0.0.4.
     Text,
+    /// OpenMetrics 1.0.0, with exemplars.
+    OpenMetrics,
 }
 
 impl Format {
@@ -49,6 +52,40 @@ impl Format {
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Text => text::CONTENT_TYPE,
+            Format::OpenMetrics => openmetrics::CONTENT_TYPE,
+        }
+    }
+
+    /// The format an `Accept` header prefers: OpenMetrics when it is asked for (version 1.0.0,
+    /// or no version) with a higher weight than the text format, else text.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let (mut om, mut text) = (0.0f32, 0.0f32);
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let mime = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let (mut q, mut version) = (1.0f32, None);
+            for p in parts {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                let v = v.trim().trim_matches('"');
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "q" => q = v.parse().unwrap_or(0.0),
+                    "version" => version = Some(v.to_string()),
+                    _ => {}
+                }
+            }
+            match (mime.as_str(), version.as_deref()) {
+                ("application/openmetrics-text", None | Some("1.0.0")) => om = om.max(q),
+                ("text/plain", None | Some("0.0.4")) | ("text/*" | "*/*", _) => text = text.max(q),
+                _ => {}
+            }
+        }
+        if om > 0.0 && om >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
         }
     }
 }
@@ -73,6 +110,14 @@ impl<'a> Encoder<'a> {
             for f in &fams {
                 match self.format {
                     Format::Text => text::family(self.out, f),
+                    Format::OpenMetrics => openmetrics::family(
+                        self.out,
+                        f,
+                        openmetrics::Options {
+                            timestamp_ms: None,
+                            exemplars: true,
+                        },
+                    ),
                 }
             }
         }
@@ -82,6 +127,7 @@ impl<'a> Encoder<'a> {
     pub fn finish(self) {
         match self.format {
             Format::Text => {}
+            Format::OpenMetrics => openmetrics::eof(self.out),
         }
     }
 }
@@ -106,14 +152,27 @@ pub trait Snapshot: Send + Sync + 'static {
 async fn metrics(
     State(s): State<Arc<dyn Snapshot>>,
     Extension(access): Extension<Access>,
-    _headers: HeaderMap,
+    headers: HeaderMap,
 ) -> Response {
-    let format = Format::Text;
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let format = Format::negotiate((!accept.is_empty()).then_some(accept.as_str()));
     let req = ScrapeRequest {
         moves_checkpoint: access.moves_checkpoint,
     };
     match tokio::task::spawn_blocking(move || s.metrics(format, req)).await {
-        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, format.content_type()),
+                (header::VARY, "Accept"),
+            ],
+            body,
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("render failed: {e}"),
@@ -153,4 +212,37 @@ pub async fn serve(
         .route("/", get(index))
         .with_state(snapshot);
     server::serve(listener, app, web, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn openmetrics_is_served_when_asked_for_first() {
+        // What Prometheus 2.x sends by default.
+        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; version=1.0.0")),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text")),
+            Format::OpenMetrics
+        );
+        // Prometheus with `scrape_protocols` / old versions, curl, browsers.
+        for a in [
+            "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+            "*/*",
+            "text/html,application/xhtml+xml,*/*;q=0.8",
+            "application/openmetrics-text;version=0.0.1",
+            "application/openmetrics-text;version=1.0.0;q=0.2,text/plain;q=0.9",
+            "application/openmetrics-text;q=0",
+            "",
+        ] {
+            assert_eq!(Format::negotiate(Some(a)), Format::Text, "{a}");
+        }
+        assert_eq!(Format::negotiate(None), Format::Text);
+    }
 }

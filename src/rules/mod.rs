@@ -15,10 +15,12 @@ use crate::parse::{self, FieldId, LineParser, ParseError, Record};
 use crate::store::Label as StoreLabel;
 use crate::store::{push_label, Desc, Kind, SeriesCache, Store};
 
+pub mod exemplar;
 mod explain;
 mod label;
 pub mod transform;
 
+pub use exemplar::LineRef;
 pub use explain::{escape_control, Explanation};
 use label::{Bufs, LabelRule};
 
@@ -74,6 +76,8 @@ pub struct SourceRules {
     key: Vec<u8>,
     bufs: Bufs,
     now: u64,
+    now_ms: u64,
+    exemplars: exemplar::Exemplars,
     /// Fields shown by `explain` (name, id).
     shown: Vec<(String, FieldId)>,
 }
@@ -166,13 +170,27 @@ impl SourceRules {
             key: Vec::with_capacity(256),
             bufs: Bufs::default(),
             now: crate::store::now_secs(),
+            now_ms: crate::store::now_ms(),
+            exemplars: exemplar::Exemplars::new(&src.name, src.exemplar.as_ref()),
             shown,
         })
     }
 
     /// Set the clock used to mark series as updated (once per batch, not per line).
     pub fn set_now(&mut self, now: u64) {
-        self.now = now;
+        self.set_clock_ms(now * 1000);
+    }
+
+    /// Set the clock, in unix milliseconds (exemplars carry it).
+    pub fn set_clock_ms(&mut self, now_ms: u64) {
+        self.now = now_ms / 1000;
+        self.now_ms = now_ms;
+    }
+
+    /// The reference of the last record applied (or being applied): what an exemplar of one
+    /// of its updates points at when no `exemplar_field` value labels it.
+    pub fn line_ref(&self) -> LineRef {
+        self.exemplars.line_ref()
     }
 
     /// Parse one line (no `\n`; a trailing `\r` is dropped here) and apply its metric updates.
@@ -184,6 +202,7 @@ impl SourceRules {
 
     fn run(&mut self, line: &[u8], mut why: Option<&mut Vec<String>>) -> Result<usize, ParseError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.exemplars.next_record();
         self.record.clear();
         self.parser.parse(line, &mut self.record)?;
         let rec = &self.record;
@@ -234,13 +253,27 @@ impl SourceRules {
                 l.push_value(line, rec, &mut self.bufs, &mut self.key);
             }
             let s = m.cache.get(&self.key);
-            match m.action {
-                Action::Inc | Action::Add(_) => s.add(value),
-                Action::Set(_) => s.set(value),
-                Action::Sub(_) => s.add(-value),
-                Action::Observe(_) => s.observe(&m.buckets, value),
-            }
+            // Exemplar slot: a counter's only one, the bucket of an observation.
+            let slot = match m.action {
+                Action::Inc | Action::Add(_) => {
+                    s.add(value);
+                    Some(0)
+                }
+                Action::Set(_) => {
+                    s.set(value);
+                    None
+                }
+                Action::Sub(_) => {
+                    s.add(-value);
+                    None
+                }
+                Action::Observe(_) => Some(s.observe(&m.buckets, value)),
+            };
             s.touch(self.now);
+            if let Some(i) = slot {
+                self.exemplars
+                    .offer(s, i, self.now, self.now_ms, line, rec, value);
+            }
             n += 1;
             if let Some(w) = why.as_deref_mut() {
                 w.push(explain::update(m, &self.key, value));

@@ -137,7 +137,14 @@ impl Family {
         pinned: bool,
         folded: bool,
     ) -> Arc<Series> {
-        let s = Arc::new(Series::new(key, hash, self.make_value(), pinned, folded));
+        let s = Arc::new(Series::new(
+            key,
+            hash,
+            self.make_value(),
+            self.desc.exemplar_slots(),
+            pinned,
+            folded,
+        ));
         inner.table.insert_unique(hash, s.clone(), |s| s.hash);
         inner.order.push(s.clone());
         if folded {

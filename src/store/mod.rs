@@ -14,11 +14,13 @@
 use std::sync::{Arc, Mutex};
 
 mod cache;
+pub mod exemplar;
 pub mod family;
 mod key;
 mod series;
 
 pub use cache::SeriesCache;
+pub use exemplar::{Exemplar, MAX_EXEMPLAR_CHARS};
 pub use family::{Family, Lookup};
 pub use key::{key_hash, key_values, push_label};
 pub use series::{AtomicF64, Series, Value};
@@ -88,11 +90,31 @@ pub struct Desc {
     pub buckets: Vec<f64>,
 }
 
+impl Desc {
+    /// Exemplar slots per series: one for a counter named `*_total` (OpenMetrics carries
+    /// exemplars on `_total` samples only), one per bucket and `+Inf` for a histogram.
+    pub fn exemplar_slots(&self) -> usize {
+        match self.kind {
+            Kind::Counter if self.name.ends_with("_total") => 1,
+            Kind::Histogram => self.buckets.len() + 1,
+            Kind::Counter | Kind::Gauge => 0,
+        }
+    }
+}
+
 /// Current unix time in seconds.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Current unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 

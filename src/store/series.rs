@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::exemplar::{slots, Slot};
 use super::key::key_values;
 
 /// An `f64` updated atomically.
@@ -66,11 +67,21 @@ pub struct Series {
     pub(super) folded: bool,
     /// Exported (false once expired, so cached handles stop counting into the void).
     live: AtomicBool,
+    /// Exemplar slots: one for a counter, one per bucket for a histogram, none for a gauge.
+    pub(super) exemplars: Box<[Slot]>,
 }
 
 impl Series {
-    pub(super) fn new(key: &[u8], hash: u64, value: Value, pinned: bool, folded: bool) -> Self {
+    pub(super) fn new(
+        key: &[u8],
+        hash: u64,
+        value: Value,
+        exemplars: usize,
+        pinned: bool,
+        folded: bool,
+    ) -> Self {
         Series {
+            exemplars: slots(exemplars),
             key: key.into(),
             hash,
             value,
@@ -95,22 +106,24 @@ impl Series {
             v.set(x)
         }
     }
-    /// Record a histogram observation; `bounds` are the family's buckets.
+    /// Record a histogram observation; `bounds` are the family's buckets. Returns the index
+    /// of the bucket it fell in (`bounds.len()` for `+Inf`), its exemplar slot.
     #[inline]
-    pub fn observe(&self, bounds: &[f64], x: f64) {
+    pub fn observe(&self, bounds: &[f64], x: f64) -> usize {
+        let i = bounds.partition_point(|b| *b < x);
         if let Value::Histogram {
             buckets,
             sum,
             count,
         } = &self.value
         {
-            let i = bounds.partition_point(|b| *b < x);
             if let Some(b) = buckets.get(i) {
                 b.fetch_add(1, Ordering::Relaxed);
             }
             sum.add(x);
             count.fetch_add(1, Ordering::Relaxed);
         }
+        i
     }
     /// Mark as updated at `now` (unix seconds).
     #[inline]

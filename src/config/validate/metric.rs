@@ -109,7 +109,7 @@ impl Fields {
         })
     }
 
-    fn get(&mut self, name: &str) -> Option<FieldId> {
+    pub(super) fn get(&mut self, name: &str) -> Option<FieldId> {
         let id = self.parser.field(name)?;
         if !self.order.iter().any(|n| n == name) {
             self.order.push(name.to_string());

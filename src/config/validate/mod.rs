@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use super::model::{Config, Global, Multiline, Source};
+use super::model::{Config, ExemplarField, Global, Multiline, Source};
 use super::profiles::Context;
 use super::raw::{RawConfig, RawGlobal, RawSource};
 use crate::parse::multiline::{DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES};
@@ -256,6 +256,11 @@ fn source(
         metrics.add(&key, m, &s.name)?;
     }
     let metrics = metrics.finish();
+    let exemplar = s
+        .exemplar_field
+        .as_deref()
+        .map(|f| exemplar_field(&at("exemplar_field"), f, &mut fields))
+        .transpose()?;
     Ok(Source {
         name: s.name.clone(),
         paths: s.paths.clone(),
@@ -265,7 +270,27 @@ fn source(
         format: fields.into_format(s.format.clone()),
         multiline,
         metrics,
+        exemplar,
     })
+}
+
+/// The exemplar field: it must exist in the format; its name, with characters a label name
+/// cannot have made `_` (`trace.id` → `trace_id`), labels the exemplars.
+fn exemplar_field(key: &str, name: &str, fields: &mut Fields) -> Result<ExemplarField, Invalid> {
+    let label: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if !valid_label_name(&label) {
+        return Err(invalid(
+            key,
+            format!("{name:?} does not make a label name (it must start with a letter)"),
+        ));
+    }
+    let field = fields
+        .get(name)
+        .ok_or_else(|| invalid(key, format!("field {name:?} does not exist in this format")))?;
+    Ok(ExemplarField { field, label })
 }
 
 /// Build the format's parser (it checks the format), after the limits on its size.
