@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use super::escape;
-use crate::store::{Family, Series, Value};
+use crate::store::{Bucket, Family, Series, Value};
 
 /// Content type of the Prometheus text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -69,11 +69,11 @@ pub(super) fn les(f: &Family) -> Vec<String> {
 
 /// Cumulative bucket counts of a histogram series, clamped to its count. The count is read
 /// first, so buckets never exceed `_count` even while a source observes concurrently.
-pub(super) fn cumulative(buckets: &[std::sync::atomic::AtomicU64], total: u64, out: &mut Vec<u64>) {
+pub(super) fn cumulative(buckets: &[Bucket], total: u64, out: &mut Vec<u64>) {
     out.clear();
     let mut cum = 0u64;
     for b in buckets {
-        cum += b.load(Ordering::Relaxed);
+        cum += b.get();
         out.push(cum.min(total));
     }
     if let Some(last) = out.last_mut() {

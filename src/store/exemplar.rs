@@ -1,14 +1,15 @@
 //! Exemplars: per counter series, and per histogram bucket, the last example update (a trace
 //! or request id from the line, or a reference to the line), for OpenMetrics.
 //!
-//! The hot path pays one relaxed load and a compare per update ([`Series::exemplar_due`]):
-//! a slot takes a new exemplar at most once a second, so the copy, the lock and the formatting
-//! of a line reference happen at most once a second per series and bucket, whatever the rate.
+//! The hot path pays one relaxed load and a compare per update ([`Series::exemplar_due`]), on a
+//! cache line the update touches anyway (the series, or the bucket's count): a slot takes a new
+//! exemplar at most once a second, so the lock, the copy and the formatting of a line
+//! reference happen at most once a second per series and bucket, whatever the rate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::series::Series;
+use super::series::{Series, Value};
 
 /// OpenMetrics limit on an exemplar's label set: names and values together, in characters.
 pub const MAX_EXEMPLAR_CHARS: usize = 128;
@@ -22,11 +23,9 @@ struct Data {
     ts_ms: u64,
 }
 
-/// One exemplar slot.
+/// One exemplar slot (when it was last written is kept beside the value it describes).
 #[derive(Debug, Default)]
 pub(super) struct Slot {
-    /// Unix second of the last write (0: never written).
-    at: AtomicU64,
     /// Boxed on first write: slots of buckets that never see an observation stay small.
     data: Mutex<Option<Box<Data>>>,
 }
@@ -49,9 +48,18 @@ impl Series {
     /// a new exemplar at `now` (unix seconds): at most once a second per slot.
     #[inline]
     pub fn exemplar_due(&self, i: usize, now: u64) -> bool {
-        self.exemplars
-            .get(i)
-            .is_some_and(|s| s.at.load(Ordering::Relaxed) != now)
+        !self.exemplars.is_empty()
+            && self
+                .exemplar_at(i)
+                .is_some_and(|at| at.load(Ordering::Relaxed) != now)
+    }
+
+    #[inline]
+    fn exemplar_at(&self, i: usize) -> Option<&AtomicU64> {
+        match self.value() {
+            Value::Scalar(_) => (i == 0).then_some(&self.exemplar_at),
+            Value::Histogram { buckets, .. } => buckets.get(i).map(|b| &b.exemplar_at),
+        }
     }
 
     /// Store an exemplar in slot `i`: label `name` (a valid label name) = `label` (bytes from a
@@ -65,10 +73,10 @@ impl Series {
         label: &[u8],
         value: f64,
     ) {
-        let Some(slot) = self.exemplars.get(i) else {
+        let (Some(slot), Some(at)) = (self.exemplars.get(i), self.exemplar_at(i)) else {
             return;
         };
-        slot.at.store(now, Ordering::Relaxed);
+        at.store(now, Ordering::Relaxed);
         let mut g = slot.data.lock().unwrap_or_else(|e| e.into_inner());
         let d = g.get_or_insert_with(Box::default);
         d.text.clear();
@@ -90,7 +98,7 @@ impl Series {
     /// Call `f` with the exemplar of slot `i`, if it has one.
     pub fn with_exemplar<R>(&self, i: usize, f: impl FnOnce(Exemplar<'_>) -> R) -> Option<R> {
         let slot = self.exemplars.get(i)?;
-        if slot.at.load(Ordering::Relaxed) == 0 {
+        if self.exemplar_at(i)?.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let g = slot.data.lock().unwrap_or_else(|e| e.into_inner());

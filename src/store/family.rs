@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use hashbrown::HashTable;
 
 use super::key::{key_hash, key_values, push_label};
-use super::series::{AtomicF64, Series, Value};
+use super::series::{AtomicF64, Bucket, Series, Value};
 use super::{Desc, Kind, OVERFLOW};
 
 /// Fewest series kept for folded updates, whatever the limit.
@@ -121,7 +121,7 @@ impl Family {
             Kind::Counter | Kind::Gauge => Value::Scalar(AtomicF64::default()),
             Kind::Histogram => Value::Histogram {
                 buckets: (0..=self.desc.buckets.len())
-                    .map(|_| AtomicU64::new(0))
+                    .map(|_| Bucket::default())
                     .collect(),
                 sum: AtomicF64::default(),
                 count: AtomicU64::new(0),

@@ -23,7 +23,7 @@ pub use cache::SeriesCache;
 pub use exemplar::{Exemplar, MAX_EXEMPLAR_CHARS};
 pub use family::{Family, Lookup};
 pub use key::{key_hash, key_values, push_label};
-pub use series::{AtomicF64, Series, Value};
+pub use series::{AtomicF64, Bucket, Series, Value};
 
 /// Kind of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

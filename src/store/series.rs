@@ -37,6 +37,22 @@ impl AtomicF64 {
     }
 }
 
+/// One histogram bucket's count, and when its exemplar was last taken (beside the count the
+/// update touches anyway, so checking it costs no extra cache line).
+#[derive(Debug, Default)]
+pub struct Bucket {
+    count: AtomicU64,
+    pub(super) exemplar_at: AtomicU64,
+}
+
+impl Bucket {
+    /// Observations in this bucket (not cumulative).
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
 /// The values of one series.
 #[derive(Debug)]
 pub enum Value {
@@ -45,7 +61,7 @@ pub enum Value {
     /// Histogram: per-bucket (non-cumulative) counts, then one more for `+Inf`.
     Histogram {
         /// Per-bucket counts, the last one for `+Inf`.
-        buckets: Box<[AtomicU64]>,
+        buckets: Box<[Bucket]>,
         /// Sum of observations.
         sum: AtomicF64,
         /// Number of observations.
@@ -69,6 +85,8 @@ pub struct Series {
     live: AtomicBool,
     /// Exemplar slots: one for a counter, one per bucket for a histogram, none for a gauge.
     pub(super) exemplars: Box<[Slot]>,
+    /// When a counter's exemplar was last taken (unix seconds; buckets keep their own).
+    pub(super) exemplar_at: AtomicU64,
 }
 
 impl Series {
@@ -82,6 +100,7 @@ impl Series {
     ) -> Self {
         Series {
             exemplars: slots(exemplars),
+            exemplar_at: AtomicU64::new(0),
             key: key.into(),
             hash,
             value,
@@ -118,7 +137,7 @@ impl Series {
         } = &self.value
         {
             if let Some(b) = buckets.get(i) {
-                b.fetch_add(1, Ordering::Relaxed);
+                b.count.fetch_add(1, Ordering::Relaxed);
             }
             sum.add(x);
             count.fetch_add(1, Ordering::Relaxed);
