@@ -1,7 +1,10 @@
 //! Checkpoint file: `{"version":1,"sources":{"<name>":[Checkpoint...]}}`, saved atomically.
 //!
 //! `save` writes a temporary file in the same directory, fsyncs it, renames it over the target and
-//! fsyncs the directory, so after a crash the file is either the old or the new version.
+//! fsyncs the directory, so after a crash the file is either the old or the new version. The
+//! temporary file has an unpredictable name and is created exclusively, without following links
+//! and readable by the agent only (0600): a state directory others can write to cannot make it
+//! overwrite another file.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -91,6 +94,43 @@ pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointE
     Ok(f.sources)
 }
 
+/// Create a new temporary file next to the checkpoint file: an unpredictable name, created
+/// exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0600), so that nothing planted in the
+/// directory (a symlink to another file) is ever followed or overwritten.
+fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(File, PathBuf)> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    for _ in 0..16 {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        // RandomState is seeded from the OS once per process, then varied per instance.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(seq);
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(
+            ".{}.{seq}.{:016x}.tmp",
+            std::process::id(),
+            h.finish()
+        ));
+        let tmp = dir.join(tmp_name);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
+}
+
 /// Save checkpoints atomically (temp file in the same directory, fsync, rename, fsync directory).
 pub fn save(path: &Path, map: &HashMap<String, Vec<Checkpoint>>) -> Result<(), CheckpointError> {
     let io_err = |p: &Path| {
@@ -105,10 +145,6 @@ pub fn save(path: &Path, map: &HashMap<String, Vec<Checkpoint>>) -> Result<(), C
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
     })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
     let json = serde_json::to_vec(&FileFormatRef {
         version: VERSION,
         sources: map,
@@ -117,12 +153,8 @@ pub fn save(path: &Path, map: &HashMap<String, Vec<Checkpoint>>) -> Result<(), C
         path: path.to_path_buf(),
         source: io::Error::other(e),
     })?;
-    let write = || -> io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
+    let (mut f, tmp) = create_temp(&dir, name).map_err(io_err(&dir))?;
+    if let Err(e) = f.write_all(&json).and_then(|()| f.sync_all()) {
         let _ = fs::remove_file(&tmp);
         return Err(io_err(&tmp)(e));
     }
@@ -172,6 +204,36 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("checkpoints.json")]);
+    }
+
+    #[test]
+    fn a_planted_symlink_at_the_temporary_name_is_never_followed() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let d = tempfile::tempdir().expect("tempdir");
+        let victim = d.path().join("victim");
+        fs::write(&victim, b"precious").expect("write");
+        let path = d.path().join("checkpoints.json");
+        // Names a writer of the directory could guess: the pid-based one, and a few more.
+        let pid = std::process::id();
+        for name in [
+            format!(".checkpoints.json.tmp.{pid}"),
+            format!(".checkpoints.json.{pid}.0.tmp"),
+        ] {
+            symlink(&victim, d.path().join(name)).expect("plant symlink");
+        }
+        let mut map = HashMap::new();
+        map.insert("web".to_string(), Vec::new());
+        for _ in 0..3 {
+            save(&path, &map).expect("save");
+        }
+        assert_eq!(fs::read(&victim).expect("read"), b"precious");
+        assert_eq!(load(&path).expect("load"), map);
+        let mode = fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "checkpoints are private to the agent");
+        assert!(!fs::symlink_metadata(&path)
+            .expect("stat")
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
