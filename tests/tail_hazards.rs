@@ -533,3 +533,46 @@ fn unwatchable_directory_is_polled_and_others_keep_inotify() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn unreadable_directory_is_reported_once_per_state_change() {
+    let d = tmp();
+    let sub = d.path().join("sub");
+    fs::create_dir(&sub).expect("mkdir");
+    append(&sub.join("a.log"), "1\n");
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let mut o = opts(d.path(), &["sub/*.log"]);
+    o.poll_interval = Duration::from_millis(20);
+    let r = start_as(o, vec![], true);
+    let errors = |s: &Seen| s.count(|e| matches!(e, TailEvent::Error { .. }));
+    // Many polls, each of which finds the directory unreadable (and unwatchable).
+    r.wait("40 polls", |s| {
+        s.count(|e| matches!(e, TailEvent::Stats { .. })) >= 40
+    });
+    let first = errors(&lock(&r.seen));
+    assert!(
+        (1..=2).contains(&first),
+        "one report per problem (cannot list, cannot watch), not per poll: {first}"
+    );
+    // Readable again: the file is read. Unreadable again: reported again, once.
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).expect("chmod");
+    r.wait_lines(&["1"]);
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o000)).expect("chmod");
+    r.wait("reported again", |s| errors(s) > first);
+    let polls = lock(&r.seen).count(|e| matches!(e, TailEvent::Stats { .. }));
+    r.wait("40 more polls", |s| {
+        s.count(|e| matches!(e, TailEvent::Stats { .. })) >= polls + 40
+    });
+    let s = r.stop();
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let total = errors(&s);
+    assert!(
+        total <= 2 * first,
+        "reported once per state change, not per poll: {total} reports: {:?}",
+        s.events
+            .iter()
+            .filter(|e| matches!(e, TailEvent::Error { .. }))
+            .take(6)
+            .collect::<Vec<_>>()
+    );
+}

@@ -5,24 +5,73 @@ use std::path::{Path, PathBuf};
 
 use super::{TailEvent, TailSink};
 
-/// The last message reported per path; a path is reported again only when its message changes
-/// or after it was cleared (the problem went away).
+/// What went wrong with a path. Each is reported once per change of state on its own, so two
+/// problems of one path (a directory that can be neither listed nor watched) do not take turns
+/// being "new" at every look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Problem {
+    /// A directory cannot be listed.
+    List,
+    /// A directory cannot be watched (it is polled).
+    Watch,
+    /// A file cannot be opened.
+    Open,
+    /// A file cannot be read.
+    Read,
+    /// A literal path does not exist (yet).
+    Missing,
+    /// File events are unavailable.
+    Events,
+}
+
+const PROBLEMS: usize = 6;
+
+/// The problems raised by a scan, cleared when a scan no longer sees them.
+pub(crate) const SCAN_PROBLEMS: &[Problem] = &[
+    Problem::List,
+    Problem::Open,
+    Problem::Read,
+    Problem::Missing,
+];
+
+/// The last message reported per path and problem; reported again only when the message
+/// changes or after it was cleared (the problem went away).
 #[derive(Default)]
 pub(crate) struct ErrorLog {
-    current: HashMap<PathBuf, String>,
+    current: HashMap<PathBuf, [Option<String>; PROBLEMS]>,
 }
 
 impl ErrorLog {
-    /// Report a problem once per change of state; the sink logs and counts it.
-    pub(crate) fn report(&mut self, sink: &mut dyn TailSink, path: &Path, message: String) {
-        if self.current.get(path) == Some(&message) {
-            return;
+    /// Record `message`; true if it is new for this path and problem.
+    fn set(&mut self, path: &Path, problem: Problem, message: &str) -> bool {
+        let slot = match self.current.get_mut(path) {
+            Some(slots) => &mut slots[problem as usize],
+            None => {
+                let slots = self.current.entry(path.to_path_buf()).or_default();
+                &mut slots[problem as usize]
+            }
+        };
+        if slot.as_deref() == Some(message) {
+            return false;
         }
-        self.current.insert(path.to_path_buf(), message.clone());
-        sink.event(TailEvent::Error {
-            path: path.to_path_buf(),
-            message,
-        });
+        *slot = Some(message.to_string());
+        true
+    }
+
+    /// Report a problem once per change of state; the sink logs and counts it.
+    pub(crate) fn report(
+        &mut self,
+        sink: &mut dyn TailSink,
+        path: &Path,
+        problem: Problem,
+        message: String,
+    ) {
+        if self.set(path, problem, &message) {
+            sink.event(TailEvent::Error {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
     }
 
     /// Report a literal path that does not exist (yet): expected, not an error.
@@ -31,21 +80,26 @@ impl ErrorLog {
             "{} does not exist (waiting for it to appear)",
             path.display()
         );
-        if self.current.get(path) == Some(&message) {
-            return;
+        if self.set(path, Problem::Missing, &message) {
+            sink.event(TailEvent::Missing {
+                path: path.to_path_buf(),
+            });
         }
-        self.current.insert(path.to_path_buf(), message);
-        sink.event(TailEvent::Missing {
-            path: path.to_path_buf(),
-        });
     }
 
-    /// The problem at `path` is gone: the next one is reported again.
-    pub(crate) fn clear(&mut self, path: &Path) {
-        self.current.remove(path);
+    /// These problems of `path` are gone: the next ones are reported again.
+    pub(crate) fn clear(&mut self, path: &Path, problems: &[Problem]) {
+        if let Some(slots) = self.current.get_mut(path) {
+            for p in problems {
+                slots[*p as usize] = None;
+            }
+            if slots.iter().all(Option::is_none) {
+                self.current.remove(path);
+            }
+        }
     }
 
-    /// Is a problem currently recorded for `path`?
+    /// Is any problem currently recorded for `path`?
     pub(crate) fn has(&self, path: &Path) -> bool {
         self.current.contains_key(path)
     }
@@ -70,18 +124,34 @@ mod tests {
         let mut log = ErrorLog::default();
         let mut sink = Events::default();
         let p = Path::new("/var/log/x");
-        log.report(&mut sink, p, "denied".into());
-        log.report(&mut sink, p, "denied".into());
+        log.report(&mut sink, p, Problem::Read, "denied".into());
+        log.report(&mut sink, p, Problem::Read, "denied".into());
         assert_eq!(sink.0.len(), 1);
-        log.report(&mut sink, p, "I/O error".into());
+        log.report(&mut sink, p, Problem::Read, "I/O error".into());
         assert_eq!(sink.0.len(), 2);
-        log.clear(p);
+        log.clear(p, &[Problem::Read]);
         assert!(!log.has(p));
-        log.report(&mut sink, p, "I/O error".into());
+        log.report(&mut sink, p, Problem::Read, "I/O error".into());
         assert_eq!(sink.0.len(), 3);
         log.missing(&mut sink, p);
         log.missing(&mut sink, p);
         assert_eq!(sink.0.len(), 4);
         assert!(matches!(sink.0[3], TailEvent::Missing { .. }));
+    }
+
+    #[test]
+    fn two_problems_of_one_path_do_not_take_turns() {
+        let mut log = ErrorLog::default();
+        let mut sink = Events::default();
+        let d = Path::new("/var/log/app");
+        for _ in 0..10 {
+            log.report(&mut sink, d, Problem::List, "cannot list".into());
+            log.report(&mut sink, d, Problem::Watch, "cannot watch".into());
+        }
+        assert_eq!(sink.0.len(), 2);
+        log.clear(d, &[Problem::Watch]);
+        assert!(log.has(d), "still unlistable");
+        log.clear(d, SCAN_PROBLEMS);
+        assert!(!log.has(d));
     }
 }

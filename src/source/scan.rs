@@ -17,6 +17,7 @@ use super::fingerprint::{
 };
 use super::paths::Scan;
 use super::read::{line_aligned_end, resume_mid_line};
+use super::report::{Problem, SCAN_PROBLEMS};
 use super::split::Splitter;
 use super::tailer::Tailer;
 use super::{FileInfo, TailEvent, TailSink};
@@ -30,12 +31,13 @@ impl Tailer {
         for _ in 0..4 {
             let u = self.watch.update(&scan.dirs);
             for d in &u.watched_now {
-                self.errors.clear(d);
+                self.errors.clear(d, &[Problem::Watch]);
             }
             for (d, e) in u.dir_errors {
                 self.errors.report(
                     sink,
                     &d,
+                    Problem::Watch,
                     format!(
                         "cannot watch directory {}: {e}; polling it every {:?}",
                         d.display(),
@@ -62,6 +64,7 @@ impl Tailer {
             self.errors.report(
                 sink,
                 p,
+                Problem::List,
                 format!("cannot list directory {}: {m}", p.display()),
             );
             bad.insert(p.clone());
@@ -182,16 +185,16 @@ impl Tailer {
             let file = match File::open(path) {
                 Ok(f) => f,
                 Err(e) => {
-                    self.errors
-                        .report(sink, path, format!("cannot open {}: {e}", path.display()));
+                    let m = format!("cannot open {}: {e}", path.display());
+                    self.errors.report(sink, path, Problem::Open, m);
                     bad.insert(path.clone());
                     continue;
                 }
             };
-            self.errors.clear(path);
+            self.errors.clear(path, SCAN_PROBLEMS);
             if let Err(e) = self.follow_new(file, path, sink) {
-                self.errors
-                    .report(sink, path, format!("cannot read {}: {e}", path.display()));
+                let m = format!("cannot read {}: {e}", path.display());
+                self.errors.report(sink, path, Problem::Read, m);
                 bad.insert(path.clone());
             }
         }
@@ -203,7 +206,7 @@ impl Tailer {
         self.follow_renamed_away(&scan.files, sink);
 
         for p in self.scan_bad.difference(&bad) {
-            self.errors.clear(p);
+            self.errors.clear(p, SCAN_PROBLEMS);
         }
         self.scan_bad = bad;
         self.table.links = scan.links;
@@ -383,11 +386,8 @@ impl Tailer {
             match File::open(&path) {
                 Ok(file) => {
                     if let Err(e) = self.follow_new(file, &path, sink) {
-                        self.errors.report(
-                            sink,
-                            &path,
-                            format!("cannot read {}: {e}", path.display()),
-                        );
+                        let m = format!("cannot read {}: {e}", path.display());
+                        self.errors.report(sink, &path, Problem::Read, m);
                     }
                 }
                 // The scan reports it (once) if it persists.

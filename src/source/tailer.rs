@@ -26,7 +26,7 @@ use super::files::{Dormant, FileTable};
 use super::fingerprint::{file_id, FileId};
 use super::paths::Patterns;
 use super::read::{flush, read_followed, truncate, Outcome, BUF_SIZE};
-use super::report::ErrorLog;
+use super::report::{ErrorLog, Problem, SCAN_PROBLEMS};
 use super::{Checkpoint, TailError, TailEvent, TailOptions, TailSink};
 
 /// Shortest time between two scans triggered by directory events.
@@ -214,7 +214,7 @@ impl Tailer {
             .first()
             .map(PathBuf::from)
             .unwrap_or_default();
-        self.errors.report(sink, &path, message);
+        self.errors.report(sink, &path, Problem::Events, message);
     }
 
     /// Read one followed file to its end (up to the budget). True if more remains.
@@ -245,18 +245,15 @@ impl Tailer {
                 }
                 Ok(outcome) => {
                     if self.errors.has(&f.info.path) && !self.scan_bad.contains(&f.info.path) {
-                        self.errors.clear(&f.info.path);
+                        self.errors.clear(&f.info.path, SCAN_PROBLEMS);
                     }
                     return outcome == Outcome::More;
                 }
                 Err(e) => e,
             };
             let path = f.info.path.clone();
-            self.errors.report(
-                sink,
-                &path,
-                format!("cannot read {}: {err}", path.display()),
-            );
+            let m = format!("cannot read {}: {err}", path.display());
+            self.errors.report(sink, &path, Problem::Read, m);
             return false;
         }
         true
