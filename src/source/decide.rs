@@ -11,6 +11,9 @@ use super::{Fingerprint, StartAt};
 pub(crate) const MIN_COPY_HEAD: usize = 64;
 /// How long a truncation is remembered for matching a copy made just before it.
 pub(crate) const COPY_WINDOW: Duration = Duration::from_secs(60);
+/// How long a dormant file must stay unseen by scans before it is let go: a directory listing
+/// taken while logrotate renames may skip an entry that only moved.
+pub(crate) const MISS_GRACE: Duration = Duration::from_secs(1);
 /// Most truncations remembered per file (copies of earlier ones may still be found).
 const MAX_TRUNCATIONS: usize = 8;
 /// Longest hold of a new file too short to tell whether it is a copy being written.
@@ -43,6 +46,15 @@ pub(crate) fn next_state(state: State, unlinked: bool, at_orig_path: bool) -> St
         State::Active
     } else {
         State::Rotated
+    }
+}
+
+/// A dormant file that a scan did not see (first missed at `first_missed`, if before): when
+/// it was first missed, and whether to let it go now.
+pub(crate) fn dormant_missing(first_missed: Option<Instant>, now: Instant) -> (Instant, bool) {
+    match first_missed {
+        None => (now, false),
+        Some(t) => (t, now.saturating_duration_since(t) >= MISS_GRACE),
     }
 }
 
@@ -290,6 +302,16 @@ mod tests {
         assert_eq!(next_state(Deleted, false, true), Deleted);
         assert_eq!(next_state(Copy, false, true), Copy);
         assert_eq!(next_state(Copy, true, false), Deleted);
+    }
+
+    #[test]
+    fn a_dormant_file_missed_once_is_kept() {
+        let t0 = Instant::now();
+        assert_eq!(dormant_missing(None, t0), (t0, false));
+        let soon = t0 + Duration::from_millis(20);
+        assert_eq!(dormant_missing(Some(t0), soon), (t0, false));
+        let later = t0 + MISS_GRACE;
+        assert_eq!(dormant_missing(Some(t0), later), (t0, true));
     }
 
     #[test]

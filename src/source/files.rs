@@ -57,7 +57,21 @@ pub(crate) struct PendingCopy {
 pub(crate) struct Dormant {
     pub info: FileInfo,
     pub offset: u64,
+    /// First scan that did not see it (see [`super::decide::dormant_missing`]).
+    pub missed: Option<Instant>,
 }
+
+/// A file let go recently: if it shows up again (a listing that skipped it, a rename back into
+/// the globs), it goes on from where it was, never from 0.
+pub(crate) struct Recent {
+    pub info: FileInfo,
+    pub offset: u64,
+    pub at: Instant,
+}
+
+/// Most files remembered as let go, and for how long.
+const MAX_RECENT: usize = 4096;
+const RECENT_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Every file a tailer knows, by identity.
 #[derive(Default)]
@@ -73,6 +87,8 @@ pub(crate) struct FileTable {
     pub matched: HashSet<FileId>,
     /// Matched files that hold compressed data: never read (forgotten once unmatched).
     pub ignored: HashMap<FileId, PathBuf>,
+    /// Files let go recently, with their offsets.
+    pub recent: HashMap<FileId, Recent>,
 }
 
 impl FileTable {
@@ -82,6 +98,33 @@ impl FileTable {
             || self.copies.contains_key(id)
             || self.dormant.contains_key(id)
             || self.ignored.contains_key(id)
+    }
+
+    /// Remember a file being let go at `offset`.
+    pub(crate) fn let_go(&mut self, id: FileId, info: FileInfo, offset: u64) {
+        let now = Instant::now();
+        if self.recent.len() >= MAX_RECENT {
+            self.recent
+                .retain(|_, r| now.saturating_duration_since(r.at) < RECENT_TTL);
+            if self.recent.len() >= MAX_RECENT {
+                let oldest = self
+                    .recent
+                    .iter()
+                    .min_by_key(|(_, r)| r.at)
+                    .map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    self.recent.remove(&k);
+                }
+            }
+        }
+        self.recent.insert(
+            id,
+            Recent {
+                info,
+                offset,
+                at: now,
+            },
+        );
     }
 
     /// Rebuild the path index. A rotated file may still carry the name of the new file at its

@@ -13,7 +13,7 @@
 //! | Partial last line | held until its `\n` (or delivered whole after `partial_flush` of quiet; a late `\n` then ends it, no empty line) | never split |
 //! | Line > `max_line_bytes` | first `max_line_bytes` bytes delivered, rest skipped to `\n`, `LineTooLong`; a restart inside the skipped rest skips it too | cut, not split |
 //! | Rename rotation (logrotate `create`) | old file drained through its open fd, writes after the rename included, until quiet for `rotate_wait` *and* a new file exists at the path; new file read from 0 | each once |
-//! | Rotated sibling matched by the glob (`access.log.1` for `access.log*`) | same inode as the file already followed: never read again, also after a restart (no `Closed`, so its checkpoint stays, until it leaves the glob) | each once |
+//! | Rotated sibling matched by the glob (`access.log.1` for `access.log*`) | same inode as the file already followed: never read again, also after a restart (no `Closed`, so its checkpoint stays, until it has left the glob for 1 s: a listing racing logrotate's renames may skip it); a file let go that shows up again within 10 minutes goes on from its offset | each once |
 //! | Rename without create | old file followed until a new file appears at the path | each once |
 //! | Delete (+ recreate) | drained through the open fd until quiet for `rotate_wait`, `Closed`; a recreated file is read from 0 | each once |
 //! | Truncation (`> file`) | size < offset, or the head hash changed (truncated and rewritten past our offset between two looks): `Truncated`, read from 0 | new content once; a held partial line is dropped |

@@ -136,23 +136,30 @@ impl Tailer {
             f.state = next;
         }
 
+        // Dormant files that left the matched set are let go (after a grace: a listing taken
+        // while logrotate renames may miss one that only moved).
+        let now = Instant::now();
+        let mut left = Vec::new();
         for (id, d) in self.table.dormant.iter_mut() {
-            if let Some(p) = ids.get(id) {
-                if **p != d.info.path {
-                    d.info.path = (*p).clone();
+            match ids.get(id) {
+                Some(p) => {
+                    if **p != d.info.path {
+                        d.info.path = (*p).clone();
+                    }
+                    d.missed = None;
+                }
+                None => {
+                    let (first, gone) = decide::dormant_missing(d.missed, now);
+                    d.missed = Some(first);
+                    if gone {
+                        left.push(*id);
+                    }
                 }
             }
         }
-        // Dormant files that left the matched set are closed for good.
-        let left: Vec<FileId> = self
-            .table
-            .dormant
-            .keys()
-            .filter(|id| !self.table.matched.contains(id))
-            .copied()
-            .collect();
         for id in left {
             if let Some(d) = self.table.dormant.remove(&id) {
+                self.table.let_go(id, d.info.clone(), d.offset);
                 sink.event(TailEvent::Closed { file: d.info });
             }
         }
@@ -243,11 +250,11 @@ impl Tailer {
         };
         let facts = NewFile {
             size: md.len(),
-            dormant: self
-                .table
-                .dormant
-                .get(&id)
-                .map(|d| (d.offset, head.starts_with(&d.info.fingerprint))),
+            dormant: match (self.table.dormant.get(&id), self.table.recent.get(&id)) {
+                (Some(d), _) => Some((d.offset, head.starts_with(&d.info.fingerprint))),
+                (None, Some(r)) => Some((r.offset, head.starts_with(&r.info.fingerprint))),
+                (None, None) => None,
+            },
             checkpoint: cp_inode.map(|i| self.resume[i].offset),
             copy_of: copy.as_ref().map(|m| m.of),
             copy_at: copy.as_ref().and_then(|m| m.at),
@@ -262,6 +269,7 @@ impl Tailer {
         let offset = match decide::start(&facts) {
             Start::Dormant(offset) => {
                 self.table.dormant.remove(&id);
+                self.table.recent.remove(&id);
                 resume_mid_line(&file, offset, max, &mut split)?;
                 offset
             }
@@ -269,6 +277,7 @@ impl Tailer {
                 if let Some(d) = self.table.dormant.remove(&id) {
                     sink.event(TailEvent::Closed { file: d.info });
                 }
+                self.table.recent.remove(&id);
                 0
             }
             Start::Checkpoint(offset) => {
@@ -422,17 +431,32 @@ impl Tailer {
             let Ok(fp) = fingerprint(&file, &md) else {
                 continue;
             };
+            // Let go a moment ago (a listing skipped it): from where it was.
+            let mut offset = 0;
+            let mut split = Splitter::new(self.opts.max_line_bytes);
+            if let Some(r) = self.table.recent.remove(&id) {
+                let mut buf = [0u8; HEAD_MAX];
+                let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
+                if Head::new(&buf[..n]).starts_with(&r.info.fingerprint)
+                    && md.len() >= r.offset
+                    && resume_mid_line(&file, r.offset, self.opts.max_line_bytes, &mut split)
+                        .is_ok()
+                {
+                    offset = r.offset;
+                } else {
+                    split = Splitter::new(self.opts.max_line_bytes);
+                }
+            }
             let info = FileInfo {
                 path: to.clone(),
                 fingerprint: fp,
             };
             sink.event(TailEvent::Opened {
                 file: info.clone(),
-                offset: 0,
+                offset,
             });
             sink.event(TailEvent::Rotated { file: info.clone() });
-            let split = Splitter::new(self.opts.max_line_bytes);
-            self.insert(file, info, &md, 0, split, State::Rotated);
+            self.insert(file, info, &md, offset, split, State::Rotated);
             if let Some(f) = self.table.files.get_mut(&id) {
                 f.orig_path = from;
             }

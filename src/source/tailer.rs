@@ -344,9 +344,11 @@ impl Tailer {
                 Dormant {
                     info: f.info,
                     offset: f.read_pos,
+                    missed: None,
                 },
             );
         } else {
+            self.table.let_go(id, f.info.clone(), f.read_pos);
             sink.event(TailEvent::Closed { file: f.info });
         }
         self.table.index_paths();
