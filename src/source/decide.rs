@@ -127,9 +127,9 @@ pub(crate) fn drain(
 pub(crate) struct NewFile {
     /// Its size.
     pub size: u64,
-    /// A dormant (let-go rotated) file with this inode: its offset, and whether its head is
-    /// still this file's.
-    pub dormant: Option<(u64, bool)>,
+    /// A dormant (or recently let go) file with this inode and head: its offset. (One whose
+    /// head differs is another file on a reused inode: forgotten before deciding.)
+    pub dormant: Option<u64>,
     /// A checkpoint for this inode and head: its offset.
     pub checkpoint: Option<u64>,
     /// The followed file this one is a copy of (same head of at least [`MIN_COPY_HEAD`] bytes).
@@ -149,10 +149,8 @@ pub(crate) struct NewFile {
 /// Where a newly found file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Start {
-    /// The dormant file grew: go on from its offset.
+    /// The dormant file grew (or came back): go on from its offset.
     Dormant(u64),
-    /// The dormant inode now holds another file: report the dormant one closed, read from 0.
-    DormantReplaced,
     /// Resume from the checkpoint of this inode.
     Checkpoint(u64),
     /// The checkpointed inode is shorter than its checkpoint: truncated while we were down.
@@ -171,12 +169,10 @@ pub(crate) enum Start {
 
 /// Where a newly found file starts (see [`Start`]).
 pub(crate) fn start(f: &NewFile) -> Start {
-    if let Some((offset, head_ok)) = f.dormant {
-        return if f.size >= offset && head_ok {
-            Start::Dormant(offset)
-        } else {
-            Start::DormantReplaced
-        };
+    if let Some(offset) = f.dormant {
+        if f.size >= offset {
+            return Start::Dormant(offset);
+        }
     }
     if let Some(offset) = f.checkpoint {
         return if offset <= f.size {
@@ -347,15 +343,20 @@ mod tests {
         };
         assert_eq!(start(&base), Start::Beginning);
         let f = NewFile {
-            dormant: Some((80, true)),
+            dormant: Some(80),
             ..base
         };
         assert_eq!(start(&f), Start::Dormant(80));
+        // Shorter than the dormant offset: another file on that inode, decided as new (here:
+        // a copy of a followed file).
         let f = NewFile {
-            dormant: Some((120, true)),
+            dormant: Some(120),
+            scanned_once: true,
+            copy_of: Some((1, 2)),
+            copy_at: Some(60),
             ..base
         };
-        assert_eq!(start(&f), Start::DormantReplaced);
+        assert_eq!(start(&f), Start::CopyAfterTruncation(60));
         let f = NewFile {
             checkpoint: Some(100),
             ..base

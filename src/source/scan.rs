@@ -248,13 +248,28 @@ impl Tailer {
         } else {
             None
         };
+        // A dormant or recently let go file on this inode: the same file if it has its head and
+        // is not shorter, else another one on a reused inode (forget the old one, then decide
+        // as for any file).
+        let known = match (self.table.dormant.get(&id), self.table.recent.get(&id)) {
+            (Some(d), _) => Some((d.offset, d.info.fingerprint)),
+            (None, Some(r)) => Some((r.offset, r.info.fingerprint)),
+            (None, None) => None,
+        };
+        let dormant = match known {
+            Some((offset, fp)) if head.starts_with(&fp) && md.len() >= offset => Some(offset),
+            Some(_) => {
+                if let Some(d) = self.table.dormant.remove(&id) {
+                    sink.event(TailEvent::Closed { file: d.info });
+                }
+                self.table.recent.remove(&id);
+                None
+            }
+            None => None,
+        };
         let facts = NewFile {
             size: md.len(),
-            dormant: match (self.table.dormant.get(&id), self.table.recent.get(&id)) {
-                (Some(d), _) => Some((d.offset, head.starts_with(&d.info.fingerprint))),
-                (None, Some(r)) => Some((r.offset, head.starts_with(&r.info.fingerprint))),
-                (None, None) => None,
-            },
+            dormant,
             checkpoint: cp_inode.map(|i| self.resume[i].offset),
             copy_of: copy.as_ref().map(|m| m.of),
             copy_at: copy.as_ref().and_then(|m| m.at),
@@ -272,13 +287,6 @@ impl Tailer {
                 self.table.recent.remove(&id);
                 resume_mid_line(&file, offset, max, &mut split)?;
                 offset
-            }
-            Start::DormantReplaced => {
-                if let Some(d) = self.table.dormant.remove(&id) {
-                    sink.event(TailEvent::Closed { file: d.info });
-                }
-                self.table.recent.remove(&id);
-                0
             }
             Start::Checkpoint(offset) => {
                 if let Some(i) = cp_inode {
