@@ -4,6 +4,7 @@
   gen-access-log.py -n 1000000 -o access.log                 # combined + $request_time
   gen-access-log.py -n 1000000 --format combined -o a.log    # plain combined
   gen-access-log.py -n 200000 --routes 10000 -o wide.log     # 10,000 distinct URI paths
+  gen-access-log.py -n 6000000 --per-second 20 -o days.log   # 3.5 days of log time
 
 Mix: ~80% GET, POST/PUT/DELETE/HEAD; mostly 2xx with 3xx/4xx/5xx; desktop, mobile web, mobile
 app, bot and curl user agents; IPv4 and some IPv6; request times from a log-normal-ish spread
@@ -66,6 +67,8 @@ def main():
     ap.add_argument("--routes", type=int, default=0,
                     help="use this many distinct URI paths (/r/0 .. /r/N-1) instead of the mix")
     ap.add_argument("--seed", type=int, default=20251124)
+    ap.add_argument("--per-second", type=int, default=100,
+                    help="lines per second of log time (default 100); fewer spreads the log over days")
     ap.add_argument("-o", "--output", default="-")
     a = ap.parse_args()
     r = random.Random(a.seed)
@@ -73,12 +76,12 @@ def main():
     agents, referers = table(AGENTS), table(REFERERS)
     out = sys.stdout if a.output == "-" else open(a.output, "w", encoding="ascii", newline="\n")
     rt = a.format == "combined_rt"
-    base = 1764000000  # 2025-11-24T16:00:00Z; one timestamp per 100 lines
+    base = 1764000000  # 2025-11-24T16:00:00Z; one timestamp per `--per-second` lines
     months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     buf = []
     for i in range(a.n):
-        if i % 100 == 0:
-            t = time.gmtime(base + i // 100)
+        if i % a.per_second == 0:
+            t = time.gmtime(base + i // a.per_second)
             ts = "%02d/%s/%d:%02d:%02d:%02d +0000" % (
                 t.tm_mday, months[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)
         if r.random() < 0.08:

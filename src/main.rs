@@ -1,4 +1,4 @@
-//! logpulse command line: `run` (default), `check`, `replay`, `explain`.
+//! logpulse command line: `run` (default), `check`, `replay`, `backfill`, `explain`.
 //! The only place for anyhow-style errors; everything below returns typed errors.
 
 use std::io::Write;
@@ -74,6 +74,37 @@ enum Cmd {
         #[arg(long, short)]
         source: Option<String>,
         /// Log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Turn old and rotated log files (plain or .gz) into timestamped OpenMetrics for
+    /// `promtool tsdb create-blocks-from openmetrics`: the metrics' values at every step of the
+    /// time the lines cover.
+    Backfill {
+        /// Config file (default: the embedded config).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Source whose format and metrics apply (default: the first).
+        #[arg(long, short)]
+        source: Option<String>,
+        /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Time between the written samples of a series (as a scrape interval).
+        #[arg(long, default_value = "15s", value_parser = duration)]
+        step: std::time::Duration,
+        /// Lines up to this much older than the latest line read still count at their own
+        /// step; older ones are dropped and counted.
+        #[arg(long, default_value = "5m", value_parser = duration)]
+        out_of_order_window: std::time::Duration,
+        /// `job` label of every series, as Prometheus adds when it scrapes (empty: none).
+        #[arg(long, default_value = "logpulse")]
+        job: String,
+        /// `instance` label of every series; use the agent's scrape address (`host:9145`) to
+        /// continue its live series (empty: none).
+        #[arg(long, default_value = "backfill")]
+        instance: String,
+        /// Log files, in any order (a rotated set is put in time order).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -197,6 +228,49 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                 format_args!(
                     "replayed {} lines, {} parse errors",
                     stats.lines, stats.parse_errors
+                ),
+            );
+        }
+        Cmd::Backfill {
+            config,
+            source,
+            out,
+            step,
+            out_of_order_window,
+            job,
+            instance,
+            files,
+        } => {
+            let cfg = load(config.as_ref())?;
+            let target_labels = [("job", job), ("instance", instance)]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            let opts = agent::backfill::Options {
+                source,
+                files,
+                step,
+                window: out_of_order_window,
+                target_labels,
+            };
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let started = std::time::Instant::now();
+            let mut shown = agent::backfill::progress::Line::stderr();
+            let (summary, _) = agent::backfill::backfill(
+                &cfg,
+                &opts,
+                std::io::BufWriter::with_capacity(1 << 20, file),
+                &mut |p| shown.show(p),
+            )
+            .with_context(|| format!("backfill into {}", out.display()))?;
+            shown.clear();
+            say(
+                std::io::stderr(),
+                format_args!(
+                    "{}",
+                    agent::backfill::progress::summary(&summary, &out, started.elapsed())
                 ),
             );
         }

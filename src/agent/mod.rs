@@ -14,6 +14,7 @@ use crate::rules::{RuleError, SourceRules};
 use crate::source::TailError;
 use crate::store::Store;
 
+pub mod backfill;
 mod run;
 pub mod supervise;
 pub mod worker;

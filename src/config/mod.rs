@@ -20,7 +20,7 @@ pub mod validate;
 
 pub use model::{
     Action, CheckpointMode, Condition, Config, ExemplarField, Format, Global, Label, LabelValue,
-    Metric, MetricType, Multiline, Source, TemplatePart, Test,
+    Metric, MetricType, Multiline, Source, TemplatePart, Test, TimeConfig,
 };
 pub use validate::{
     bucket_bounds, parse_duration, valid_label_name, valid_metric_name, DEFAULT_LISTEN,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use regex::bytes::Regex;
 
 pub use super::raw::{CheckpointMode, MetricType};
+use crate::parse::time::{Layout, Zone};
 use crate::parse::{BuildError, FieldId, FormatSpec, Joiner, LineParser};
 use crate::rules::transform::Transform;
 use crate::source::StartAt;
@@ -73,6 +74,8 @@ pub struct Source {
     pub metrics: Vec<Metric>,
     /// Where exemplar labels come from, when a field is named for it.
     pub exemplar: Option<ExemplarField>,
+    /// Where each line's time is (read by `backfill`).
+    pub time: TimeConfig,
 }
 
 /// The field whose value labels exemplars.
@@ -82,6 +85,17 @@ pub struct ExemplarField {
     pub field: FieldId,
     /// The exemplar's label name (the field name, made a valid label name).
     pub label: String,
+}
+
+/// Checked `time:` settings of a source.
+#[derive(Debug, Clone, Default)]
+pub struct TimeConfig {
+    /// The field (`None`: the first of [`crate::parse::time::DEFAULT_FIELDS`] the format has).
+    pub field: Option<String>,
+    /// How the time is written.
+    pub layout: Layout,
+    /// Zone of times written without one.
+    pub zone: Zone,
 }
 
 /// A format whose parser builds and whose fields resolve.

@@ -106,6 +106,21 @@ pub struct RawSource {
     /// User-defined metrics.
     #[serde(default)]
     pub metrics: Vec<RawMetric>,
+    /// For `backfill`: where each line's own time is.
+    pub time: Option<RawTime>,
+}
+
+/// `time:` of a source (read by `backfill`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawTime {
+    /// The field holding the time (default: the first of the format's usual time fields).
+    pub field: Option<String>,
+    /// How it is written: a layout name or a strftime pattern (default `auto`).
+    pub layout: Option<String>,
+    /// Zone of times written without one: `local` (default), `UTC` or `+09:00`.
+    pub zone: Option<String>,
 }
 
 fn default_format() -> FormatSpec {

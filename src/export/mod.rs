@@ -21,6 +21,7 @@ pub mod auth;
 pub mod escape;
 pub mod openmetrics;
 pub mod server;
+pub mod openmetrics_backfill;
 pub mod status;
 pub mod text;
 pub mod tls;

@@ -47,6 +47,7 @@ pub mod regex;
 mod roundtrip;
 mod scan;
 pub mod syslog;
+pub mod time;
 
 pub use self::regex::RegexParser;
 pub use access::{AccessMode, AccessParser};

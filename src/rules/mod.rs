@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::config::{Action, Condition, Config, Metric, MetricType, Test};
 use crate::parse::{self, FieldId, LineParser, ParseError, Record};
 use crate::store::Label as StoreLabel;
-use crate::store::{push_label, Desc, Kind, SeriesCache, Store};
+use crate::store::{push_label, Desc, Family, Kind, Series, SeriesCache, Store};
 
 pub mod exemplar;
 mod explain;
@@ -37,6 +37,28 @@ pub struct RuleError {
     pub key: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// One metric update made by a line, as [`SourceRules::apply_parsed`] reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Update<'a> {
+    /// The family updated.
+    pub family: &'a Arc<Family>,
+    /// The series updated (its value already includes the change).
+    pub series: &'a Series,
+    /// What changed.
+    pub change: Change,
+}
+
+/// The change an update made to a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change {
+    /// Added this (negative for `sub`).
+    Add(f64),
+    /// Set to this.
+    Set(f64),
+    /// Observed this (histograms).
+    Observe(f64),
 }
 
 struct MetricRule {
@@ -200,11 +222,55 @@ impl SourceRules {
         self.run(line, None)
     }
 
-    fn run(&mut self, line: &[u8], mut why: Option<&mut Vec<String>>) -> Result<usize, ParseError> {
+    /// Resolve a field of this source's format that the metrics may not use (the time field
+    /// `backfill` reads), for [`SourceRules::value`]. `None`: the format never has it.
+    pub fn field(&mut self, name: &str) -> Option<FieldId> {
+        let id = self.parser.field(parse::canonical_field_name(name))?;
+        self.record.ensure_fields(self.parser.field_count());
+        Some(id)
+    }
+
+    /// Parse `line` without applying it: [`SourceRules::value`] then reads its fields and
+    /// [`SourceRules::apply_parsed`] applies it (one parse for both).
+    #[inline]
+    pub fn parse(&mut self, line: &[u8]) -> Result<(), ParseError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         self.exemplars.next_record();
         self.record.clear();
-        self.parser.parse(line, &mut self.record)?;
+        self.parser.parse(line, &mut self.record)
+    }
+
+    /// A field of the line last given to [`SourceRules::parse`] (pass the same line).
+    #[inline]
+    pub fn value<'a>(&'a self, line: &'a [u8], id: FieldId) -> Option<&'a [u8]> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.record.get(line, id)
+    }
+
+    /// Apply the line last given to [`SourceRules::parse`] (pass the same line); `on_update`
+    /// sees each update made. Returns how many metrics were updated.
+    #[inline]
+    pub fn apply_parsed(
+        &mut self,
+        line: &[u8],
+        on_update: Option<&mut dyn FnMut(Update<'_>)>,
+    ) -> usize {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.updates(line, None, on_update)
+    }
+
+    fn run(&mut self, line: &[u8], why: Option<&mut Vec<String>>) -> Result<usize, ParseError> {
+        self.parse(line)?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        Ok(self.updates(line, why, None))
+    }
+
+    fn updates(
+        &mut self,
+        line: &[u8],
+        mut why: Option<&mut Vec<String>>,
+        mut on_update: Option<&mut dyn FnMut(Update<'_>)>,
+    ) -> usize {
         let rec = &self.record;
         let mut n = 0;
         'metric: for m in &mut self.metrics {
@@ -252,6 +318,8 @@ impl SourceRules {
             for l in &mut m.labels {
                 l.push_value(line, rec, &mut self.bufs, &mut self.key);
             }
+            // Reporting updates (backfill's late lines) needs the family past the cache borrow.
+            let family = on_update.is_some().then(|| m.cache.family().clone());
             let s = m.cache.get(&self.key);
             // Exemplar slot: a counter's only one, the bucket of an observation.
             let slot = match m.action {
@@ -275,11 +343,24 @@ impl SourceRules {
                     .offer(s, i, self.now, self.now_ms, line, rec, value);
             }
             n += 1;
+            if let (Some(f), Some(family)) = (on_update.as_deref_mut(), &family) {
+                let change = match m.action {
+                    Action::Inc | Action::Add(_) => Change::Add(value),
+                    Action::Sub(_) => Change::Add(-value),
+                    Action::Set(_) => Change::Set(value),
+                    Action::Observe(_) => Change::Observe(value),
+                };
+                f(Update {
+                    family,
+                    series: s,
+                    change,
+                });
+            }
             if let Some(w) = why.as_deref_mut() {
                 w.push(explain::update(m, &self.key, value));
             }
         }
-        Ok(n)
+        n
     }
 }
 

@@ -7,10 +7,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use super::model::{Config, ExemplarField, Global, Multiline, Source};
+use super::model::{Config, ExemplarField, Global, Multiline, Source, TimeConfig};
 use super::profiles::Context;
 use super::raw::{RawConfig, RawGlobal, RawSource};
 use crate::parse::multiline::{DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES};
+use crate::parse::time::{Layout, Zone};
 use crate::parse::{FormatSpec, MultilineSpec};
 use crate::source::StartAt;
 
@@ -221,6 +222,7 @@ fn source(
         .map(|m| multiline(&at("multiline"), m))
         .transpose()?;
 
+    let time = time(&at("time"), s)?;
     let mut metrics = Metrics::new(&mut fields, global.series_limit, warnings);
     if let Some(p) = profile {
         let buckets = s
@@ -271,6 +273,38 @@ fn source(
         multiline,
         metrics,
         exemplar,
+        time,
+    })
+}
+
+/// `time:`: the layout and zone parse, and the field is one the format can have.
+fn time(key: &str, s: &RawSource) -> Result<TimeConfig, Invalid> {
+    let Some(t) = &s.time else {
+        return Ok(TimeConfig::default());
+    };
+    let layout = match &t.layout {
+        Some(l) => l.parse().map_err(|m| invalid(format!("{key}.layout"), m))?,
+        None => Layout::Auto,
+    };
+    let zone = match &t.zone {
+        Some(z) => z.parse().map_err(|m| invalid(format!("{key}.zone"), m))?,
+        None => Zone::Local,
+    };
+    if let Some(f) = &t.field {
+        // A parser of its own: asking a schema-less format for the field must not make the
+        // agent extract it from every line.
+        let mut p = crate::parse::build(&s.format).map_err(|e| invalid(key, e.to_string()))?;
+        if p.field(crate::parse::canonical_field_name(f)).is_none() {
+            return Err(invalid(
+                format!("{key}.field"),
+                format!("the format has no field {f:?}"),
+            ));
+        }
+    }
+    Ok(TimeConfig {
+        field: t.field.clone(),
+        layout,
+        zone,
     })
 }
 

@@ -1,0 +1,156 @@
+use super::*;
+
+const CFG: &str = r#"
+sources:
+  - name: web
+    paths: [/dev/null]
+    format: combined
+    metrics:
+      - name: req_total
+        type: counter
+        labels:
+          status: {field: status}
+      - name: size_bytes
+        type: histogram
+        value: body_bytes_sent
+        buckets: [100, 1000]
+"#;
+
+fn line(t: &str, status: u16, size: u32) -> String {
+    format!("1.2.3.4 - - [{t}] \"GET / HTTP/1.1\" {status} {size} \"-\" \"ua\"\n")
+}
+
+fn run(cfg: &str, text: &str, window: u64) -> (Summary, String) {
+    let cfg = Config::from_yaml(cfg, "test.yml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("access.log");
+    std::fs::write(&f, text).unwrap();
+    let opts = Options {
+        source: None,
+        files: vec![f],
+        step: Duration::from_secs(10),
+        window: Duration::from_secs(window),
+        target_labels: vec![("job".into(), "j".into())],
+    };
+    let (s, out) = backfill(&cfg, &opts, Vec::new(), &mut |_| {}).unwrap();
+    (s, String::from_utf8(out).unwrap())
+}
+
+/// The `(value, timestamp)` points of one series, in file order.
+fn points(out: &str, series: &str) -> Vec<(String, String)> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|r| {
+            let (v, t) = r.split_once(' ').unwrap();
+            (v.to_string(), t.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn late_lines_land_at_their_step_and_old_ones_are_counted() {
+    // 2025-01-01T00:00:00Z = 1735689600.
+    let mut text = String::new();
+    text += &line("01/Jan/2025:00:00:01 +0000", 200, 50);
+    text += &line("01/Jan/2025:00:00:12 +0000", 200, 500);
+    text += &line("01/Jan/2025:00:00:25 +0000", 500, 5000);
+    // 20 s late: within a 60 s window, it belongs to the step ending at :10.
+    text += &line("01/Jan/2025:00:00:05 +0000", 404, 50);
+    text += &line("01/Jan/2025:00:02:00 +0000", 200, 50);
+    // 115 s before the latest line: older than the window.
+    text += &line("01/Jan/2025:00:00:05 +0000", 404, 50);
+    text += &line("not a time", 200, 50);
+    text += "garbage\n";
+    let (s, out) = run(CFG, &text, 60);
+    assert!(out.ends_with("# EOF\n"), "{out}");
+    assert_eq!((s.lines, s.placed, s.late), (8, 5, 1));
+    assert_eq!((s.too_old, s.no_time, s.parse_errors), (1, 1, 1));
+    let at = |p: Vec<(String, String)>| {
+        p.into_iter()
+            .map(|(v, t)| format!("{v}@{t}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        at(points(&out, r#"req_total{status="200",job="j"}"#)),
+        ["1@1735689610", "2@1735689620", "2@1735689630"]
+            .into_iter()
+            .chain(
+                (4..=12)
+                    .map(|k| if k < 12 {
+                        "2@".to_string() + &(1735689600 + k * 10).to_string()
+                    } else {
+                        "3@1735689720".into()
+                    })
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(|s| &**s)
+            )
+            .map(String::from)
+            .collect::<Vec<_>>()
+    );
+    // The late 404 counts from the boundary at :10 on, as if it had come in order.
+    let p404 = at(points(&out, r#"req_total{status="404",job="j"}"#));
+    assert_eq!(p404.first().map(String::as_str), Some("1@1735689610"));
+    assert_eq!(p404.last().map(String::as_str), Some("1@1735689720"));
+    // A histogram's points: buckets, _sum, _count at each boundary.
+    let inf = at(points(&out, r#"size_bytes_bucket{job="j",le="+Inf"}"#));
+    assert_eq!(inf[0], "0@1735689600");
+    assert_eq!(inf[1], "2@1735689610");
+    assert_eq!(inf.last().unwrap(), "5@1735689720");
+    let b100 = at(points(&out, r#"size_bytes_bucket{job="j",le="100"}"#));
+    assert_eq!(b100.last().unwrap(), "3@1735689720");
+    assert_eq!(
+        at(points(
+            &out,
+            r#"logpulse_backfill_lines_dropped_total{source="web",reason="too_old",job="j"}"#
+        ))
+        .last()
+        .unwrap(),
+        "1@1735689720"
+    );
+}
+
+#[test]
+fn every_series_point_is_in_time_order_and_families_are_written_per_chunk() {
+    // Four hours of one line a minute.
+    let mut text = String::new();
+    for m in 0..240 {
+        let t = format!("01/Jan/2025:{:02}:{:02}:30 +0000", m / 60, m % 60);
+        text += &line(&t, if m % 2 == 0 { 200 } else { 503 }, 10);
+    }
+    let (s, out) = run(CFG, &text, 300);
+    assert_eq!(s.placed, 240);
+    let mut last: std::collections::HashMap<&str, f64> = Default::default();
+    for l in out.lines().filter(|l| !l.starts_with('#')) {
+        let (series, rest) = l.rsplit_once('}').unwrap();
+        let t: f64 = rest.split(' ').nth(2).unwrap().parse().unwrap();
+        let prev = last.insert(series, t);
+        assert!(prev.is_none_or(|p| p < t), "{l}");
+    }
+    // Chunks of at most 480 steps: 80 minutes at 10 s.
+    assert_eq!(out.matches("# TYPE req counter").count(), 3);
+    let p = points(&out, r#"req_total{status="503",job="j"}"#);
+    // The last boundary is the latest line's time (03:59:30, on a step).
+    assert_eq!(
+        p.last().unwrap(),
+        &("120".to_string(), "1735703970".to_string())
+    );
+}
+
+#[test]
+fn a_format_without_time_field_is_refused_with_the_key() {
+    let cfg = CFG.replace(
+        "format: combined",
+        "format: {regex: '^(?P<status>\\d+) (?P<body_bytes_sent>\\d+)'}",
+    );
+    let cfg = Config::from_yaml(&cfg, "test.yml").unwrap();
+    let opts = Options {
+        source: None,
+        files: vec![],
+        step: Duration::from_secs(10),
+        window: Duration::from_secs(10),
+        target_labels: vec![],
+    };
+    let e = backfill(&cfg, &opts, Vec::new(), &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("sources[0].time.field"), "{e}");
+}
