@@ -107,6 +107,7 @@ struct SelfSeries {
     bytes: Arc<Series>,
     parse_errors: Arc<Series>,
     too_long: Arc<Series>,
+    last_line: Arc<Series>,
     dropped: [Arc<Series>; 3],
 }
 
@@ -115,10 +116,15 @@ impl SelfSeries {
         let mut key = Vec::new();
         push_label(&mut key, source.as_bytes());
         let fam = |name: &str, help: &str, labels: Vec<Label>| {
+            let kind = if name.ends_with("_total") {
+                Kind::Counter
+            } else {
+                Kind::Gauge
+            };
             let desc = Desc {
                 name: name.into(),
                 help: help.into(),
-                kind: Kind::Counter,
+                kind,
                 labels,
                 buckets: vec![],
             };
@@ -144,11 +150,18 @@ impl SelfSeries {
             bytes: fam("logpulse_bytes_total", "Bytes read, per source, newlines included.", src()).declare(&key),
             parse_errors: fam("logpulse_parse_errors_total", "Lines (or records) that did not parse, per source.", src()).declare(&key),
             too_long: fam("logpulse_lines_too_long_total", "Lines cut at global.max_line_bytes, per source.", src()).declare(&key),
+            last_line: fam(
+                "logpulse_last_line_timestamp_seconds",
+                "Unix time of the latest line placed (log time), per source.",
+                src(),
+            )
+            .declare(&key),
             dropped: REASONS.map(with_reason),
         }
     }
 
-    fn set(&self, s: &Summary) {
+    fn set(&self, s: &Summary, latest: i64) {
+        self.last_line.set(latest as f64 / 1000.0);
         self.lines.set(s.lines as f64);
         self.bytes.set(s.bytes as f64);
         self.parse_errors.set(s.parse_errors as f64);
@@ -260,7 +273,7 @@ impl<W: Write> Engine<W> {
             let older = (at - e).div_euclid(1000).max(0) as u64;
             self.store.expire(older);
         }
-        self.selfm.set(&self.s);
+        self.selfm.set(&self.s, self.max_t.max(0));
         self.timeline.capture(at);
     }
 
