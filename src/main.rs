@@ -87,7 +87,8 @@ enum Cmd {
         /// Source whose format and metrics apply (default: the first).
         #[arg(long, short)]
         source: Option<String>,
-        /// Output file.
+        /// Output file; or a directory (existing, or given with a trailing `/`) to get one
+        /// file per 2-hour chunk, which promtool reads much faster for long ranges.
         #[arg(long, short)]
         out: PathBuf,
         /// Time between the written samples of a series (as a scrape interval).
@@ -254,17 +255,26 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                 window: out_of_order_window,
                 target_labels,
             };
-            let file = std::fs::File::create(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
             let started = std::time::Instant::now();
             let mut shown = agent::backfill::progress::Line::stderr();
-            let (summary, _) = agent::backfill::backfill(
-                &cfg,
-                &opts,
-                std::io::BufWriter::with_capacity(1 << 20, file),
-                &mut |p| shown.show(p),
-            )
-            .with_context(|| format!("backfill into {}", out.display()))?;
+            let mut show = |p: &agent::backfill::Progress| shown.show(p);
+            // A directory (existing, or named with a trailing `/`): one file per chunk.
+            let summary = if out.is_dir() || out.to_string_lossy().ends_with('/') {
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("cannot create {}", out.display()))?;
+                let sink = agent::backfill::ChunkFiles::new(&out);
+                agent::backfill::backfill(&cfg, &opts, sink, &mut show)
+                    .with_context(|| format!("backfill into {}", out.display()))?
+                    .0
+            } else {
+                let file = std::fs::File::create(&out)
+                    .with_context(|| format!("cannot create {}", out.display()))?;
+                let sink =
+                    agent::backfill::OneFile(std::io::BufWriter::with_capacity(1 << 20, file));
+                agent::backfill::backfill(&cfg, &opts, sink, &mut show)
+                    .with_context(|| format!("backfill into {}", out.display()))?
+                    .0
+            };
             shown.clear();
             say(
                 std::io::stderr(),

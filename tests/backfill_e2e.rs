@@ -264,7 +264,9 @@ fn backfilled_blocks_serve_totals_and_dashboards() {
             default: other
 "#,
     );
-    let om = dir.join("backfill.om");
+    // A directory: one OpenMetrics file per 2-hour chunk, as the README shows for long ranges.
+    let om = dir.join("om");
+    std::fs::create_dir(&om).unwrap();
     let out = run_ok(
         Command::new(env!("CARGO_BIN_EXE_logpulse"))
             .arg("backfill")
@@ -306,13 +308,24 @@ fn backfilled_blocks_serve_totals_and_dashboards() {
 
     // --- promtool writes blocks straight into the TSDB directory Prometheus will open.
     let tsdb = dir.join("tsdb");
-    run_ok(
-        Command::new(&promtool)
-            .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
-            .arg(&om)
-            .arg(&tsdb),
+    let chunks = files(&om, ".om");
+    let n = chunks.len() as i64;
+    assert!(
+        (HOURS / 2..=HOURS / 2 + 1).contains(&n),
+        "{n} files: one per 2-hour chunk"
     );
-    log_t("promtool created the blocks");
+    for f in &chunks {
+        run_ok(
+            Command::new(&promtool)
+                .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+                .arg(f)
+                .arg(&tsdb),
+        );
+    }
+    log_t(&format!(
+        "promtool created blocks from {} files",
+        chunks.len()
+    ));
 
     let port = free_port();
     let prom: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

@@ -1,6 +1,6 @@
 //! OpenMetrics text with a timestamp on every sample, for `backfill`: recorded values of a
 //! family's series at many instants, written series after series, each series' points in time
-//! order, ending with `# EOF`. `promtool tsdb create-blocks-from openmetrics` reads it.
+//! order, ending with [`EOF`]. `promtool tsdb create-blocks-from openmetrics` reads it.
 //!
 //! Names follow the OpenMetrics conventions: a counter's family is its name without `_total`
 //! (its samples keep `_total`); a counter whose name does not end in `_total` is written as
@@ -170,10 +170,8 @@ pub fn timestamp(out: &mut String, ms: i64) {
     }
 }
 
-/// The end of the exposition.
-pub fn eof(out: &mut String) {
-    out.push_str("# EOF\n");
-}
+/// The end of an exposition.
+pub const EOF: &str = "# EOF\n";
 
 #[cfg(test)]
 mod tests {
@@ -209,7 +207,7 @@ mod tests {
         let mut out = String::new();
         header(&mut out, f.desc());
         PointWriter::new(f.desc()).series(&mut out, &ls, &[1000, 16_500], &vals);
-        eof(&mut out);
+        out.push_str(EOF);
         assert_eq!(
             out,
             "# TYPE d_seconds histogram\n# HELP d_seconds say \\\"hi\\\"\n\

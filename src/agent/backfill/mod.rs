@@ -10,7 +10,6 @@
 //! cannot be placed (older than the window, no parseable time, a time in the future) are
 //! counted in the summary and in `logpulse_backfill_lines_dropped_total{reason}`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +26,7 @@ pub mod progress;
 mod timeline;
 
 use timeline::Timeline;
+pub use timeline::{ChunkFiles, OneFile, Sink};
 
 /// What to backfill and how.
 #[derive(Debug, Clone)]
@@ -173,7 +173,7 @@ impl SelfSeries {
 }
 
 /// One line (record) at a time → store and timeline.
-struct Engine<W: Write> {
+struct Engine<W: Sink> {
     rules: SourceRules,
     time_fields: Vec<FieldId>,
     time: TimeParser,
@@ -197,7 +197,7 @@ struct Engine<W: Write> {
     write_error: Option<std::io::Error>,
 }
 
-impl<W: Write> Engine<W> {
+impl<W: Sink> Engine<W> {
     fn record(&mut self, rec: &[u8]) {
         if self.rules.parse(rec).is_err() {
             self.s.parse_errors += 1;
@@ -306,9 +306,9 @@ fn mtime(path: &Path) -> Option<i64> {
     i64::try_from(d.as_secs()).ok()
 }
 
-/// Read `opts.files` through one source and write timestamped OpenMetrics to `out`.
-/// `progress` is called a few times a second.
-pub fn backfill<W: Write>(
+/// Read `opts.files` through one source and write timestamped OpenMetrics to `out`
+/// ([`OneFile`] or [`ChunkFiles`]). `progress` is called a few times a second.
+pub fn backfill<W: Sink>(
     cfg: &Config,
     opts: &Options,
     out: W,

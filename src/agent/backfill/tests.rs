@@ -32,8 +32,8 @@ fn run(cfg: &str, text: &str, window: u64) -> (Summary, String) {
         window: Duration::from_secs(window),
         target_labels: vec![("job".into(), "j".into())],
     };
-    let (s, out) = backfill(&cfg, &opts, Vec::new(), &mut |_| {}).unwrap();
-    (s, String::from_utf8(out).unwrap())
+    let (s, out) = backfill(&cfg, &opts, OneFile(Vec::new()), &mut |_| {}).unwrap();
+    (s, String::from_utf8(out.0).unwrap())
 }
 
 /// The `(value, timestamp)` points of one series, in file order.
@@ -151,6 +151,6 @@ fn a_format_without_time_field_is_refused_with_the_key() {
         window: Duration::from_secs(10),
         target_labels: vec![],
     };
-    let e = backfill(&cfg, &opts, Vec::new(), &mut |_| {}).unwrap_err();
+    let e = backfill(&cfg, &opts, OneFile(Vec::new()), &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("sources[0].time.field"), "{e}");
 }

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::export::openmetrics_backfill as om;
@@ -45,8 +46,87 @@ struct Fam {
     index: HashMap<Box<[u8]>, usize>,
 }
 
+/// Where the written chunks go: one file, or one file per chunk.
+pub trait Sink {
+    /// A chunk whose first boundary is `first` (unix ms) starts.
+    fn begin(&mut self, first: i64) -> std::io::Result<()>;
+    /// Text of the current chunk.
+    fn write(&mut self, text: &[u8]) -> std::io::Result<()>;
+    /// The current chunk is complete.
+    fn end(&mut self) -> std::io::Result<()>;
+    /// Everything is written.
+    fn finish(&mut self) -> std::io::Result<()>;
+}
+
+/// All chunks in one exposition: a family appears once per chunk, `# EOF` at the very end.
+pub struct OneFile<W: Write>(pub W);
+
+impl<W: Write> Sink for OneFile<W> {
+    fn begin(&mut self, _first: i64) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write(&mut self, text: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(text)
+    }
+    fn end(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.0.write_all(om::EOF.as_bytes())?;
+        self.0.flush()
+    }
+}
+
+/// One complete exposition per chunk, `DIR/<first boundary, unix seconds>.om`: each file holds
+/// every family once and lies within one or two of promtool's 2-hour blocks, so promtool reads
+/// each file once or twice (it reads a whole file once per block the file spans).
+pub struct ChunkFiles {
+    dir: PathBuf,
+    cur: Option<std::io::BufWriter<std::fs::File>>,
+    /// Files written, in time order.
+    pub files: Vec<PathBuf>,
+}
+
+impl ChunkFiles {
+    /// Chunks into directory `dir` (which must exist).
+    pub fn new(dir: &Path) -> ChunkFiles {
+        ChunkFiles {
+            dir: dir.into(),
+            cur: None,
+            files: Vec::new(),
+        }
+    }
+}
+
+impl Sink for ChunkFiles {
+    fn begin(&mut self, first: i64) -> std::io::Result<()> {
+        let path = self.dir.join(format!("{}.om", first.div_euclid(1000)));
+        let f = std::fs::File::create(&path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        self.cur = Some(std::io::BufWriter::with_capacity(1 << 20, f));
+        self.files.push(path);
+        Ok(())
+    }
+    fn write(&mut self, text: &[u8]) -> std::io::Result<()> {
+        match &mut self.cur {
+            Some(w) => w.write_all(text),
+            None => Ok(()),
+        }
+    }
+    fn end(&mut self) -> std::io::Result<()> {
+        if let Some(mut w) = self.cur.take() {
+            w.write_all(om::EOF.as_bytes())?;
+            w.flush()?;
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.end()
+    }
+}
+
 /// Recorded boundaries not yet written, and where they go.
-pub struct Timeline<W: Write> {
+pub struct Timeline<W: Sink> {
     fams: Vec<Fam>,
     /// Unix ms of the recorded boundaries, ascending.
     steps: Vec<i64>,
@@ -62,7 +142,7 @@ pub struct Timeline<W: Write> {
 /// Write the text buffer out once it is this large.
 const FLUSH_BYTES: usize = 1 << 20;
 
-impl<W: Write> Timeline<W> {
+impl<W: Sink> Timeline<W> {
     /// A timeline over `families` (written in this order), adding the `extra` labels to every
     /// series, writing to `out`.
     pub fn new(families: Vec<Arc<Family>>, extra: Vec<(String, String)>, out: W) -> Self {
@@ -191,6 +271,7 @@ impl<W: Write> Timeline<W> {
         if k == 0 {
             return Ok(());
         }
+        self.out.begin(self.steps[0])?;
         for fam in &mut self.fams {
             let w = fam.width;
             let mut header = false;
@@ -212,7 +293,7 @@ impl<W: Write> Timeline<W> {
                 );
                 self.samples += ((end - t.start) * w) as u64;
                 if self.buf.len() >= FLUSH_BYTES {
-                    self.out.write_all(self.buf.as_bytes())?;
+                    self.out.write(self.buf.as_bytes())?;
                     self.buf.clear();
                 }
             }
@@ -220,9 +301,9 @@ impl<W: Write> Timeline<W> {
         }
         self.written = Some(self.steps[k - 1]);
         self.steps.drain(..k);
-        self.out.write_all(self.buf.as_bytes())?;
+        self.out.write(self.buf.as_bytes())?;
         self.buf.clear();
-        Ok(())
+        self.out.end()
     }
 
     /// Write everything left and `# EOF`; returns the writer and the samples written.
@@ -230,9 +311,7 @@ impl<W: Write> Timeline<W> {
         if let Some(last) = self.last() {
             self.write_until(last)?;
         }
-        om::eof(&mut self.buf);
-        self.out.write_all(self.buf.as_bytes())?;
-        self.out.flush()?;
+        self.out.finish()?;
         Ok((self.out, self.samples))
     }
 }
