@@ -59,6 +59,7 @@ pub trait Sink {
 }
 
 /// All chunks in one exposition: a family appears once per chunk, `# EOF` at the very end.
+#[derive(Debug)]
 pub struct OneFile<W: Write>(pub W);
 
 impl<W: Write> Sink for OneFile<W> {
@@ -80,6 +81,7 @@ impl<W: Write> Sink for OneFile<W> {
 /// One complete exposition per chunk, `DIR/<first boundary, unix seconds>.om`: each file holds
 /// every family once and lies within one or two of promtool's 2-hour blocks, so promtool reads
 /// each file once or twice (it reads a whole file once per block the file spans).
+#[derive(Debug)]
 pub struct ChunkFiles {
     dir: PathBuf,
     cur: Option<std::io::BufWriter<std::fs::File>>,
