@@ -121,43 +121,48 @@ impl<'a> PointWriter<'a> {
         }
     }
 
-    /// Append the points of one series: `labels` from [`labels`], `times` (unix ms) and
-    /// `values` ([`width`] values per time).
-    pub fn series(&self, out: &mut String, labels: &str, times: &[i64], values: &[f64]) {
+    /// Append the points of one series: `labels` from [`labels`], `times` (rendered by
+    /// [`timestamp`], each once for all series) and `values` ([`width`] values per time).
+    pub fn series(&self, out: &mut String, labels: &str, times: &[String], values: &[f64]) {
         let name = &self.d.name;
         let w = width(self.d);
-        for (t, v) in times.iter().zip(values.chunks_exact(w)) {
-            match self.d.kind {
-                Kind::Counter | Kind::Gauge => sample(out, name, "", labels, None, v[0], *t),
-                Kind::Histogram => {
-                    for (le, c) in self.les.iter().zip(v) {
-                        sample(out, name, "_bucket", labels, Some(le), *c, *t);
-                    }
-                    let (sum, count) = (v[w - 2], v[w - 1]);
-                    if !self.negative && sum >= 0.0 {
-                        sample(out, name, "_sum", labels, None, sum, *t);
-                        sample(out, name, "_count", labels, None, count, *t);
-                    }
+        // Sample heads (`name_bucket{labels,le="…"} `) rendered once per series.
+        let mut heads = String::new();
+        let mut ends = Vec::with_capacity(w);
+        match self.d.kind {
+            Kind::Counter | Kind::Gauge => {
+                super::text::sample_head(&mut heads, name, "", labels, None);
+                ends.push(heads.len());
+            }
+            Kind::Histogram => {
+                for le in &self.les {
+                    super::text::sample_head(&mut heads, name, "_bucket", labels, Some(le));
+                    ends.push(heads.len());
+                }
+                for suffix in ["_sum", "_count"] {
+                    super::text::sample_head(&mut heads, name, suffix, labels, None);
+                    ends.push(heads.len());
                 }
             }
         }
+        for (t, v) in times.iter().zip(values.chunks_exact(w)) {
+            // `_sum` and `_count` are left out with negative buckets or a negative sum.
+            let n = if self.d.kind == Kind::Histogram && (self.negative || v[w - 2] < 0.0) {
+                w - 2
+            } else {
+                w
+            };
+            let mut start = 0;
+            for (end, x) in ends.iter().zip(v).take(n) {
+                out.push_str(&heads[start..*end]);
+                escape::value(out, *x);
+                out.push(' ');
+                out.push_str(t);
+                out.push('\n');
+                start = *end;
+            }
+        }
     }
-}
-
-fn sample(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    labels: &str,
-    le: Option<&str>,
-    v: f64,
-    ms: i64,
-) {
-    super::text::sample_head(out, name, suffix, labels, le);
-    escape::value(out, v);
-    out.push(' ');
-    timestamp(out, ms);
-    out.push('\n');
 }
 
 /// Unix milliseconds as OpenMetrics seconds (`1795741200` or `1795741200.5`).
@@ -206,7 +211,12 @@ mod tests {
         labels(&mut ls, &f, &s, &[("job".into(), "lp".into())]);
         let mut out = String::new();
         header(&mut out, f.desc());
-        PointWriter::new(f.desc()).series(&mut out, &ls, &[1000, 16_500], &vals);
+        let times = [1000, 16_500].map(|ms| {
+            let mut t = String::new();
+            timestamp(&mut t, ms);
+            t
+        });
+        PointWriter::new(f.desc()).series(&mut out, &ls, &times, &vals);
         out.push_str(EOF);
         assert_eq!(
             out,

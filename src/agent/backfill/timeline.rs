@@ -274,6 +274,14 @@ impl<W: Sink> Timeline<W> {
             return Ok(());
         }
         self.out.begin(self.steps[0])?;
+        let times: Vec<String> = self.steps[..k]
+            .iter()
+            .map(|ms| {
+                let mut t = String::new();
+                om::timestamp(&mut t, *ms);
+                t
+            })
+            .collect();
         for fam in &mut self.fams {
             let w = fam.width;
             let mut header = false;
@@ -290,7 +298,7 @@ impl<W: Sink> Timeline<W> {
                 writer.series(
                     &mut self.buf,
                     &t.labels,
-                    &self.steps[t.start..end],
+                    &times[t.start..end],
                     &t.vals[..(end - t.start) * w],
                 );
                 self.samples += ((end - t.start) * w) as u64;
