@@ -285,4 +285,27 @@ fn label_constants_cannot_hold_control_characters() {
         ));
         assert!(e.contains(key) && e.contains("control"), "{spec}: {e}");
     }
+
+fn time_keys_are_checked_with_their_key_path() {
+    let src = "sources:\n  - name: a\n    paths: [x]\n    profile: http\n";
+    let e = err(&format!("{src}    time: {{layout: '%Q'}}\n"));
+    assert!(
+        e.contains("sources[0].time.layout") && e.contains("%Q"),
+        "{e}"
+    );
+    let e = err(&format!("{src}    time: {{zone: Mars/Olympus}}\n"));
+    assert!(e.contains("sources[0].time.zone"), "{e}");
+    let e = err(&format!("{src}    time: {{field: nope}}\n"));
+    assert!(
+        e.contains("sources[0].time.field") && e.contains("nope"),
+        "{e}"
+    );
+    let ok = Config::from_yaml(
+        &format!("{src}    time: {{field: time_local, layout: access, zone: '+09:00'}}\n"),
+        "t.yml",
+    )
+    .unwrap();
+    let t = &ok.sources[0].time;
+    assert_eq!(t.field.as_deref(), Some("time_local"));
+    assert_eq!(t.zone, crate::parse::time::Zone::Fixed(9 * 3600));
 }
