@@ -285,7 +285,9 @@ fn label_constants_cannot_hold_control_characters() {
         ));
         assert!(e.contains(key) && e.contains("control"), "{spec}: {e}");
     }
+}
 
+#[test]
 fn time_keys_are_checked_with_their_key_path() {
     let src = "sources:\n  - name: a\n    paths: [x]\n    profile: http\n";
     let e = err(&format!("{src}    time: {{layout: '%Q'}}\n"));
