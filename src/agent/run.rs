@@ -439,6 +439,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         &["source"],
     );
 
+    crate::source::set_max_open_files(cfg.global.max_open_files);
     let mut sources = Vec::new();
     let mut runs = Vec::new();
     let mut threads: Vec<JoinHandle<()>> = Vec::new();

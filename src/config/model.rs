@@ -49,6 +49,8 @@ pub struct Global {
     pub partial_flush: Option<Duration>,
     /// Rotated-file drain time.
     pub rotate_wait: Duration,
+    /// Descriptor budget for files (`None`: derived from `RLIMIT_NOFILE`).
+    pub max_open_files: Option<usize>,
     /// Checkpoint mode.
     pub checkpoint: CheckpointMode,
 }

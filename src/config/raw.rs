@@ -48,6 +48,8 @@ pub struct RawGlobal {
     pub partial_flush: Option<String>,
     /// Keep draining a rotated file this long after its last write (default 5s).
     pub rotate_wait: Option<String>,
+    /// Files kept open at once, all sources together (default: from the open-files limit).
+    pub max_open_files: Option<usize>,
     /// `scrape` (default: checkpoint what Prometheus has scraped) or `read`.
     pub checkpoint: Option<CheckpointMode>,
 }

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use super::decide::{self, State, Truncation};
+use super::fds::Fd;
 use super::files::PendingCopy;
 use super::fingerprint::{
     file_id, fingerprint_of, is_compressed, read_head, FileId, Head, HEAD_MAX,
@@ -57,9 +58,13 @@ impl Tailer {
             }
             // A young original (truncated or created since we last read it) may already hold
             // what was copied: compare with what it holds now too.
-            if o.head.as_slice().len() < HEAD_MAX {
+            if let Some(file) = o
+                .file
+                .as_deref()
+                .filter(|_| o.head.as_slice().len() < HEAD_MAX)
+            {
                 let mut buf = [0u8; HEAD_MAX];
-                let n = read_head(&o.file, HEAD_MAX, &mut buf).unwrap_or(0);
+                let n = read_head(file, HEAD_MAX, &mut buf).unwrap_or(0);
                 if decide::same_head(head.bytes(), &buf[..n]) {
                     return Some(CopyMatch { of: *oid, at: None });
                 }
@@ -194,9 +199,11 @@ impl Tailer {
             if !next_to_followed {
                 continue;
             }
+            self.make_room();
             let Ok(file) = File::open(&path) else {
                 continue;
             };
+            let file = Fd::new(file);
             let Ok(md) = file.metadata() else { continue };
             let id = file_id(&md);
             if !md.is_file() || self.table.knows(&id) {
@@ -277,9 +284,11 @@ impl Tailer {
                 continue;
             }
             let path = e.path();
+            self.make_room();
             let Ok(file) = File::open(&path) else {
                 continue;
             };
+            let file = Fd::new(file);
             let mut buf = [0u8; HEAD_MAX];
             let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
             if !decide::copy_before(&mut Head::new(&buf[..n]), t, now) {
@@ -301,7 +310,7 @@ impl Tailer {
     /// Follow copy `file` (at `path`) from `offset` and read it at once.
     fn start_copy(
         &mut self,
-        file: File,
+        file: Fd,
         path: &Path,
         mut offset: u64,
         state: State,

@@ -2,18 +2,19 @@
 //! matched), and the path index that maps event paths to them.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use super::decide::{State, Truncation};
+use super::fds::Fd;
 use super::fingerprint::{FileId, HeadBytes};
 use super::split::Splitter;
 use super::FileInfo;
 
 /// A file being read.
 pub(crate) struct Followed {
-    pub file: File,
+    /// `None` while parked (closed to stay within the descriptor budget; reopened by identity).
+    pub file: Option<Fd>,
     pub info: FileInfo,
     /// Its first bytes (those `info.fingerprint` hashes).
     pub head: HeadBytes,
@@ -41,7 +42,7 @@ pub(crate) struct Followed {
 /// (recovering the lines written between our last read and the truncation, with no duplicates),
 /// otherwise from its start like any new file.
 pub(crate) struct PendingCopy {
-    pub file: File,
+    pub file: Fd,
     pub path: PathBuf,
     /// The original, once known (`None`: too short yet to tell).
     pub of: Option<FileId>,

@@ -23,6 +23,7 @@
 //! | Agent restarted | checkpointed files resume at their offset if dev + inode + head hash match; others read from 0; a checkpointed file renamed out of the glob while down is found by inode in its old directory and drained; a copytruncate copy made while down is matched to the checkpoint by its head (or held, if its truncation is still to come) | each once up to the last saved checkpoint |
 //! | Inode reused by another file | head hash differs: treated as a new file, never resumed from a stale offset | — |
 //! | File / directory appears later | the nearest existing ancestor is watched; the file is read from 0 | each once |
+//! | More files than the descriptor budget (`fds`) | idle files parked (descriptor closed; identity, offset, partial line kept), reopened by dev + inode on their next write or changed size; draining files never parked | each once, unless a parked file is deleted or leaves its directory between a write and its reopening |
 //! | Unreadable file | `Error` naming the path, once per state change; other files keep flowing; retried on directory events and each poll | — |
 //!
 //! Lines written between the copy and the truncation of a copytruncate are in neither file: no
@@ -42,6 +43,7 @@
 //!   to read, open or scan);
 //! - `read` and `split`: reading a file from its position into batches of whole lines;
 //! - `scan`, `copies`, `resume`: acting on the decisions (new files, held copies, checkpoints);
+//! - `fds` and `park`: the descriptor budget, closing idle files and reopening them by identity;
 //! - `tailer`: the run loop; [`checkpoint`]: the checkpoint file.
 //!
 //! ## Rotation
@@ -235,8 +237,10 @@ pub mod checkpoint;
 mod copies;
 mod decide;
 mod discovery;
+mod fds;
 mod files;
 mod fingerprint;
+mod park;
 mod paths;
 mod read;
 mod report;
@@ -245,5 +249,6 @@ mod scan;
 mod split;
 mod tailer;
 pub use discovery::Stopper;
+pub use fds::{max_open_files, set_max_open_files, MIN_OPEN_FILES};
 pub use read::read_file;
 pub use tailer::Tailer;

@@ -48,6 +48,8 @@ pub(crate) enum Outcome {
     Truncated,
     /// Nothing read: the file starts with compressed data.
     Compressed,
+    /// Nothing read: the file is parked (no descriptor).
+    Parked,
 }
 
 /// Check one followed file (truncation, head change) and read it to its end or the budget.
@@ -57,7 +59,10 @@ pub(crate) fn read_followed(
     sink: &mut dyn TailSink,
     stop: &AtomicBool,
 ) -> io::Result<Outcome> {
-    let md = f.file.metadata()?;
+    let Some(file) = f.file.as_deref() else {
+        return Ok(Outcome::Parked);
+    };
+    let md = file.metadata()?;
     let size = md.len();
     let mtime = md.modified().ok();
     if f.seen == Some((size, mtime)) && f.read_pos >= size {
@@ -67,18 +72,18 @@ pub(crate) fn read_followed(
     f.size = size;
     f.mtime = mtime;
     let fp = f.info.fingerprint;
-    if decide::truncated(size, f.read_pos, fp.head_len, || head_matches(&f.file, &fp))? {
+    if decide::truncated(size, f.read_pos, fp.head_len, || head_matches(file, &fp))? {
         return Ok(Outcome::Truncated);
     }
     if (fp.head_len as usize) < HEAD_MAX && size > u64::from(fp.head_len) {
-        (f.info.fingerprint, f.head) = identity(&f.file, &md)?;
+        (f.info.fingerprint, f.head) = identity(file, &md)?;
     }
     let mut budget = READ_BUDGET;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(Outcome::Done);
         }
-        let n = match f.file.read_at(buf, f.read_pos) {
+        let n = match file.read_at(buf, f.read_pos) {
             Ok(0) => return Ok(Outcome::Done),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -116,7 +121,10 @@ pub(crate) fn read_followed(
 /// end of what was delivered (a partial line held back is dropped here, and read again from a
 /// copy if one is found).
 pub(crate) fn truncate(f: &mut Followed) -> io::Result<Truncation> {
-    let md = f.file.metadata()?;
+    let Some(file) = f.file.as_deref() else {
+        return Err(io::Error::other("file is parked"));
+    };
+    let md = file.metadata()?;
     let t = Truncation {
         old: f.info.fingerprint,
         head: Some(f.head),
@@ -126,7 +134,7 @@ pub(crate) fn truncate(f: &mut Followed) -> io::Result<Truncation> {
     f.split.reset();
     f.read_pos = 0;
     f.delivered = 0;
-    (f.info.fingerprint, f.head) = identity(&f.file, &md)?;
+    (f.info.fingerprint, f.head) = identity(file, &md)?;
     decide::remember(&mut f.truncations, t);
     Ok(t)
 }

@@ -6,6 +6,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::DirEntryExt;
 
 use super::decide::{self, State};
+use super::fds::Fd;
 use super::fingerprint::{file_id, fingerprint, head_matches, FileId, Head};
 use super::read::resume_mid_line;
 use super::split::Splitter;
@@ -57,6 +58,7 @@ impl Tailer {
                 self.resume.push(cp);
                 continue;
             };
+            self.make_room();
             let Ok(file) = File::open(&path) else {
                 self.resume.push(cp);
                 continue;
@@ -93,7 +95,7 @@ impl Tailer {
                 sink.event(TailEvent::Rotated { file: info.clone() });
                 State::Rotated
             };
-            self.insert(file, info, &md, cp.offset, split, state);
+            self.insert(Fd::new(file), info, &md, cp.offset, split, state);
             if let Some(f) = self.table.files.get_mut(&id) {
                 f.orig_path = cp.path.clone();
             }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::decide::{self, NewFile, Start, State, Truncation};
+use super::fds::Fd;
 use super::files::{Followed, PendingCopy};
 use super::fingerprint::{
     file_id, fingerprint, fingerprint_of, is_compressed, read_head, FileId, Head, HeadBytes,
@@ -88,6 +89,7 @@ impl Tailer {
             }
         }
         self.table.matched = ids.keys().copied().collect();
+        self.check_parked(sink);
         let matched = &self.table.matched;
         self.table.ignored.retain(|id, _| matched.contains(id));
 
@@ -109,7 +111,10 @@ impl Tailer {
 
         // Followed files: rotation, deletion, new names.
         for (id, f) in self.table.files.iter_mut() {
-            let unlinked = f.file.metadata().is_ok_and(|md| md.nlink() == 0);
+            let Some(file) = f.file.as_deref() else {
+                continue; // parked: see `check_parked`
+            };
+            let unlinked = file.metadata().is_ok_and(|md| md.nlink() == 0);
             let at_orig = !unlinked
                 && f.state != State::Deleted
                 && fs::metadata(&f.orig_path).is_ok_and(|m| file_id(&m) == *id);
@@ -189,6 +194,7 @@ impl Tailer {
                     continue;
                 }
             }
+            self.make_room();
             let file = match File::open(path) {
                 Ok(f) => f,
                 Err(e) => {
@@ -307,7 +313,7 @@ impl Tailer {
                 self.table.copies.insert(
                     id,
                     PendingCopy {
-                        file,
+                        file: Fd::new(file),
                         path: path.to_path_buf(),
                         of,
                         matched: true,
@@ -341,7 +347,14 @@ impl Tailer {
             offset,
         });
         let was_truncated = truncated.is_some();
-        self.insert(file, info.clone(), &md, offset, split, State::Active);
+        self.insert(
+            Fd::new(file),
+            info.clone(),
+            &md,
+            offset,
+            split,
+            State::Active,
+        );
         if let (Some(cp), Some(f)) = (truncated, self.table.files.get_mut(&id)) {
             // A copy made before this truncation (found later in this scan) starts where the
             // checkpoint stood.
@@ -361,7 +374,7 @@ impl Tailer {
 
     pub(super) fn insert(
         &mut self,
-        file: File,
+        file: Fd,
         info: FileInfo,
         md: &Metadata,
         offset: u64,
@@ -375,7 +388,7 @@ impl Tailer {
             id,
             Followed {
                 head: HeadBytes::new(&buf[..n]),
-                file,
+                file: Some(file),
                 orig_path: info.path.clone(),
                 info,
                 read_pos: offset,
@@ -400,6 +413,7 @@ impl Tailer {
             if !md.is_file() || self.table.knows(&file_id(&md)) {
                 continue;
             }
+            self.make_room();
             match File::open(&path) {
                 Ok(file) => {
                     if let Err(e) = self.follow_new(file, &path, sink) {
@@ -426,6 +440,7 @@ impl Tailer {
             if matched.contains_key(&to) {
                 continue; // still matched: handled as a new file by the scan
             }
+            self.make_room();
             let Ok(file) = File::open(&to) else { continue };
             let Ok(md) = file.metadata() else { continue };
             let id = file_id(&md);
@@ -464,7 +479,7 @@ impl Tailer {
                 offset,
             });
             sink.event(TailEvent::Rotated { file: info.clone() });
-            self.insert(file, info, &md, offset, split, State::Rotated);
+            self.insert(Fd::new(file), info, &md, offset, split, State::Rotated);
             if let Some(f) = self.table.files.get_mut(&id) {
                 f.orig_path = from;
             }

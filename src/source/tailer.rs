@@ -221,6 +221,20 @@ impl Tailer {
     pub(super) fn read(&mut self, id: FileId, sink: &mut dyn TailSink) -> bool {
         // A file rewritten in place again and again: at most a few truncations per look.
         for _ in 0..4 {
+            let Some(f) = self.table.files.get(&id) else {
+                return false;
+            };
+            if f.file.is_none() {
+                // Parked: reopened only if it changed since (a stat by path, no descriptor).
+                let unchanged = fs::metadata(&f.info.path).is_ok_and(|md| {
+                    file_id(&md) == id
+                        && f.seen == Some((md.len(), md.modified().ok()))
+                        && f.read_pos >= md.len()
+                });
+                if unchanged || !self.unpark(id) {
+                    return false;
+                }
+            }
             let Some(f) = self.table.files.get_mut(&id) else {
                 return false;
             };

@@ -126,8 +126,18 @@ fn global(g: &RawGlobal) -> Result<Global, Invalid> {
         partial_flush: duration("global.partial_flush", g.partial_flush.as_deref())?,
         rotate_wait: duration("global.rotate_wait", g.rotate_wait.as_deref())?
             .unwrap_or(Duration::from_secs(5)),
+        max_open_files: g.max_open_files,
         checkpoint: g.checkpoint.unwrap_or_default(),
     };
+    if global
+        .max_open_files
+        .is_some_and(|n| n < crate::source::MIN_OPEN_FILES)
+    {
+        return Err(invalid(
+            "global.max_open_files",
+            format!("must be at least {}", crate::source::MIN_OPEN_FILES),
+        ));
+    }
     if global.series_limit == 0 {
         return Err(invalid("global.series_limit", "must be at least 1"));
     }

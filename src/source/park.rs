@@ -1,0 +1,101 @@
+//! Staying within the descriptor budget ([`super::fds`]): idle files are *parked* (their
+//! descriptor closed; identity, offset and partial line kept) and reopened by identity (device
+//! + inode, looked up at their path, else in their directory) when they must be read.
+
+use std::fs::{self, File};
+use std::os::unix::fs::DirEntryExt;
+use std::time::Instant;
+
+use super::decide::State;
+use super::fds::{self, Fd};
+use super::fingerprint::{file_id, FileId};
+use super::tailer::Tailer;
+use super::{TailEvent, TailSink};
+
+impl Tailer {
+    /// Before opening a file: if the budget is used up, park this source's idle files, the
+    /// longest idle first, down to 7/8 of the budget. Files being drained are never parked.
+    pub(super) fn make_room(&mut self) {
+        if !fds::over_budget() {
+            return;
+        }
+        let target = fds::max_open_files() * 7 / 8;
+        let mut idle: Vec<(Instant, FileId)> = self
+            .table
+            .files
+            .iter()
+            .filter(|(_, f)| f.file.is_some() && f.state == State::Active)
+            .map(|(id, f)| (f.last_growth, *id))
+            .collect();
+        idle.sort_unstable();
+        for (_, id) in idle {
+            if fds::open_now() <= target {
+                break;
+            }
+            if let Some(f) = self.table.files.get_mut(&id) {
+                f.file = None;
+            }
+        }
+    }
+
+    /// Reopen a parked file by identity. False if it cannot be found (deleted, or moved out
+    /// of its directory).
+    pub(super) fn unpark(&mut self, id: FileId) -> bool {
+        let Some(f) = self.table.files.get(&id) else {
+            return false;
+        };
+        if f.file.is_some() {
+            return true;
+        }
+        let mut candidates = vec![f.info.path.clone(), f.orig_path.clone()];
+        self.make_room();
+        let Some(f) = self.table.files.get(&id) else {
+            return false;
+        };
+        if let Some(dir) = f.orig_path.parent() {
+            if let Ok(entries) = fs::read_dir(dir) {
+                // Only if it is not at its paths (a rename): listing the directory costs more.
+                let lazy = entries
+                    .flatten()
+                    .filter(|e| e.ino() == id.1)
+                    .map(|e| e.path());
+                candidates.extend(lazy.take(1));
+            }
+        }
+        for p in candidates {
+            let Ok(file) = File::open(&p) else { continue };
+            if file.metadata().is_ok_and(|md| file_id(&md) == id) {
+                if let Some(f) = self.table.files.get_mut(&id) {
+                    f.file = Some(Fd::new(file));
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// On a scan: parked files whose path no longer leads to them are reopened where they
+    /// are now (the usual rotation rules then apply), or let go if they are gone.
+    pub(super) fn check_parked(&mut self, sink: &mut dyn TailSink) {
+        let moved: Vec<FileId> = self
+            .table
+            .files
+            .iter()
+            .filter(|(id, f)| {
+                f.file.is_none() && !fs::metadata(&f.orig_path).is_ok_and(|m| file_id(&m) == **id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in moved {
+            if self.unpark(id) {
+                continue;
+            }
+            if let Some(f) = self.table.files.remove(&id) {
+                tracing::debug!(path = %f.info.path.display(), "parked file gone");
+                self.table.let_go(id, f.info.clone(), f.read_pos);
+                sink.event(TailEvent::Closed { file: f.info });
+            }
+        }
+        self.table.index_paths();
+    }
+}
