@@ -201,6 +201,9 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
             for w in &warnings {
                 say(std::io::stderr(), format_args!("warning: {w}"));
             }
+            for e in logpulse::config::series_estimates(&cfg) {
+                say(std::io::stdout(), format_args!("series: {e}"));
+            }
             say(
                 std::io::stdout(),
                 format_args!(

@@ -23,7 +23,8 @@ pub use model::{
     Metric, MetricType, Multiline, Source, TemplatePart, Test, TimeConfig,
 };
 pub use validate::{
-    bucket_bounds, parse_duration, valid_label_name, valid_metric_name, DEFAULT_LISTEN,
+    bucket_bounds, parse_duration, series_estimates, valid_label_name, valid_metric_name,
+    DEFAULT_LISTEN, PLANNED_VALUES,
 };
 
 /// The configuration used when no `--config` is given.

@@ -169,6 +169,8 @@ pub struct Metric {
     pub scale: f64,
     /// Histogram bounds (finite, increasing); empty for other types.
     pub buckets: Vec<f64>,
+    /// Its own series limit, when set (else `global.series_limit`).
+    pub series_limit: Option<usize>,
 }
 
 /// What a matching line does to its series.

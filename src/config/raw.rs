@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::profiles::ProfileName;
 use crate::parse::{FormatSpec, MultilineSpec};
-use crate::rules::transform::TransformName;
+use crate::rules::transform::{DeviceRuleSpec, ReferrerSpec, SecurityRuleSpec, TransformName};
 use crate::source::StartAt;
 
 /// The whole file.
@@ -87,11 +87,25 @@ pub struct RawSource {
     /// Built-in metrics.
     pub profile: Option<ProfileName>,
     /// For profiles: which format field plays which role when the names differ from the
-    /// profile's, e.g. `{request_uri: uri, http_user_agent: ua}` for a JSON log.
+    /// profile's, e.g. `{request_uri: uri, http_user_agent: ua}` for a JSON log, or
+    /// `{request_time: {field: Duration, scale: 1e-9}}` with a unit conversion.
     #[serde(default)]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, RawField>,
     /// For the `http` profile: a label spec giving the tenant (customer company).
     pub tenant: Option<RawLabel>,
+    /// For the `http` profile: how many tenants to size the per-tenant metrics' series limits
+    /// for (default 1000).
+    pub tenants: Option<usize>,
+    /// Menu table for `transform: menu`: menu name → path prefixes (default: a groupware's).
+    pub menus: Option<BTreeMap<String, Vec<String>>>,
+    /// User-agent rules for `transform: device`, `app`, `app_version`, before the built-in ones.
+    #[serde(default)]
+    pub device_rules: Vec<DeviceRuleSpec>,
+    /// Options of `transform: referrer`.
+    pub referrers: Option<ReferrerSpec>,
+    /// Rules for `transform: security`, before the built-in ones.
+    #[serde(default)]
+    pub security_rules: Vec<SecurityRuleSpec>,
     /// For the `http` profile: route patterns such as `/mail/read/:id`.
     #[serde(default)]
     pub routes: Vec<String>,
@@ -127,6 +141,46 @@ pub struct RawTime {
 
 fn default_format() -> FormatSpec {
     FormatSpec::Auto
+}
+
+/// The format field playing a profile role: a name, or a name and a unit conversion.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum RawField {
+    /// The field's name.
+    Name(String),
+    /// The field and a factor for its number.
+    Scaled(RawScaledField),
+}
+
+/// `{field: Duration, scale: 1e-9}`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawScaledField {
+    /// The field's name.
+    pub field: String,
+    /// Multiplier for the field's number (`1e-9` for nanoseconds → seconds).
+    pub scale: Option<f64>,
+}
+
+impl RawField {
+    /// The field's name.
+    pub fn name(&self) -> &str {
+        match self {
+            RawField::Name(n) => n,
+            RawField::Scaled(s) => &s.field,
+        }
+    }
+
+    /// The factor, if one is given.
+    pub fn scale(&self) -> Option<f64> {
+        match self {
+            RawField::Name(_) => None,
+            RawField::Scaled(s) => s.scale,
+        }
+    }
 }
 
 /// Metric type.
@@ -176,6 +230,8 @@ pub struct RawMetric {
     pub value: Option<String>,
     /// Multiply the value (e.g. 0.001 for ms → s).
     pub scale: Option<f64>,
+    /// Series of this metric before overflow (default `global.series_limit`).
+    pub series_limit: Option<usize>,
     /// Gauge action (default `set`).
     pub action: Option<GaugeAction>,
     /// Histogram buckets.

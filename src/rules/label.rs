@@ -31,6 +31,8 @@ pub(super) struct Bufs {
 /// A compiled label.
 #[derive(Debug)]
 pub(super) struct LabelRule {
+    /// Label name (for `explain`).
+    pub(super) name: String,
     /// `Some(field)` when the value is the field's bytes as they are (no regex, transform, map
     /// or default): the common case, served before the general path's checks.
     plain: Option<FieldId>,
@@ -60,6 +62,7 @@ impl LabelRule {
             }
         };
         LabelRule {
+            name: l.name.clone(),
             check,
             plain,
             src: l.value.clone(),
@@ -77,7 +80,8 @@ impl LabelRule {
         }
     }
 
-    /// Append this label's value for the line to `key`.
+    /// Append this label's value for the line to `key`. False when it has none (its transform
+    /// gives no value for the line and it has no `default`): the update is skipped.
     #[inline]
     pub(super) fn push_value(
         &mut self,
@@ -85,12 +89,12 @@ impl LabelRule {
         rec: &Record,
         b: &mut Bufs,
         key: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         if let Some(id) = self.plain {
             let v = rec.get(line, id).unwrap_or_default();
             if printable_ascii(v) {
                 push_label(key, v);
-                return;
+                return true;
             }
         }
         let Bufs {
@@ -138,9 +142,20 @@ impl LabelRule {
         if !defaulted {
             if let Some(x) = &mut self.xform {
                 xform.clear();
-                x.apply(v, scratch, xform);
-                v = xform;
+                if x.apply(v, scratch, xform) {
+                    v = xform;
+                } else {
+                    match &self.default {
+                        Some(d) => {
+                            v = d;
+                            defaulted = true;
+                        }
+                        None => return false,
+                    }
+                }
             }
+        }
+        if !defaulted {
             if let Some(m) = &self.map {
                 match m.get(v) {
                     Some(to) => v = to,
@@ -158,6 +173,7 @@ impl LabelRule {
             v = clean;
         }
         push_label(key, v);
+        true
     }
 }
 

@@ -123,10 +123,12 @@ fn metric(m: &Metric, store: &Store, limit: usize) -> Result<MetricRule, RuleErr
             .collect(),
         buckets: m.buckets.clone(),
     };
-    let family = store.register(desc, limit).map_err(|e| RuleError {
-        key: format!("{}.name", m.key),
-        message: e.to_string(),
-    })?;
+    let family = store
+        .register(desc, m.series_limit.unwrap_or(limit))
+        .map_err(|e| RuleError {
+            key: format!("{}.name", m.key),
+            message: e.to_string(),
+        })?;
     let known: Option<Vec<&[String]>> = m.labels.iter().map(|l| l.known.as_deref()).collect();
     if let Some(all) = known {
         let n = all
@@ -315,8 +317,21 @@ impl SourceRules {
                 continue;
             }
             self.key.clear();
+            let mut missing = None;
             for l in &mut m.labels {
-                l.push_value(line, rec, &mut self.bufs, &mut self.key);
+                if !l.push_value(line, rec, &mut self.bufs, &mut self.key) {
+                    missing = Some(&l.name);
+                    break;
+                }
+            }
+            if let Some(l) = missing {
+                if let Some(w) = why.as_deref_mut() {
+                    w.push(format!(
+                        "{}: skipped (label {l} has no value for this line)",
+                        m.name
+                    ));
+                }
+                continue;
             }
             // Reporting updates (backfill's late lines) needs the family past the cache borrow.
             let family = on_update.is_some().then(|| m.cache.family().clone());

@@ -59,7 +59,8 @@ sources:
 "#,
     );
     let line = br#"{"m":"GET","u":"/a\u001b]0;x\u0007/\u009b2J/b\r\n","s":"200","b":"1","ua":"x"}"#;
-    assert_eq!(rules.apply(line), Ok(4));
+    // requests, bytes, device, menu, referrer (json may have any field: none is `direct`), raw.
+    assert_eq!(rules.apply(line), Ok(6));
     let out = render(&store);
     assert!(
         !out.chars().any(|c| c.is_control() && c != '\n'),
@@ -145,10 +146,20 @@ sources:
         ]
     );
     assert_eq!(
-        bounded("http_tenant_responses_total"),
+        bounded("http_tenant_errors_total"),
         [
+            l("menu", true),
             l("source", true),
             l("status_class", true),
+            l("tenant", false)
+        ]
+    );
+    assert_eq!(
+        bounded("http_tenant_requests_total"),
+        [
+            l("device", true),
+            l("menu", true),
+            l("source", true),
             l("tenant", false)
         ]
     );

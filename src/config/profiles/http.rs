@@ -1,10 +1,22 @@
 //! `profile: http`: access-log metrics with the names dashboards and alerts rely on
 //! (docs/metrics.md): requests by method, status and route, response bytes, device classes,
-//! request duration when the format has it, and per-tenant views with `tenant:`.
+//! request duration when the format has it, menus by device, known apps by version, security
+//! events, referrers when the format has a referer, and per-tenant views with `tenant:`.
+//!
+//! Per-tenant metrics are sized, not capped by chance: their series limit is `tenants`
+//! (default 1,000) times the series one tenant can take (menus × devices, menus × error
+//! classes), so the planned number of tenants never overflows, however they use the service.
 
 use super::{constant, label, metric, Context, Profile, ProfileMetric};
-use crate::config::raw::{MetricType, RawBuckets, RawLabel, RawLabelFull};
-use crate::rules::transform::TransformName;
+use crate::config::raw::RawLabelFull;
+use crate::config::raw::{MetricType, RawBuckets, RawCondition, RawConditionFull, RawLabel};
+use crate::rules::transform::{TransformName, DEVICE_CLASSES};
+
+/// Tenants the per-tenant metrics are sized for when `tenants:` is not set.
+pub const DEFAULT_TENANTS: usize = 1000;
+
+/// The error classes of `http_tenant_errors_total`.
+const ERROR_CLASSES: [&str; 2] = ["4xx", "5xx"];
 
 /// The `http` profile.
 pub static PROFILE: Profile = Profile {
@@ -15,14 +27,17 @@ pub static PROFILE: Profile = Profile {
         "status",
         "body_bytes_sent",
         "http_user_agent",
+        "http_referer",
         "request_time",
     ],
-    options: &["tenant", "routes", "buckets"],
+    options: &["tenant", "tenants", "routes", "buckets"],
     metrics,
 };
 
 fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
     let has_time = cx.has("request_time");
+    let has_referer = cx.has("http_referer");
+    let has_ua = cx.has("http_user_agent");
     let cx = &*cx;
     let src = cx.source;
     let route = || {
@@ -35,7 +50,13 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
     };
     let source = || constant(&src.name);
     let method = || label(cx.field("request_method"), Some(TransformName::Method));
-    let device = || label(cx.field("http_user_agent"), Some(TransformName::Device));
+    let ua = |t| label(cx.field("http_user_agent"), Some(t));
+    let device = || ua(TransformName::Device);
+    let menu = || label(cx.field("request_uri"), Some(TransformName::Menu));
+    let with_scale = |mut m: crate::config::raw::RawMetric, role: &str| {
+        m.scale = cx.scale(role);
+        m
+    };
     let mut out = vec![
         ProfileMetric {
             metric: metric(
@@ -53,12 +74,15 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
             needs: "the http profile needs request method, status and URI fields",
         },
         ProfileMetric {
-            metric: metric(
-                "http_response_bytes_total",
-                MetricType::Counter,
-                "Response body bytes by route.",
-                Some(cx.field("body_bytes_sent")),
-                vec![("source", source()), ("route", route())],
+            metric: with_scale(
+                metric(
+                    "http_response_bytes_total",
+                    MetricType::Counter,
+                    "Response body bytes by route.",
+                    Some(cx.field("body_bytes_sent")),
+                    vec![("source", source()), ("route", route())],
+                ),
+                "body_bytes_sent",
             ),
             needs: "the http profile needs a body_bytes_sent field",
         },
@@ -72,18 +96,57 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
             ),
             needs: "the http profile needs a user agent field",
         },
+        ProfileMetric {
+            metric: metric(
+                "http_menu_requests_total",
+                MetricType::Counter,
+                "HTTP requests by menu (from the `menus` table; scanner probes left out) and device class.",
+                None,
+                vec![("source", source()), ("menu", menu()), ("device", device())],
+            ),
+            needs: "the http profile needs URI and user agent fields",
+        },
+        ProfileMetric {
+            metric: metric(
+                "http_security_events_total",
+                MetricType::Counter,
+                "Requests flagged by the security rules, by kind (scanner_probe, path_traversal, sql_injection, bad_request, auth_failure).",
+                None,
+                vec![("source", source()), ("kind", security_label(cx, has_ua))],
+            ),
+            needs: "the http profile needs status, method and URI fields",
+        },
     ];
+    if !cx.transforms.devices.apps().is_empty() {
+        out.push(ProfileMetric {
+            metric: metric(
+                "http_app_requests_total",
+                MetricType::Counter,
+                "HTTP requests from known apps (device_rules with `app`), by app and version.",
+                None,
+                vec![
+                    ("source", source()),
+                    ("app", ua(TransformName::App)),
+                    ("app_version", ua(TransformName::AppVersion)),
+                ],
+            ),
+            needs: "the http profile needs a user agent field",
+        });
+    }
     if has_time {
-        let mut m = metric(
-            "http_request_duration_seconds",
-            MetricType::Histogram,
-            "HTTP request duration in seconds (from the log's request time).",
-            Some(cx.field("request_time")),
-            vec![
-                ("source", source()),
-                ("method", method()),
-                ("route", route()),
-            ],
+        let mut m = with_scale(
+            metric(
+                "http_request_duration_seconds",
+                MetricType::Histogram,
+                "HTTP request duration in seconds (from the log's request time).",
+                Some(cx.field("request_time")),
+                vec![
+                    ("source", source()),
+                    ("method", method()),
+                    ("route", route()),
+                ],
+            ),
+            "request_time",
         );
         m.buckets = cx.buckets.clone().map(RawBuckets::List);
         out.push(ProfileMetric {
@@ -91,36 +154,96 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
             needs: "sources with `profile: http` share this histogram, so they need the same `buckets`",
         });
     }
-    if let Some(t) = &src.tenant {
+    if has_referer {
         out.push(ProfileMetric {
             metric: metric(
-                "http_tenant_requests_total",
+                "http_referrer_requests_total",
                 MetricType::Counter,
-                "HTTP requests by tenant (customer company), route and device class.",
+                "HTTP requests by referrer: direct, internal, a search engine, a site's registrable domain (first `max_sites`), other.",
                 None,
                 vec![
                     ("source", source()),
-                    ("tenant", t.clone()),
-                    ("route", route()),
-                    ("device", device()),
+                    (
+                        "referrer",
+                        label(cx.field("http_referer"), Some(TransformName::Referrer)),
+                    ),
                 ],
             ),
-            needs: "from the source's `tenant:` label",
-        });
-        out.push(ProfileMetric {
-            metric: metric(
-                "http_tenant_responses_total",
-                MetricType::Counter,
-                "HTTP responses by tenant (customer company) and status class: which customers see errors.",
-                None,
-                vec![
-                    ("source", source()),
-                    ("tenant", t.clone()),
-                    ("status_class", label(cx.field("status"), Some(TransformName::StatusClass))),
-                ],
-            ),
-            needs: "from the source's `tenant:` label",
+            needs: "from the format's referer field",
         });
     }
+    if let Some(t) = &src.tenant {
+        let tenants = src.tenants.unwrap_or(DEFAULT_TENANTS);
+        let menus = cx.transforms.menus.names().len() + 1;
+        let sized =
+            |per_tenant: usize| Some(cx.series_limit.max(tenants.saturating_mul(per_tenant)));
+        let mut requests = metric(
+            "http_tenant_requests_total",
+            MetricType::Counter,
+            "HTTP requests by tenant (customer company), menu and device class.",
+            None,
+            vec![
+                ("source", source()),
+                ("tenant", t.clone()),
+                ("menu", menu()),
+                ("device", device()),
+            ],
+        );
+        requests.series_limit = sized(menus * DEVICE_CLASSES.len());
+        let mut errors = metric(
+            "http_tenant_errors_total",
+            MetricType::Counter,
+            "HTTP 4xx and 5xx responses by tenant (customer company), menu and status class: who sees errors, where.",
+            None,
+            vec![
+                ("source", source()),
+                ("tenant", t.clone()),
+                ("menu", menu()),
+                (
+                    "status_class",
+                    RawLabel::Full(Box::new(RawLabelFull {
+                        field: Some(cx.field("status")),
+                        transform: Some(TransformName::StatusClass),
+                        values: Some(ERROR_CLASSES.map(String::from).to_vec()),
+                        ..Default::default()
+                    })),
+                ),
+            ],
+        );
+        errors.matches.insert(
+            cx.field("status"),
+            RawCondition::Full(RawConditionFull {
+                ge: Some(400.0),
+                lt: Some(600.0),
+                ..Default::default()
+            }),
+        );
+        errors.series_limit = sized(menus * ERROR_CLASSES.len());
+        for m in [requests, errors] {
+            out.push(ProfileMetric {
+                metric: m,
+                needs: "from the source's `tenant:` label",
+            });
+        }
+    }
     out
+}
+
+/// `kind`: the security transform over status, method, URI and (when the format has one) the
+/// user agent, joined by newlines as the transform reads them.
+fn security_label(cx: &Context<'_>, has_ua: bool) -> RawLabel {
+    let mut template = format!(
+        "{{{}}}\n{{{}}}\n{{{}}}\n",
+        cx.field("status"),
+        cx.field("request_method"),
+        cx.field("request_uri")
+    );
+    if has_ua {
+        template.push_str(&format!("{{{}}}", cx.field("http_user_agent")));
+    }
+    RawLabel::Full(Box::new(RawLabelFull {
+        template: Some(template),
+        transform: Some(TransformName::Security),
+        ..Default::default()
+    }))
 }

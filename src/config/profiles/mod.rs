@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::raw::{MetricType, RawLabel, RawLabelFull, RawMetric, RawSource};
-use crate::rules::transform::TransformName;
+use crate::rules::transform::{SourceTransforms, TransformName};
 
 pub mod http;
 
@@ -64,6 +64,10 @@ pub struct Context<'a> {
     pub source: &'a RawSource,
     /// The source's `buckets:`, already checked and computed.
     pub buckets: Option<Vec<f64>>,
+    /// The source's compiled transform options (menu table, device rules, ...).
+    pub transforms: &'a SourceTransforms,
+    /// `global.series_limit`.
+    pub series_limit: usize,
     /// Whether the format has a field (for metrics made only when it does).
     pub(super) has_field: &'a mut dyn FnMut(&str) -> bool,
 }
@@ -74,8 +78,12 @@ impl Context<'_> {
         self.source
             .fields
             .get(role)
-            .cloned()
-            .unwrap_or_else(|| role.to_string())
+            .map_or_else(|| role.to_string(), |f| f.name().to_string())
+    }
+
+    /// The factor given with the field playing `role` (`fields: {role: {field, scale}}`).
+    pub fn scale(&self, role: &str) -> Option<f64> {
+        self.source.fields.get(role).and_then(|f| f.scale())
     }
 
     /// True when the format has the field playing `role`.
@@ -117,6 +125,7 @@ pub fn metric(
         matches: BTreeMap::new(),
         value,
         scale: None,
+        series_limit: None,
         action: None,
         buckets: None,
         labels: labels

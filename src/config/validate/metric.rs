@@ -13,7 +13,7 @@ use crate::config::raw::{
     GaugeAction, MetricType, RawBuckets, RawCondition, RawLabel, RawLabelFull, RawMetric, Scalar,
 };
 use crate::parse::{BuildError, FieldId, FormatSpec, LineParser};
-use crate::rules::transform::{Transform, TransformName, TransformOptions};
+use crate::rules::transform::{SourceTransforms, Transform, TransformName, TransformOptions};
 
 /// Most histogram buckets (each is a series per label set).
 pub const MAX_BUCKETS: usize = 200;
@@ -130,6 +130,8 @@ pub(super) struct Metrics<'a> {
     fields: &'a mut Fields,
     limit: usize,
     warnings: &'a mut Vec<String>,
+    /// The source's transform options.
+    source: &'a SourceTransforms,
     /// Transforms compiled so far: labels with the same transform and options share one (the
     /// route memo relies on it).
     transforms: Vec<(TransformName, Vec<String>, Transform)>,
@@ -137,14 +139,25 @@ pub(super) struct Metrics<'a> {
 }
 
 impl<'a> Metrics<'a> {
-    pub(super) fn new(fields: &'a mut Fields, limit: usize, warnings: &'a mut Vec<String>) -> Self {
+    pub(super) fn new(
+        fields: &'a mut Fields,
+        limit: usize,
+        warnings: &'a mut Vec<String>,
+        source: &'a SourceTransforms,
+    ) -> Self {
         Metrics {
             fields,
             limit,
             warnings,
+            source,
             transforms: Vec::new(),
             out: Vec::new(),
         }
+    }
+
+    /// True when a label of these metrics uses one of `names`.
+    pub(super) fn uses(&self, names: &[TransformName]) -> bool {
+        self.transforms.iter().any(|(n, ..)| names.contains(n))
     }
 
     pub(super) fn has_field(&mut self, name: &str) -> bool {
@@ -220,6 +233,9 @@ impl<'a> Metrics<'a> {
         if !scale.is_finite() {
             return Err(invalid(at("scale"), "must be a finite number"));
         }
+        if m.series_limit == Some(0) {
+            return Err(invalid(at("series_limit"), "must be at least 1"));
+        }
         let mut conditions = Vec::new();
         for (field, c) in &m.matches {
             self.condition(&at(&format!("match.{field}")), field, c, &mut conditions)?;
@@ -241,6 +257,7 @@ impl<'a> Metrics<'a> {
             action,
             scale,
             buckets,
+            series_limit: m.series_limit,
         });
         Ok(())
     }
@@ -379,10 +396,7 @@ impl<'a> Metrics<'a> {
         } else if let Some(vs) = &f.values {
             Some(vs.clone())
         } else if f.map.is_none() {
-            transform
-                .as_ref()
-                .and_then(Transform::values)
-                .map(|vs| vs.iter().map(|v| v.to_string()).collect())
+            transform.as_ref().and_then(Transform::values)
         } else {
             None
         };
@@ -432,8 +446,14 @@ impl<'a> Metrics<'a> {
         {
             return Ok(t.clone());
         }
-        let t = Transform::new(name, TransformOptions { patterns })
-            .map_err(|e| invalid(format!("{key}.{}", e.key), e.message))?;
+        let t = Transform::new(
+            name,
+            TransformOptions {
+                patterns,
+                source: Some(self.source),
+            },
+        )
+        .map_err(|e| invalid(format!("{key}.{}", e.key), e.message))?;
         self.transforms.push((name, patterns.to_vec(), t.clone()));
         Ok(t)
     }

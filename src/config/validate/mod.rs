@@ -13,9 +13,13 @@ use super::raw::{RawConfig, RawGlobal, RawSource};
 use crate::parse::multiline::{DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES};
 use crate::parse::time::{Layout, Zone};
 use crate::parse::{FormatSpec, MultilineSpec};
+use crate::rules::transform::{SourceSpecs, SourceTransforms, TransformName};
 use crate::source::StartAt;
 
+mod estimate;
 mod metric;
+
+pub use estimate::{series_estimates, PLANNED_VALUES};
 
 pub use metric::{bucket_bounds, MAX_BUCKETS};
 use metric::{Fields, Metrics};
@@ -151,11 +155,35 @@ fn global(g: &RawGlobal) -> Result<Global, Invalid> {
 }
 
 /// Source-level options that only a profile reads, and whether this source sets them.
-fn profile_options(s: &RawSource) -> [(&'static str, bool); 3] {
+fn profile_options(s: &RawSource) -> [(&'static str, bool); 4] {
     [
         ("tenant", s.tenant.is_some()),
+        ("tenants", s.tenants.is_some()),
         ("routes", !s.routes.is_empty()),
         ("buckets", s.buckets.is_some()),
+    ]
+}
+
+/// Most tenants a source may be sized for.
+pub const MAX_TENANTS: usize = 1_000_000;
+
+/// Source-level transform options, whether the source sets each, and the transforms that
+/// read it: an option no label reads is an error, not silently ignored.
+fn transform_options(s: &RawSource) -> [(&'static str, bool, &'static [TransformName]); 4] {
+    use TransformName::*;
+    [
+        ("menus", s.menus.is_some(), &[Menu]),
+        (
+            "device_rules",
+            !s.device_rules.is_empty(),
+            &[Device, App, AppVersion],
+        ),
+        ("referrers", s.referrers.is_some(), &[Referrer]),
+        (
+            "security_rules",
+            !s.security_rules.is_empty(),
+            &[Security, Menu],
+        ),
     ]
 }
 
@@ -193,6 +221,22 @@ fn source(
                 None => format!("`{option}` is an option of a profile, and this source has none"),
             };
             return Err(invalid(at(option), msg));
+        }
+    }
+    for (role, f) in &s.fields {
+        if f.scale().is_some_and(|x| !x.is_finite() || x == 0.0) {
+            return Err(invalid(
+                at(&format!("fields.{role}.scale")),
+                "must be a finite number other than 0",
+            ));
+        }
+    }
+    if let Some(n) = s.tenants {
+        if n == 0 || n > MAX_TENANTS {
+            return Err(invalid(
+                at("tenants"),
+                format!("between 1 and {MAX_TENANTS}"),
+            ));
         }
     }
     for role in s.fields.keys() {
@@ -233,7 +277,14 @@ fn source(
         .transpose()?;
 
     let time = time(&at("time"), s)?;
-    let mut metrics = Metrics::new(&mut fields, global.series_limit, warnings);
+    let transforms = SourceTransforms::new(SourceSpecs {
+        device_rules: &s.device_rules,
+        menus: s.menus.as_ref(),
+        referrers: s.referrers.as_ref(),
+        security_rules: &s.security_rules,
+    })
+    .map_err(|e| invalid(at(&e.key), e.message))?;
+    let mut metrics = Metrics::new(&mut fields, global.series_limit, warnings, &transforms);
     if let Some(p) = profile {
         let buckets = s
             .buckets
@@ -245,6 +296,8 @@ fn source(
             let mut cx = Context {
                 source: s,
                 buckets,
+                transforms: &transforms,
+                series_limit: global.series_limit,
                 has_field: &mut has,
             };
             (p.metrics)(&mut cx)
@@ -267,12 +320,28 @@ fn source(
         }
         metrics.add(&key, m, &s.name)?;
     }
+    for (option, set, readers) in transform_options(s) {
+        if set && !metrics.uses(readers) {
+            let names: Vec<String> = readers
+                .iter()
+                .map(|r| format!("`transform: {}`", transform_name(*r)))
+                .collect();
+            return Err(invalid(
+                at(option),
+                format!(
+                    "no label of this source reads it (it is for {}; the http profile uses them)",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
     let metrics = metrics.finish();
     let exemplar = s
         .exemplar_field
         .as_deref()
         .map(|f| exemplar_field(&at("exemplar_field"), f, &mut fields))
         .transpose()?;
+    estimate::warn(&metrics, global.series_limit, warnings);
     Ok(Source {
         name: s.name.clone(),
         paths: s.paths.clone(),
@@ -335,6 +404,23 @@ fn exemplar_field(key: &str, name: &str, fields: &mut Fields) -> Result<Exemplar
         .get(name)
         .ok_or_else(|| invalid(key, format!("field {name:?} does not exist in this format")))?;
     Ok(ExemplarField { field, label })
+}
+
+/// A transform's config name.
+fn transform_name(t: TransformName) -> &'static str {
+    match t {
+        TransformName::Route => "route",
+        TransformName::StatusClass => "status_class",
+        TransformName::Status => "status",
+        TransformName::Method => "method",
+        TransformName::Device => "device",
+        TransformName::App => "app",
+        TransformName::AppVersion => "app_version",
+        TransformName::Menu => "menu",
+        TransformName::Referrer => "referrer",
+        TransformName::Security => "security",
+        TransformName::Lower => "lower",
+    }
 }
 
 /// Build the format's parser (it checks the format), after the limits on its size.

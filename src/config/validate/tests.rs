@@ -258,8 +258,13 @@ fn unbounded_labels_warn_with_their_key() {
         "t.yml",
     )
     .unwrap();
-    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
     assert!(c.warnings[0].contains("labels.ip") && c.warnings[0].contains("client IP"));
+    assert!(
+        c.warnings[1].contains("crosses two open labels, ip and route"),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]

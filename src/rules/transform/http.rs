@@ -40,6 +40,9 @@ const METHODS: &[&[u8]] = &[
     b"REPORT",
 ];
 
+/// How many methods [`method`] keeps (others are `other`).
+pub const METHOD_COUNT: usize = METHODS.len();
+
 /// A known HTTP method as is, else `other`.
 pub fn method(s: &[u8], out: &mut Vec<u8>) {
     if METHODS.contains(&s) {

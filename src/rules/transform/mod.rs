@@ -3,24 +3,34 @@
 //! A transform turns a field's value into a label value, usually folding an unbounded input
 //! (URI, user agent, status text) into a small set. Each lives in its own file with its unit
 //! tests; this file registers them. Adding one: a file here, a variant in [`TransformName`]
-//! (its config name), and an arm in [`Transform::new`], [`Transform::bounded`],
-//! [`Transform::clean_output`] and [`Applier::apply`]. Options a transform takes are checked in [`Transform::new`], at config
-//! validation; what runs per line cannot fail and does not allocate (output goes to a
-//! caller-owned buffer).
+//! (its config name), and an arm in [`Transform::new`], [`Transform::cardinality`],
+//! [`Transform::clean_output`] and [`Applier::apply`]. Options a transform takes are checked in
+//! [`Transform::new`] (label options) or [`SourceTransforms::new`] (source options), at config
+//! validation; what runs per line cannot fail and does not allocate after warm-up (output goes
+//! to a caller-owned buffer). A transform may give no value for a line (`apply` returns false):
+//! the label then takes its `default`, or the update is skipped.
 //!
 //! This module depends on nothing else in the crate: config validation compiles transforms
 //! through it, and the rule compiler runs them.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
 pub mod device;
 pub mod http;
+mod memo;
+pub mod menu;
+pub mod referrer;
 pub mod route;
+pub mod security;
 
-pub use device::{DeviceClassifier, DeviceMemo, DEVICE_CLASSES};
+pub use device::{DeviceClass, DeviceClassifier, DeviceRuleSpec, DEVICE_CLASSES};
+pub use menu::Menus;
+pub use referrer::{ReferrerSpec, Referrers};
 pub use route::RoutePattern;
+pub use security::{SecurityKind, SecurityRuleSpec, SecurityRules, SECURITY_KINDS};
 
 /// A transform's name in the config (`transform: route`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -35,10 +45,93 @@ pub enum TransformName {
     Status,
     /// A known HTTP method, else `other`.
     Method,
-    /// User agent → `mobile_app | mobile_web | desktop | bot | other`.
+    /// User agent → `mobile_app | mobile_web | desktop | bot | other` (`device_rules`).
     Device,
+    /// User agent → the name of a known app; no value for other agents.
+    App,
+    /// User agent → a known app's version (`3.5`); no value for other agents.
+    AppVersion,
+    /// URI → menu name from the `menus` table, `other`; no value for scanner probes.
+    Menu,
+    /// Referer → `direct`, `internal`, a search engine, a site's registrable domain, `other`.
+    Referrer,
+    /// `status\nmethod\nuri\nuser agent` → a security event kind; no value for ordinary
+    /// requests.
+    Security,
     /// Lower-case.
     Lower,
+}
+
+/// A source's transform options as written (`device_rules`, `menus`, `referrers`,
+/// `security_rules`): they apply to every label of the source using the transform.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SourceSpecs<'a> {
+    /// `device_rules:`, tried before the built-in rules.
+    pub device_rules: &'a [DeviceRuleSpec],
+    /// `menus:` (`None`: the built-in groupware table).
+    pub menus: Option<&'a BTreeMap<String, Vec<String>>>,
+    /// `referrers:`.
+    pub referrers: Option<&'a ReferrerSpec>,
+    /// `security_rules:`, tried before the built-in rules.
+    pub security_rules: &'a [SecurityRuleSpec],
+}
+
+/// A source's compiled transform options, shared by the labels of the source.
+#[derive(Debug, Clone)]
+pub struct SourceTransforms {
+    /// User agent rules.
+    pub devices: Arc<DeviceClassifier>,
+    /// Menu table.
+    pub menus: Arc<Menus>,
+    /// Referrer options.
+    pub referrers: Arc<Referrers>,
+    /// Security rules.
+    pub security: Arc<SecurityRules>,
+}
+
+impl SourceTransforms {
+    /// Compile a source's options. Errors are keyed relative to the source (`menus.mail[1]`).
+    pub fn new(spec: SourceSpecs<'_>) -> Result<SourceTransforms, TransformError> {
+        let d = Self::builtin();
+        let security = if spec.security_rules.is_empty() {
+            d.security.clone()
+        } else {
+            Arc::new(SecurityRules::new(spec.security_rules)?)
+        };
+        Ok(SourceTransforms {
+            devices: if spec.device_rules.is_empty() {
+                d.devices.clone()
+            } else {
+                Arc::new(DeviceClassifier::new(spec.device_rules)?)
+            },
+            menus: if spec.menus.is_none() && spec.security_rules.is_empty() {
+                d.menus.clone()
+            } else {
+                Arc::new(Menus::new(spec.menus, security.clone())?)
+            },
+            referrers: match spec.referrers {
+                None => d.referrers.clone(),
+                Some(r) => Arc::new(Referrers::new(Some(r))?),
+            },
+            security,
+        })
+    }
+
+    /// The built-in options, compiled once.
+    pub fn builtin() -> &'static SourceTransforms {
+        static BUILTIN: OnceLock<SourceTransforms> = OnceLock::new();
+        BUILTIN.get_or_init(|| {
+            let security = Arc::new(SecurityRules::builtin());
+            SourceTransforms {
+                devices: Arc::new(DeviceClassifier::builtin()),
+                menus: Arc::new(
+                    Menus::new(None, security.clone()).expect("built-in menus compile"),
+                ),
+                referrers: Arc::new(Referrers::new(None).expect("built-in referrers")),
+                security,
+            }
+        })
+    }
 }
 
 /// The options a label gives its transform.
@@ -46,13 +139,16 @@ pub enum TransformName {
 pub struct TransformOptions<'a> {
     /// `patterns:` (route only).
     pub patterns: &'a [String],
+    /// The source's compiled options (`None`: the built-in ones).
+    pub source: Option<&'a SourceTransforms>,
 }
 
 /// Why a transform's options are not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct TransformError {
-    /// The option at fault, relative to the label (`patterns[2]`).
+    /// The option at fault, relative to the label (`patterns[2]`) or the source
+    /// (`device_rules[1].regex`).
     pub key: String,
     /// What is wrong.
     pub message: String,
@@ -72,6 +168,16 @@ pub enum Transform {
     Method,
     /// Device class of a user agent.
     Device(Arc<DeviceClassifier>),
+    /// App of a user agent.
+    App(Arc<DeviceClassifier>),
+    /// App version of a user agent.
+    AppVersion(Arc<DeviceClassifier>),
+    /// Menu of a URI.
+    Menu(Arc<Menus>),
+    /// Referrer class of a Referer.
+    Referrer(Arc<Referrers>),
+    /// Security event kind of a request.
+    Security(Arc<SecurityRules>),
     /// Lower-case ASCII.
     Lower,
 }
@@ -88,6 +194,10 @@ impl Transform {
                 message: "`patterns` are for `transform: route`".into(),
             });
         }
+        let src = match opts.source {
+            Some(s) => s,
+            None => SourceTransforms::builtin(),
+        };
         Ok(match name {
             TransformName::Route => Transform::Route(
                 opts.patterns
@@ -104,43 +214,74 @@ impl Transform {
             TransformName::StatusClass => Transform::StatusClass,
             TransformName::Status => Transform::Status,
             TransformName::Method => Transform::Method,
-            TransformName::Device => Transform::Device(Arc::new(DeviceClassifier::default())),
+            TransformName::Device => Transform::Device(src.devices.clone()),
+            TransformName::App => Transform::App(src.devices.clone()),
+            TransformName::AppVersion => Transform::AppVersion(src.devices.clone()),
+            TransformName::Menu => Transform::Menu(src.menus.clone()),
+            TransformName::Referrer => Transform::Referrer(src.referrers.clone()),
+            TransformName::Security => Transform::Security(src.security.clone()),
             TransformName::Lower => Transform::Lower,
         })
     }
 
-    /// The values this transform can produce, when they are few and known up front: their
-    /// series are declared (exported at 0) from start-up.
-    pub fn values(&self) -> Option<&'static [&'static str]> {
+    /// The values declared up front (exported at 0 from start-up), when they are known.
+    pub fn values(&self) -> Option<Vec<String>> {
+        let s = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect();
         match self {
-            Transform::Device(_) => Some(DEVICE_CLASSES),
+            Transform::Device(_) => Some(s(DEVICE_CLASSES)),
+            Transform::Security(_) => Some(s(SECURITY_KINDS)),
+            Transform::Menu(m) => Some(
+                m.names()
+                    .iter()
+                    .map(|n| n.to_string())
+                    .chain([menu::OTHER.to_string()])
+                    .collect(),
+            ),
             _ => None,
         }
+    }
+
+    /// How many values the output can take at most, when that is fixed whatever the input
+    /// (for `check`'s series estimates); `None` for open sets (routes, lower-cased text).
+    pub fn cardinality(&self) -> Option<usize> {
+        Some(match self {
+            Transform::StatusClass => 6,
+            Transform::Status => 501,
+            Transform::Method => http::METHOD_COUNT + 1,
+            Transform::Device(_) => DEVICE_CLASSES.len(),
+            Transform::App(d) => d.apps().len(),
+            Transform::AppVersion(d) => d.version_count(),
+            Transform::Menu(m) => m.names().len() + 1,
+            Transform::Referrer(r) => r.cardinality(),
+            Transform::Security(_) => SECURITY_KINDS.len(),
+            Transform::Route(_) | Transform::Lower => return None,
+        })
     }
 
     /// True when the output set is fixed whatever the input (no series can be created by
     /// crafting log lines).
     pub fn bounded(&self) -> bool {
-        match self {
-            Transform::StatusClass
-            | Transform::Status
-            | Transform::Method
-            | Transform::Device(_) => true,
-            Transform::Route(_) | Transform::Lower => false,
-        }
+        self.cardinality().is_some()
+    }
+
+    /// True for transforms that may give no value (the update is then skipped, or takes the
+    /// label's `default`).
+    pub fn may_decline(&self) -> bool {
+        matches!(
+            self,
+            Transform::App(_)
+                | Transform::AppVersion(_)
+                | Transform::Menu(_)
+                | Transform::Security(_)
+        )
     }
 
     /// True when the output never holds a control character whatever the input (a route turns
-    /// a segment holding one into `:id`), so the label needs no check after it.
+    /// a segment holding one into `:id`; menu and app names are checked config text; a
+    /// referrer's site is a host of letters, digits, `-`, `.`, `_`), so the label needs no check
+    /// after it.
     pub fn clean_output(&self) -> bool {
-        match self {
-            Transform::Route(_)
-            | Transform::StatusClass
-            | Transform::Status
-            | Transform::Method
-            | Transform::Device(_) => true,
-            Transform::Lower => false,
-        }
+        !matches!(self, Transform::Lower)
     }
 }
 
@@ -148,6 +289,10 @@ impl Transform {
 #[derive(Debug, Default)]
 pub struct Scratch {
     route: RouteMemo,
+    device: device::DeviceState,
+    menu: menu::MenuState,
+    referrer: referrer::ReferrerState,
+    security: security::SecurityState,
 }
 
 /// The last route computed: the `http` profile labels three metrics with the route of the same
@@ -165,21 +310,19 @@ struct RouteMemo {
 #[derive(Debug)]
 pub struct Applier {
     transform: Transform,
-    device: DeviceMemo,
 }
 
 impl Applier {
     /// Ready `transform` for one label.
     pub fn new(transform: Transform) -> Applier {
-        Applier {
-            transform,
-            device: DeviceMemo::default(),
-        }
+        Applier { transform }
     }
 
-    /// Write the transform of `v` into `out` (cleared by the caller).
+    /// Write the transform of `v` into `out` (cleared by the caller). False when the transform
+    /// gives no value for this input (an agent of no known app, a scanner probe's menu, an
+    /// ordinary request's security kind): `out` is then left empty.
     #[inline]
-    pub fn apply(&mut self, v: &[u8], scratch: &mut Scratch, out: &mut Vec<u8>) {
+    pub fn apply(&mut self, v: &[u8], scratch: &mut Scratch, out: &mut Vec<u8>) -> bool {
         match &self.transform {
             Transform::Route(p) => {
                 let set = p.as_ptr() as usize;
@@ -198,9 +341,21 @@ impl Applier {
             Transform::StatusClass => http::status_class(v, out),
             Transform::Status => http::status(v, out),
             Transform::Method => http::method(v, out),
-            Transform::Device(d) => out.extend_from_slice(self.device.classify(d, v)),
+            Transform::Device(d) => out.extend_from_slice(scratch.device.info(d, v).class()),
+            Transform::App(d) => match scratch.device.info(d, v).app(d) {
+                Some(a) => out.extend_from_slice(a),
+                None => return false,
+            },
+            Transform::AppVersion(d) => match scratch.device.info(d, v).version() {
+                Some(a) => out.extend_from_slice(a),
+                None => return false,
+            },
+            Transform::Menu(m) => return menu::menu(m, v, &mut scratch.menu, out),
+            Transform::Referrer(r) => referrer::referrer(r, v, &mut scratch.referrer, out),
+            Transform::Security(r) => return security::security(r, v, &mut scratch.security, out),
             Transform::Lower => lower(v, out),
         }
+        true
     }
 }
 
@@ -223,7 +378,14 @@ mod tests {
     fn route_memo_is_per_pattern_list() {
         let pats = |p: &[&str]| {
             let p: Vec<String> = p.iter().map(|s| s.to_string()).collect();
-            Transform::new(TransformName::Route, TransformOptions { patterns: &p }).unwrap()
+            Transform::new(
+                TransformName::Route,
+                TransformOptions {
+                    patterns: &p,
+                    source: None,
+                },
+            )
+            .unwrap()
         };
         let mut user = Applier::new(pats(&["/u/:user"]));
         let mut auto = Applier::new(pats(&[]));
@@ -238,11 +400,23 @@ mod tests {
     #[test]
     fn options_are_checked_with_their_key() {
         let p = vec!["/ok".to_string(), "nope".to_string()];
-        let e =
-            Transform::new(TransformName::Route, TransformOptions { patterns: &p }).unwrap_err();
+        let e = Transform::new(
+            TransformName::Route,
+            TransformOptions {
+                patterns: &p,
+                source: None,
+            },
+        )
+        .unwrap_err();
         assert_eq!(e.key, "patterns[1]");
-        let e =
-            Transform::new(TransformName::Lower, TransformOptions { patterns: &p }).unwrap_err();
+        let e = Transform::new(
+            TransformName::Lower,
+            TransformOptions {
+                patterns: &p,
+                source: None,
+            },
+        )
+        .unwrap_err();
         assert_eq!(e.key, "patterns");
         assert_eq!(
             run(

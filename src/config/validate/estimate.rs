@@ -1,0 +1,164 @@
+//! Worst-case series per metric, from the value sets of its labels, for `check`'s estimates
+//! and warnings.
+//!
+//! A label's value set is known when it is a constant (1), declared `values` (their number), a
+//! `map` with a `default` (its distinct outputs), or a transform with a fixed output set
+//! (`device` 5, `status_class` 6, `method` 18, `status` 501, `menu` the table's menus + `other`,
+//! `referrer` engines + 3 + `max_sites`, `security` 5, `app`, `app_version`); a `default` adds
+//! one value. Other labels (a route, a tenant, a raw field) are open: the estimate is per value
+//! of them. Warnings:
+//! - the known labels alone can exceed the metric's series limit;
+//! - two open labels are crossed (`tenant × route`), with no `series_limit` sized for it;
+//! - one open label other than a route has room for fewer than [`PLANNED_VALUES`] values
+//!   (1,000 tenants, customers, hosts ...) before the limit, with no `series_limit` of its own.
+//!   Routes are left out of this one: their count is the application's, and the route
+//!   transform normalises them.
+
+use std::collections::BTreeSet;
+
+use crate::config::model::{Config, Label, LabelValue, Metric};
+use crate::rules::transform::Transform;
+
+/// Values of an open label (tenants, ...) a metric should have room for.
+pub const PLANNED_VALUES: usize = 1000;
+
+/// Most values `l` takes, `None` when the set is open.
+fn size(l: &Label) -> Option<usize> {
+    if matches!(l.value, LabelValue::Const(_)) {
+        return Some(1);
+    }
+    let default = l.default.as_deref();
+    if let Some(map) = &l.map {
+        let d = default?;
+        let outs: BTreeSet<&str> = map.values().map(String::as_str).chain([d]).collect();
+        return Some(outs.len());
+    }
+    let extra =
+        |vals: &[String]| usize::from(default.is_some_and(|d| !vals.iter().any(|v| v == d)));
+    if let Some(k) = &l.known {
+        return Some(k.len() + extra(k));
+    }
+    let c = l.transform.as_ref().and_then(Transform::cardinality)?;
+    Some(c + usize::from(default.is_some()))
+}
+
+fn is_route(l: &Label) -> bool {
+    matches!(l.transform, Some(Transform::Route(_)))
+}
+
+struct Estimate<'a> {
+    /// Product of the known labels' sizes (saturating).
+    known: u128,
+    /// `method 18 × status 501`.
+    factors: String,
+    open: Vec<&'a Label>,
+}
+
+fn estimate(m: &Metric) -> Estimate<'_> {
+    let mut known = 1u128;
+    let mut factors = Vec::new();
+    let mut open = Vec::new();
+    for l in &m.labels {
+        match size(l) {
+            Some(n) => {
+                known = known.saturating_mul(n as u128);
+                if n > 1 {
+                    factors.push(format!("{} {n}", l.name));
+                }
+            }
+            None => open.push(l),
+        }
+    }
+    Estimate {
+        known,
+        factors: if factors.is_empty() {
+            "one series".into()
+        } else {
+            factors.join(" × ")
+        },
+        open,
+    }
+}
+
+/// Add the series warnings of one source's `metrics` (limit `global` unless their own).
+pub(super) fn warn(metrics: &[Metric], global: usize, warnings: &mut Vec<String>) {
+    for m in metrics {
+        let limit = m.series_limit.unwrap_or(global);
+        let e = estimate(m);
+        let (key, name) = (&m.key, &m.name);
+        if e.known > limit as u128 {
+            warnings.push(format!(
+                "{key}: {name} can take {} series from its known labels alone ({}), more than \
+                 its series limit {limit}: new combinations will fold into __overflow__",
+                e.known, e.factors
+            ));
+            continue;
+        }
+        if m.series_limit.is_some() {
+            continue;
+        }
+        let room = limit as u128 / e.known.max(1);
+        match e.open.as_slice() {
+            [a, b, ..] => warnings.push(format!(
+                "{key}: {name} crosses two open labels, {} and {} ({} series per pair: {}): its \
+                 series limit {limit} holds {room} pairs, e.g. 100 {} × {} {}; count them in \
+                 separate metrics, or give the metric a series_limit sized for it",
+                a.name,
+                b.name,
+                e.known,
+                e.factors,
+                a.name,
+                room / 100,
+                b.name
+            )),
+            [l] if !is_route(l) && room < PLANNED_VALUES as u128 => {
+                let already = format!("{key}.labels.{}:", l.name);
+                if !warnings.iter().any(|w| w.starts_with(&already)) {
+                    warnings.push(format!(
+                        "{key}: {name} has room for {room} values of {} before its series limit \
+                         {limit} ({} series per value: {}); {PLANNED_VALUES} values need \
+                         series_limit {}",
+                        l.name,
+                        e.known,
+                        e.factors,
+                        e.known * PLANNED_VALUES as u128
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One line per metric of every source: its worst-case series, per value of its open labels,
+/// and its series limit (`logpulse check` prints them).
+pub fn series_estimates(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &cfg.sources {
+        for m in &s.metrics {
+            let limit = m.series_limit.unwrap_or(cfg.global.series_limit);
+            let e = estimate(m);
+            let per = if e.open.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = e.open.iter().map(|l| l.name.as_str()).collect();
+                format!(" per {}", names.join(" × "))
+            };
+            let mut line = format!(
+                "{} {}: {} series{per} ({}), limit {limit}",
+                s.name, m.name, e.known, e.factors
+            );
+            if let [l] = e.open.as_slice() {
+                if !is_route(l) {
+                    line.push_str(&format!(
+                        ": room for {} values of {}",
+                        limit as u128 / e.known.max(1),
+                        l.name
+                    ));
+                }
+            }
+            out.push(line);
+        }
+    }
+    out
+}
