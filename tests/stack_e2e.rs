@@ -164,8 +164,8 @@ const STOP: u8 = 2;
 
 const DESKTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
-const APP: &str = "GroupwareApp/4.2.1 (iOS 17.5; iPhone15,2)";
-const ANDROID_APP: &str = "GroupwareApp/4.2.0 (Android 14; SM-S928N)";
+const APP: &str = "DaouOffice/3.5.1 (iOS 17.5; iPhone15,2)";
+const ANDROID_APP: &str = "Mozilla/5.0 (Linux; Android 14; SM-S928N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36 DaouOffice/3.4.2";
 const BOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
 /// `25/Nov/2026:11:21:28 +0000` (nginx $time_local in UTC) without a date crate.
