@@ -14,15 +14,18 @@
 //! Tools missing: the test fails with "run scripts/setup". Loopback only, free ports chosen at
 //! run time, every child process killed on drop (also when an assertion fails).
 
+#[path = "stack/receiver.rs"]
+mod receiver;
 #[path = "stack/support.rs"]
 mod support;
 #[path = "common/web.rs"]
 mod web;
 
+use receiver::Receiver;
 use serde_json::Value;
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -35,125 +38,6 @@ const ROUTE: &str = "/api/v1/approval/items/:id";
 
 // ------------------------------------------------------------------------------------------
 // Slack/PagerDuty-compatible receiver
-
-#[derive(Clone, Debug)]
-struct Notification {
-    at: Instant,
-    path: String,
-    body: String,
-}
-
-impl Notification {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-    /// Slack: the attachment's title and text; PagerDuty: the whole event.
-    fn text(&self) -> String {
-        let j = self.json();
-        if self.path == "/slack" {
-            let a = &j["attachments"][0];
-            format!(
-                "{}\n{}",
-                a["title"].as_str().unwrap_or(""),
-                a["text"].as_str().unwrap_or("")
-            )
-        } else {
-            j.to_string()
-        }
-    }
-}
-
-struct Receiver {
-    addr: SocketAddr,
-    got: Arc<Mutex<Vec<Notification>>>,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let g = got.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                if let Some(n) = handle(s) {
-                    g.lock().unwrap().push(n);
-                }
-            }
-        });
-        Receiver { addr, got }
-    }
-
-    fn all(&self) -> Vec<Notification> {
-        self.got.lock().unwrap().clone()
-    }
-
-    /// First notification on `path` after `since` for which `pred` holds.
-    fn find(
-        &self,
-        path: &str,
-        since: Instant,
-        pred: impl Fn(&Notification) -> bool,
-    ) -> Option<Notification> {
-        self.all()
-            .into_iter()
-            .find(|n| n.path == path && n.at >= since && pred(n))
-    }
-}
-
-/// Reads one HTTP/1.1 request (Content-Length or chunked body) and answers 200/202.
-fn handle(s: TcpStream) -> Option<Notification> {
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut r = BufReader::new(s.try_clone().ok()?);
-    let mut line = String::new();
-    r.read_line(&mut line).ok()?;
-    let path = line.split_whitespace().nth(1)?.to_string();
-    let (mut len, mut chunked) = (0usize, false);
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let lower = h.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            len = v.trim().parse().ok()?;
-        }
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut sz = String::new();
-            r.read_line(&mut sz).ok()?;
-            let n = usize::from_str_radix(sz.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).ok()?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        body.resize(len, 0);
-        r.read_exact(&mut body).ok()?;
-    }
-    let status = if path == "/pagerduty" {
-        "202 Accepted"
-    } else {
-        "200 OK"
-    };
-    let mut w = s;
-    let _ = w.write_all(format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes());
-    Some(Notification {
-        at: Instant::now(),
-        path,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
 
 // ------------------------------------------------------------------------------------------
 // Traffic generator
@@ -312,25 +196,6 @@ impl Drop for Traffic {
 // ------------------------------------------------------------------------------------------
 // Prometheus API
 
-fn prom_query(prom: SocketAddr, q: &str) -> Result<Value, String> {
-    let r =
-        get(prom, &format!("/api/v1/query?query={}", urlencode(q))).map_err(|e| e.to_string())?;
-    let v: Value =
-        serde_json::from_str(&r.body).map_err(|e| format!("HTTP {}: {e}: {}", r.status, r.body))?;
-    if v["status"] != "success" {
-        return Err(format!("HTTP {}: {}", r.status, r.body));
-    }
-    Ok(v)
-}
-
-fn result_len(v: &Value) -> usize {
-    match &v["data"]["result"] {
-        Value::Array(a) => a.len(),
-        Value::Null => 0,
-        _ => 1, // scalar / string
-    }
-}
-
 fn firing_in_prometheus(prom: SocketAddr, name: &str) -> Option<Value> {
     let r = get(prom, "/api/v1/alerts").ok()?;
     let v: Value = serde_json::from_str(&r.body).ok()?;
@@ -406,7 +271,7 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
     let t0 = Instant::now();
     let log_t = |what: &str| println!("[{:6.1}s] {what}", t0.elapsed().as_secs_f64());
     let prometheus = tool("prometheus");
-    let alertmanager = tool("prometheus-alertmanager");
+    tool("prometheus-alertmanager");
     tool("promtool");
     tool("amtool");
 
@@ -420,42 +285,17 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
 
     // --- Alertmanager: the repository's config, secrets and receivers pointed at `rx`, timings
     // shortened (group_wait 10 s / group_interval 5 m would not fit a test).
-    let am_dir = dir.join("alertmanager");
-    let cfg = alertmanager_config_copy(
-        &am_dir,
-        &format!("http://{}/slack", rx.addr),
+    let mut am_proc = start_alertmanager(
+        &dir.join("alertmanager"),
+        am,
+        rx.addr,
         "e2e-routing-key",
-    );
-    let mut text = read(&cfg);
-    for k in ["group_wait", "group_interval"] {
-        text = set_yaml_key(&text, k, "1s");
-    }
-    let mut patched = String::new();
-    for l in text.lines() {
-        patched.push_str(l);
-        patched.push('\n');
-        if let Some(pos) = l.find("routing_key_file:") {
-            patched.push_str(&format!(
-                "{}url: http://{}/pagerduty\n",
-                " ".repeat(pos),
-                rx.addr
-            ));
-        }
-    }
-    assert!(
-        patched.contains("/pagerduty"),
-        "no pagerduty_configs with routing_key_file in alertmanager.yml"
-    );
-    write(&cfg, &patched);
-    let mut am_proc = Proc::spawn(
-        "alertmanager",
-        Command::new(&alertmanager)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.path={}", am_dir.join("data").display()))
-            .arg(format!("--web.listen-address={am}"))
-            .arg(format!("--web.external-url=http://{am}"))
-            .arg("--cluster.listen-address="),
-        dir.join("alertmanager.log"),
+        |mut text| {
+            for k in ["group_wait", "group_interval"] {
+                text = set_yaml_key(&text, k, "1s");
+            }
+            text
+        },
     );
 
     // --- TLS and basic auth for the agent's endpoint.
@@ -679,60 +519,14 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
         bad.join("\n")
     );
 
-    let mut problems = Vec::new();
-    let queries = dashboard_queries();
-    for (file, title, refid, expr, _instant) in &queries {
-        let q = substitute_grafana(expr, "1m", "5m");
-        match prom_query(prom, &q) {
-            Err(e) => problems.push(format!("{file} / {title} / {refid}: {e}\n    {q}")),
-            Ok(v) if result_len(&v) == 0 => {
-                problems.push(format!("{file} / {title} / {refid}: no data\n    {q}"))
-            }
-            Ok(_) => {}
-        }
-    }
-    // Variables: label_values(selector, label) through the series API, as Grafana does.
-    for f in files(&repo().join("grafana-dashboards"), ".json") {
-        let d: Value = serde_json::from_str(&read(&f)).unwrap();
-        for v in d["templating"]["list"].as_array().into_iter().flatten() {
-            let Some(inner) = v["definition"]
-                .as_str()
-                .and_then(|q| q.strip_prefix("label_values("))
-                .and_then(|s| s.strip_suffix(')'))
-            else {
-                continue;
-            };
-            let (sel, label) = inner.rsplit_once(',').unwrap_or((inner, ""));
-            let sel = substitute_grafana(sel.trim(), "1m", "5m");
-            let path = format!(
-                "/api/v1/label/{}/values?match[]={}",
-                label.trim(),
-                urlencode(&sel)
-            );
-            let ok = get(prom, &path)
-                .ok()
-                .and_then(|r| serde_json::from_str::<Value>(&r.body).ok())
-                .is_some_and(|j| {
-                    j["status"] == "success" && j["data"].as_array().is_some_and(|a| !a.is_empty())
-                });
-            if !ok {
-                problems.push(format!(
-                    "{}: variable {} ({}) has no values",
-                    f.display(),
-                    v["name"],
-                    inner
-                ));
-            }
-        }
-    }
+    let (nqueries, problems) = dashboard_problems(prom, "1m", "5m");
     assert!(
         problems.is_empty(),
         "dashboard queries against live Prometheus:\n{}",
         problems.join("\n")
     );
     log_t(&format!(
-        "{} dashboard queries and {nrules} rules OK on live data",
-        queries.len()
+        "{nqueries} dashboard queries and {nrules} rules OK on live data"
     ));
 
     // --- Recovery: normal traffic again; the resolved notification must arrive.

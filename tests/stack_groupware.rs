@@ -150,29 +150,10 @@ impl Drop for Live {
 // ------------------------------------------------------------------------------------------
 // Prometheus API
 
-fn query(prom: SocketAddr, q: &str) -> Result<Value, String> {
-    let r =
-        get(prom, &format!("/api/v1/query?query={}", urlencode(q))).map_err(|e| e.to_string())?;
-    let v: Value =
-        serde_json::from_str(&r.body).map_err(|e| format!("HTTP {}: {e}: {}", r.status, r.body))?;
-    if v["status"] != "success" {
-        return Err(format!("HTTP {}: {}", r.status, r.body));
-    }
-    Ok(v)
-}
-
-fn result_len(v: &Value) -> usize {
-    match &v["data"]["result"] {
-        Value::Array(a) => a.len(),
-        Value::Null => 0,
-        _ => 1,
-    }
-}
-
 /// `sum by (keys) (expr)` from Prometheus, as a tally (zeros left out).
 fn tally(prom: SocketAddr, expr: &str, keys: &[&str]) -> BTreeMap<Vec<String>, u64> {
     let q = format!("sum by ({}) ({expr})", keys.join(", "));
-    let v = query(prom, &q).unwrap_or_else(|e| panic!("{q}: {e}"));
+    let v = prom_query(prom, &q).unwrap_or_else(|e| panic!("{q}: {e}"));
     let mut out = BTreeMap::new();
     for s in v["data"]["result"].as_array().unwrap() {
         let n: f64 = s["value"][1].as_str().unwrap().parse().unwrap();
@@ -233,7 +214,6 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     let scrapes = |n: u64| Duration::from_secs(n * every);
     let say = |what: &str| println!("[{:6.1}s] {what}", t0.elapsed().as_secs_f64());
     let prometheus = tool("prometheus");
-    let alertmanager = tool("prometheus-alertmanager");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let rx = Receiver::start();
@@ -264,31 +244,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     let example = read(&repo().join("examples/groupware.yml"));
 
     // --- Alertmanager: the repository's config and timings; secrets and PagerDuty → rx.
-    let am_dir = dir.join("alertmanager");
-    let cfg = alertmanager_config_copy(&am_dir, &format!("http://{}/slack", rx.addr), "gw-key");
-    let mut patched = String::new();
-    for l in read(&cfg).lines() {
-        patched.push_str(l);
-        patched.push('\n');
-        if let Some(pos) = l.find("routing_key_file:") {
-            patched.push_str(&format!(
-                "{}url: http://{}/pagerduty\n",
-                " ".repeat(pos),
-                rx.addr
-            ));
-        }
-    }
-    write(&cfg, &patched);
-    let mut am_proc = Proc::spawn(
-        "alertmanager",
-        Command::new(&alertmanager)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.path={}", am_dir.join("data").display()))
-            .arg(format!("--web.listen-address={am}"))
-            .arg(format!("--web.external-url=http://{am}"))
-            .arg("--cluster.listen-address="),
-        dir.join("alertmanager.log"),
-    );
+    let mut am_proc = start_alertmanager(&dir.join("alertmanager"), am, rx.addr, "gw-key", |t| t);
 
     // --- Prometheus: 1 s scrape and evaluation, the repository's rules.
     let targets: String = SERVERS
@@ -358,7 +314,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     say("two agents, Prometheus and Alertmanager ready");
 
     let scraped_all = |want: u64| {
-        query(prom, "sum(logpulse_lines_total{job=\"logpulse\"})")
+        prom_query(prom, "sum(logpulse_lines_total{job=\"logpulse\"})")
             .ok()
             .and_then(|v| {
                 v["data"]["result"][0]["value"][1]
@@ -474,53 +430,13 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     ));
 
     // --- Every dashboard query returns data while live traffic runs.
-    let mut problems = Vec::new();
-    let queries = dashboard_queries();
-    for (file, title, refid, expr, _) in &queries {
-        let q = substitute_grafana(expr, &format!("{}s", 60.max(4 * every)), "5m");
-        match query(prom, &q) {
-            Err(e) => problems.push(format!("{file} / {title} / {refid}: {e}\n    {q}")),
-            Ok(v) if result_len(&v) == 0 => {
-                problems.push(format!("{file} / {title} / {refid}: no data\n    {q}"))
-            }
-            Ok(_) => {}
-        }
-    }
-    for f in files(&repo().join("grafana-dashboards"), ".json") {
-        let d: Value = serde_json::from_str(&read(&f)).unwrap();
-        for v in d["templating"]["list"].as_array().into_iter().flatten() {
-            let Some(inner) = v["definition"]
-                .as_str()
-                .and_then(|q| q.strip_prefix("label_values("))
-                .and_then(|s| s.strip_suffix(')'))
-            else {
-                continue;
-            };
-            let (sel, label) = inner.rsplit_once(',').unwrap_or((inner, ""));
-            let path = format!(
-                "/api/v1/label/{}/values?match[]={}",
-                label.trim(),
-                urlencode(&substitute_grafana(sel.trim(), "1m", "5m"))
-            );
-            let ok = get(prom, &path)
-                .ok()
-                .and_then(|r| serde_json::from_str::<Value>(&r.body).ok())
-                .is_some_and(|j| j["data"].as_array().is_some_and(|a| !a.is_empty()));
-            if !ok {
-                problems.push(format!(
-                    "{}: variable {} has no values",
-                    f.display(),
-                    v["name"]
-                ));
-            }
-        }
-    }
+    let (nqueries, problems) = dashboard_problems(prom, &format!("{}s", 60.max(4 * every)), "5m");
     assert!(
         problems.is_empty(),
         "dashboards on live data:\n{}",
         problems.join("\n")
     );
-    say(&format!("{} dashboard queries return data", queries.len()));
+    say(&format!("{nqueries} dashboard queries return data"));
 
     // --- Counts: Prometheus against the facts of every line written.
     live.stop();
@@ -603,13 +519,13 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
         tally(prom, "http_tenant_requests_total", &["tenant"]).len(),
         top(&tenant_menus, "acme")
     ));
-    let overflow = query(prom, "count({tenant=\"__overflow__\"}) or count({route=\"__overflow__\"}) or sum(logpulse_series_dropped_total) > 0").unwrap();
+    let overflow = prom_query(prom, "count({tenant=\"__overflow__\"}) or count({route=\"__overflow__\"}) or sum(logpulse_series_dropped_total) > 0").unwrap();
     assert_eq!(
         result_len(&overflow),
         0,
         "overflow at default limits: {overflow}"
     );
-    let series = query(
+    let series = prom_query(
         prom,
         "sort_desc(count by (__name__) ({__name__=~\"http_.+\", instance=\"web-1\"}))",
     )

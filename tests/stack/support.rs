@@ -352,3 +352,119 @@ pub fn panels(d: &serde_json::Value) -> Vec<&serde_json::Value> {
     }
     out
 }
+
+/// An instant query against Prometheus' HTTP API: the JSON answer, or what went wrong.
+pub fn prom_query(prom: SocketAddr, q: &str) -> Result<serde_json::Value, String> {
+    let r =
+        get(prom, &format!("/api/v1/query?query={}", urlencode(q))).map_err(|e| e.to_string())?;
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body).map_err(|e| format!("HTTP {}: {e}: {}", r.status, r.body))?;
+    if v["status"] != "success" {
+        return Err(format!("HTTP {}: {}", r.status, r.body));
+    }
+    Ok(v)
+}
+
+/// Number of series (or 1 for a scalar or string) in a query answer.
+pub fn result_len(v: &serde_json::Value) -> usize {
+    match &v["data"]["result"] {
+        serde_json::Value::Array(a) => a.len(),
+        serde_json::Value::Null => 0,
+        _ => 1,
+    }
+}
+
+/// Runs every panel query of the repository's dashboards (Grafana's variables substituted) and
+/// every `label_values(...)` variable (through the series API, as Grafana does) against a live
+/// Prometheus. Returns how many queries ran and a line per query or variable without data.
+pub fn dashboard_problems(
+    prom: SocketAddr,
+    rate_interval: &str,
+    range: &str,
+) -> (usize, Vec<String>) {
+    let mut problems = Vec::new();
+    let queries = dashboard_queries();
+    for (file, title, refid, expr, _instant) in &queries {
+        let q = substitute_grafana(expr, rate_interval, range);
+        match prom_query(prom, &q) {
+            Err(e) => problems.push(format!("{file} / {title} / {refid}: {e}\n    {q}")),
+            Ok(v) if result_len(&v) == 0 => {
+                problems.push(format!("{file} / {title} / {refid}: no data\n    {q}"))
+            }
+            Ok(_) => {}
+        }
+    }
+    for f in files(&repo().join("grafana-dashboards"), ".json") {
+        let d: serde_json::Value = serde_json::from_str(&read(&f)).unwrap();
+        for v in d["templating"]["list"].as_array().into_iter().flatten() {
+            let Some(inner) = v["definition"]
+                .as_str()
+                .and_then(|q| q.strip_prefix("label_values("))
+                .and_then(|s| s.strip_suffix(')'))
+            else {
+                continue;
+            };
+            let (sel, label) = inner.rsplit_once(',').unwrap_or((inner, ""));
+            let sel = substitute_grafana(sel.trim(), rate_interval, range);
+            let path = format!(
+                "/api/v1/label/{}/values?match[]={}",
+                label.trim(),
+                urlencode(&sel)
+            );
+            let ok = get(prom, &path)
+                .ok()
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+                .is_some_and(|j| {
+                    j["status"] == "success" && j["data"].as_array().is_some_and(|a| !a.is_empty())
+                });
+            if !ok {
+                problems.push(format!(
+                    "{}: variable {} ({}) has no values",
+                    f.display(),
+                    v["name"],
+                    inner
+                ));
+            }
+        }
+    }
+    (queries.len(), problems)
+}
+
+/// Starts the real Alertmanager on `am` with the repository's config: secrets in `dir`, Slack
+/// and PagerDuty both pointed at a receiver on `receiver` (`/slack`, `/pagerduty`), after
+/// `edit` (e.g. shorter timings) has changed the config text.
+pub fn start_alertmanager(
+    dir: &Path,
+    am: SocketAddr,
+    receiver: SocketAddr,
+    routing_key: &str,
+    edit: impl Fn(String) -> String,
+) -> Proc {
+    let cfg = alertmanager_config_copy(dir, &format!("http://{receiver}/slack"), routing_key);
+    let mut patched = String::new();
+    for l in edit(read(&cfg)).lines() {
+        patched.push_str(l);
+        patched.push('\n');
+        if let Some(pos) = l.find("routing_key_file:") {
+            patched.push_str(&format!(
+                "{}url: http://{receiver}/pagerduty\n",
+                " ".repeat(pos)
+            ));
+        }
+    }
+    assert!(
+        patched.contains("/pagerduty"),
+        "no pagerduty_configs with routing_key_file in alertmanager.yml"
+    );
+    write(&cfg, &patched);
+    Proc::spawn(
+        "alertmanager",
+        Command::new(tool("prometheus-alertmanager"))
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={am}"))
+            .arg(format!("--web.external-url=http://{am}"))
+            .arg("--cluster.listen-address="),
+        dir.join("alertmanager.log"),
+    )
+}

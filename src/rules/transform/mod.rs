@@ -264,18 +264,6 @@ impl Transform {
         self.cardinality().is_some()
     }
 
-    /// True for transforms that may give no value (the update is then skipped, or takes the
-    /// label's `default`).
-    pub fn may_decline(&self) -> bool {
-        matches!(
-            self,
-            Transform::App(_)
-                | Transform::AppVersion(_)
-                | Transform::Menu(_)
-                | Transform::Security(_)
-        )
-    }
-
     /// True when the output never holds a control character whatever the input (a route turns
     /// a segment holding one into `:id`; menu and app names are checked config text; a
     /// referrer's site is a host of letters, digits, `-`, `.`, `_`), so the label needs no check
