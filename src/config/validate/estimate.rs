@@ -162,3 +162,119 @@ pub fn series_estimates(cfg: &Config) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const NGINX: &str = r#"'$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time $host'"#;
+
+    fn warnings(extra: &str) -> Vec<String> {
+        let yaml = format!(
+            "sources:\n  - name: w\n    paths: [x]\n    format: {{nginx: {NGINX}}}\n{extra}"
+        );
+        Config::from_yaml(&yaml, "t.yml")
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+            .warnings
+    }
+
+    /// Issue 10: 600 tenants × route × device overflowed 10,000 series and `check` said nothing.
+    #[test]
+    fn tenant_by_route_warns_and_the_sized_profile_does_not() {
+        let w = warnings(
+            "    metrics:\n      - name: t_total\n        type: counter\n        labels:\n          tenant: {field: host, regex: '^([^.]+)\\.'}\n          route: {field: request_uri, transform: route}\n          device: {field: http_user_agent, transform: device}\n",
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("crosses two open labels, route and tenant"),
+            "{w:?}"
+        );
+        let w = warnings(
+            "    metrics:\n      - name: t_total\n        type: counter\n        labels:\n          tenant: {field: host, regex: '^([^.]+)\\.'}\n          menu: {field: request_uri, transform: menu}\n          device: {field: http_user_agent, transform: device}\n",
+        );
+        assert!(
+            w[0].contains("room for 90 values of tenant")
+                && w[0].contains("(110 series per value: device 5 × menu 22)")
+                && w[0].contains("need series_limit 110000"),
+            "{w:?}"
+        );
+        let sized =
+            warnings("    profile: http\n    tenant: {field: host, regex: '^([^.]+)\\.'}\n");
+        assert!(sized.is_empty(), "{sized:?}");
+    }
+
+    #[test]
+    fn known_labels_alone_can_exceed_a_limit() {
+        let w = warnings(
+            "    metrics:\n      - name: s_total\n        type: counter\n        series_limit: 100\n        labels:\n          m: {field: request_method, transform: method}\n          s: {field: status, transform: status_class}\n",
+        );
+        assert!(
+            w[0].contains("can take 108 series from its known labels alone (m 18 × s 6)"),
+            "{w:?}"
+        );
+        assert!(w[0].contains("series limit 100"), "{w:?}");
+    }
+
+    #[test]
+    fn estimates_name_each_metric_and_its_room() {
+        let cfg = Config::from_yaml(
+            &format!("sources:\n  - name: w\n    paths: [x]\n    format: {{nginx: {NGINX}}}\n    profile: http\n    tenant: {{field: host}}\n    tenants: 200\n"),
+            "t.yml",
+        )
+        .unwrap();
+        let e = super::series_estimates(&cfg);
+        let line = |m: &str| {
+            e.iter()
+                .find(|l| l.contains(m))
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            line("http_tenant_requests_total"),
+            "w http_tenant_requests_total: 110 series per tenant (device 5 × menu 22), limit 22000: room for 200 values of tenant"
+        );
+        assert_eq!(
+            line("http_tenant_errors_total"),
+            "w http_tenant_errors_total: 44 series per tenant (menu 22 × status_class 2), limit 10000: room for 227 values of tenant"
+        );
+        assert!(line("http_requests_total")
+            .ends_with("series per route (method 18 × status 501), limit 10000"));
+        assert!(line("http_security_events_total").contains("5 series (kind 5)"));
+    }
+
+    #[test]
+    fn source_transform_options_are_checked_where_they_are_written() {
+        let err = |extra: &str| {
+            let yaml = format!(
+                "sources:\n  - name: w\n    paths: [x]\n    format: {{nginx: {NGINX}}}\n{extra}"
+            );
+            Config::from_yaml(&yaml, "t.yml").unwrap_err().to_string()
+        };
+        let e = err("    profile: http\n    device_rules: [{regex: '(', class: bot}]\n");
+        assert!(
+            e.contains("sources[0].device_rules[0].regex: invalid regex"),
+            "{e}"
+        );
+        let e = err("    profile: http\n    menus: {mail: [mail], post: [/MAIL]}\n");
+        assert!(e.contains("sources[0].menus.post[0]"), "{e}");
+        let e =
+            err("    metrics: [{name: a_total, type: counter}]\n    referrers: {max_sites: 3}\n");
+        assert!(
+            e.contains("sources[0].referrers: no label of this source reads it"),
+            "{e}"
+        );
+        let e = err("    profile: http\n    tenants: 10\n");
+        assert!(
+            e.contains("sources[0].tenants") && e.contains("need `tenant:`"),
+            "{e}"
+        );
+        let e =
+            err("    profile: http\n    fields: {request_time: {field: request_time, scale: 0}}\n");
+        assert!(e.contains("sources[0].fields.request_time.scale"), "{e}");
+        let e = err("    profile: http\n    security_rules: [{kind: sql_injection}]\n");
+        assert!(
+            e.contains("sources[0].security_rules[0]: a rule needs"),
+            "{e}"
+        );
+    }
+}

@@ -231,6 +231,12 @@ fn source(
             ));
         }
     }
+    if s.tenants.is_some() && s.tenant.is_none() {
+        return Err(invalid(
+            at("tenants"),
+            "it sizes the per-tenant metrics, which need `tenant:` (the tenant label)",
+        ));
+    }
     if let Some(n) = s.tenants {
         if n == 0 || n > MAX_TENANTS {
             return Err(invalid(

@@ -415,4 +415,64 @@ mod tests {
             "warn"
         );
     }
+
+    /// Untrusted bytes through every transform that claims a clean output: never a panic,
+    /// never a control character or invalid UTF-8 in a label value, never an unbounded output.
+    #[test]
+    fn clean_outputs_hold_for_any_input() {
+        use proptest::prelude::*;
+        let parts = prop_oneof![
+            Just(b"/".to_vec()),
+            Just(b"../".to_vec()),
+            Just(b".env".to_vec()),
+            Just(b"https://".to_vec()),
+            Just(b"m.search.naver.com".to_vec()),
+            Just(b".co.kr".to_vec()),
+            Just(b"DaouOffice/".to_vec()),
+            Just(b"; wv)".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"%2e".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..12),
+        ];
+        let input = proptest::collection::vec(parts, 0..12).prop_map(|v| v.concat());
+        let names = [
+            TransformName::Route,
+            TransformName::StatusClass,
+            TransformName::Status,
+            TransformName::Method,
+            TransformName::Device,
+            TransformName::App,
+            TransformName::AppVersion,
+            TransformName::Menu,
+            TransformName::Referrer,
+            TransformName::Security,
+        ];
+        let appliers: Vec<(Transform, Applier)> = names
+            .iter()
+            .map(|n| {
+                let t = Transform::new(*n, TransformOptions::default()).unwrap();
+                (t.clone(), Applier::new(t))
+            })
+            .collect();
+        // State kept across cases, as across lines (memos, admitted sites and versions).
+        let state = std::cell::RefCell::new((appliers, Scratch::default()));
+        proptest!(ProptestConfig::with_cases(2000), |(v in input)| {
+            let (appliers, scratch) = &mut *state.borrow_mut();
+            for (t, a) in appliers.iter_mut() {
+                let mut out = Vec::new();
+                if a.apply(&v, scratch, &mut out) {
+                    prop_assert!(t.clean_output());
+                    let s = std::str::from_utf8(&out);
+                    prop_assert!(s.is_ok_and(|s| !s.chars().any(char::is_control)), "{t:?} {out:?}");
+                    if let Some(vals) = t.values() {
+                        if !matches!(t, Transform::Referrer(_)) {
+                            prop_assert!(vals.iter().any(|x| x.as_bytes() == out), "{t:?} {out:?}");
+                        }
+                    }
+                } else {
+                    prop_assert!(out.is_empty());
+                }
+            }
+        });
+    }
 }
