@@ -186,6 +186,8 @@ pub enum Action {
     Sub(FieldId),
     /// Histogram observes the field's number.
     Observe(FieldId),
+    /// Gauge = the time the line is applied, in unix seconds.
+    SetNow,
 }
 
 /// One condition on a field.
@@ -241,16 +243,22 @@ pub struct Label {
     /// Values known up front (declared with `values:`, a constant, or a transform's fixed set):
     /// their series are exported at 0 from start-up.
     pub known: Option<Vec<String>>,
+    /// Most values log content can give it, when no step above decides and the regex groups
+    /// feeding it match a fixed set of strings (`(?P<level>INFO|WARN)`, `([0-9]{3})`): bounded
+    /// like `known`, without declaring the values.
+    pub bound: Option<usize>,
 }
 
 impl Label {
     /// True when log content cannot make this label take new values: a constant, declared
-    /// `values`, a transform with a fixed output set, or a `map` with a `default`.
+    /// `values`, a transform with a fixed output set, a `map` with a `default`, or regex groups
+    /// matching a fixed set ([`Label::bound`]).
     pub fn bounded(&self) -> bool {
         matches!(self.value, LabelValue::Const(_))
             || self.known.is_some()
             || (self.map.is_some() && self.default.is_some())
             || self.transform.as_ref().is_some_and(Transform::bounded)
+            || self.bound.is_some()
     }
 }
 

@@ -208,6 +208,9 @@ pub enum GaugeAction {
     Add,
     /// Subtract.
     Sub,
+    /// Set to the time the line is applied (unix seconds: when tailing, the time it was read),
+    /// with no `value`: `log_last_error_timestamp_seconds`.
+    Now,
 }
 
 /// One metric (user-defined, or made by a profile).

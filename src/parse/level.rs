@@ -80,6 +80,48 @@ impl Level {
         })
     }
 
+    /// The words written for this level (lower case; `trace1`…`trace8` are `trace[1-8]` in
+    /// [`Level::regex`]), as [`Level::parse`] reads them.
+    pub fn words(self) -> &'static [&'static str] {
+        match self {
+            Level::Trace => &["trace", "finest", "finer", "verbose"],
+            Level::Debug => &["debug", "dbg", "fine"],
+            Level::Info => &[
+                "info",
+                "inf",
+                "information",
+                "informational",
+                "notice",
+                "config",
+            ],
+            Level::Warn => &["warn", "warning", "wrn"],
+            Level::Error => &["error", "err", "eror", "severe"],
+            Level::Fatal => &[
+                "fatal",
+                "crit",
+                "critical",
+                "alert",
+                "emerg",
+                "emergency",
+                "panic",
+            ],
+        }
+    }
+
+    /// A regex matching exactly what [`Level::parse`] reads as one of `levels` (any case,
+    /// surrounding spaces): for a `match:` condition on a raw level field, so that "an error
+    /// record" means the same in a condition as in a `transform: level` label.
+    pub fn regex(levels: &[Level]) -> String {
+        let mut alts: Vec<&str> = levels
+            .iter()
+            .flat_map(|l| l.words().iter().copied())
+            .collect();
+        if levels.contains(&Level::Trace) {
+            alts.push("trace[1-8]");
+        }
+        format!(r"(?i)^[\t\n\x0C\r ]*(?:{})[\t\n\x0C\r ]*$", alts.join("|"))
+    }
+
     /// The level of a syslog severity (the low 3 bits of `<PRI>`): 0–2 fatal, 3 error, 4 warn,
     /// 5–6 info, 7 debug.
     pub fn from_syslog_severity(sev: u8) -> Level {
@@ -150,6 +192,31 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(junk)
             );
+        }
+    }
+
+    #[test]
+    fn words_and_regex_agree_with_parse() {
+        for l in Level::ALL {
+            for w in l.words() {
+                assert_eq!(Level::parse(w.as_bytes()), Some(l), "{w}");
+                assert_eq!(Level::parse(w.to_uppercase().as_bytes()), Some(l), "{w}");
+            }
+        }
+        let inputs = [
+            "ERROR", " err ", "Severe", "FATAL", "crit", "WARN", "trace3", "trace9", "info",
+            "ERRORS", "", "e", "warn ing", "fatal\n", "\tEMERG",
+        ];
+        for set in [
+            &[Level::Error, Level::Fatal][..],
+            &Level::ALL,
+            &[Level::Trace],
+        ] {
+            let re = regex::Regex::new(&Level::regex(set)).unwrap();
+            for i in inputs {
+                let want = Level::parse(i.as_bytes()).is_some_and(|l| set.contains(&l));
+                assert_eq!(re.is_match(i), want, "{i:?} in {set:?}");
+            }
         }
     }
 

@@ -91,6 +91,7 @@ pub(super) fn update(m: &MetricRule, key: &[u8], value: f64) -> String {
         Action::Inc => "+= 1".to_string(),
         Action::Add(_) => format!("+= {value}"),
         Action::Set(_) => format!("= {value}"),
+        Action::SetNow => format!("= {value} (now)"),
         Action::Sub(_) => format!("-= {value}"),
         Action::Observe(_) => format!("observe {value}"),
     };

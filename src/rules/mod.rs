@@ -289,6 +289,7 @@ impl SourceRules {
             }
             let value = match m.action {
                 Action::Inc => 1.0,
+                Action::SetNow => self.now_ms as f64 / 1000.0,
                 Action::Add(f) | Action::Set(f) | Action::Sub(f) | Action::Observe(f) => {
                     match rec.get(line, f).and_then(parse::parse_number) {
                         Some(v) if v.is_finite() => v * m.scale,
@@ -342,7 +343,7 @@ impl SourceRules {
                     s.add(value);
                     Some(0)
                 }
-                Action::Set(_) => {
+                Action::Set(_) | Action::SetNow => {
                     s.set(value);
                     None
                 }
@@ -362,7 +363,7 @@ impl SourceRules {
                 let change = match m.action {
                     Action::Inc | Action::Add(_) => Change::Add(value),
                     Action::Sub(_) => Change::Add(-value),
-                    Action::Set(_) => Change::Set(value),
+                    Action::Set(_) | Action::SetNow => Change::Set(value),
                     Action::Observe(_) => Change::Observe(value),
                 };
                 f(Update {
@@ -379,5 +380,7 @@ impl SourceRules {
     }
 }
 
+#[cfg(test)]
+mod profile_tests;
 #[cfg(test)]
 mod tests;

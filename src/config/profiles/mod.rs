@@ -12,9 +12,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::raw::{MetricType, RawLabel, RawLabelFull, RawMetric, RawSource};
+use super::raw::{
+    MetricType, RawCondition, RawConditionFull, RawLabel, RawLabelFull, RawMetric, RawSource,
+};
 use crate::rules::transform::{SourceTransforms, TransformName};
 
+pub mod app;
+pub mod auth;
 pub mod http;
 
 /// A profile's name in the config (`profile: http`).
@@ -24,6 +28,10 @@ pub mod http;
 pub enum ProfileName {
     /// Access-log metrics (RED + usage).
     Http,
+    /// Application and system logs: messages by level, exceptions, last error.
+    App,
+    /// Authentication logs (auth.log, secure): failures and logins by program.
+    Auth,
 }
 
 impl ProfileName {
@@ -31,6 +39,8 @@ impl ProfileName {
     pub fn profile(self) -> &'static Profile {
         match self {
             ProfileName::Http => &http::PROFILE,
+            ProfileName::App => &app::PROFILE,
+            ProfileName::Auth => &auth::PROFILE,
         }
     }
 }
@@ -47,6 +57,9 @@ pub struct Profile {
     pub options: &'static [&'static str],
     /// The metrics for one source.
     pub metrics: fn(&mut Context<'_>) -> Vec<ProfileMetric>,
+    /// Labels the profile leaves open on purpose, bounded only by the series limit (their
+    /// bound is documented in docs/metrics.md): `check` does not warn about them.
+    pub open_labels: &'static [&'static str],
 }
 
 /// A metric made by a profile, with what it needs from the format (added to error messages).
@@ -133,4 +146,29 @@ pub fn metric(
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
     }
+}
+
+/// A condition: the field matches `re` (and, when given, does not match `not`).
+pub fn regex(re: &str, not: Option<&str>) -> RawCondition {
+    RawCondition::Full(RawConditionFull {
+        regex: Some(re.into()),
+        not_regex: not.map(Into::into),
+        ..Default::default()
+    })
+}
+
+/// A condition: the field does not match `re`.
+pub fn not_regex(re: &str) -> RawCondition {
+    RawCondition::Full(RawConditionFull {
+        not_regex: Some(re.into()),
+        ..Default::default()
+    })
+}
+
+/// A condition: the field is present and not empty.
+pub fn exists() -> RawCondition {
+    RawCondition::Full(RawConditionFull {
+        exists: Some(true),
+        ..Default::default()
+    })
 }

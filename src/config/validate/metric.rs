@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use regex::bytes::Regex;
 
+use super::bounds::{self, Bounds};
 use super::{invalid, valid_label_name, valid_metric_name, Invalid};
 use crate::config::model::{
     Action, Condition, Format, Label, LabelValue, Metric, TemplatePart, Test,
@@ -21,32 +22,6 @@ pub const MAX_BUCKETS: usize = 200;
 /// Default histogram buckets for request durations, in seconds.
 pub const DEFAULT_DURATION_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// Fields whose values are unbounded by nature; a label fed from one without a transform,
-/// map or regex will hit the series limit.
-const UNBOUNDED: &[(&str, &str)] = &[
-    ("remote_addr", "client IP"),
-    ("http_x_forwarded_for", "client IP list"),
-    ("ip", "client IP"),
-    ("client", "client IP"),
-    ("request", "raw request line"),
-    ("request_uri", "raw URI with query"),
-    ("uri", "raw URI with query"),
-    ("path", "raw URI with query"),
-    ("http_user_agent", "user agent"),
-    ("user_agent", "user agent"),
-    ("http_referer", "referer URL"),
-    ("referer", "referer URL"),
-    ("time_local", "timestamp"),
-    ("time_iso8601", "timestamp"),
-    ("time", "timestamp"),
-    ("timestamp", "timestamp"),
-    ("msec", "timestamp"),
-    ("request_id", "request id"),
-    ("trace_id", "trace id"),
-    ("message", "free text"),
-    ("msg", "free text"),
 ];
 
 /// The bucket bounds, checked: at most [`MAX_BUCKETS`] (before generating any), finite,
@@ -99,6 +74,7 @@ pub fn bucket_bounds(b: &RawBuckets) -> Result<Vec<f64>, String> {
 pub(super) struct Fields {
     parser: Box<dyn LineParser>,
     order: Vec<String>,
+    bounds: Bounds,
 }
 
 impl Fields {
@@ -106,6 +82,7 @@ impl Fields {
         Ok(Fields {
             parser: crate::parse::build(spec)?,
             order: Vec::new(),
+            bounds: Bounds::new(spec),
         })
     }
 
@@ -136,6 +113,10 @@ pub(super) struct Metrics<'a> {
     /// route memo relies on it).
     transforms: Vec<(TransformName, Vec<String>, Transform)>,
     out: Vec<Metric>,
+    /// Labels of the metrics being added that are open on purpose (a profile's).
+    open: &'static [&'static str],
+    /// Open labels found so far: (name, path) → the keys where they are.
+    open_found: Vec<(String, String, Vec<String>)>,
 }
 
 impl<'a> Metrics<'a> {
@@ -152,6 +133,8 @@ impl<'a> Metrics<'a> {
             source,
             transforms: Vec::new(),
             out: Vec::new(),
+            open: &[],
+            open_found: Vec::new(),
         }
     }
 
@@ -160,11 +143,22 @@ impl<'a> Metrics<'a> {
         self.transforms.iter().any(|(n, ..)| names.contains(n))
     }
 
+    /// Labels left open on purpose by the metrics added next (no warning for them).
+    pub(super) fn open_labels(&mut self, open: &'static [&'static str]) {
+        self.open = open;
+    }
+
     pub(super) fn has_field(&mut self, name: &str) -> bool {
         self.fields.get(name).is_some()
     }
 
+    /// The checked metrics; the warnings about open labels are added now, one per label
+    /// spec however many metrics repeat it.
     pub(super) fn finish(self) -> Vec<Metric> {
+        for (name, path, keys) in &self.open_found {
+            self.warnings
+                .push(bounds::warning(keys, name, path, self.limit));
+        }
         self.out
     }
 
@@ -217,10 +211,20 @@ impl<'a> Metrics<'a> {
                 GaugeAction::Set => Action::Set(v),
                 GaugeAction::Add => Action::Add(v),
                 GaugeAction::Sub => Action::Sub(v),
+                GaugeAction::Now => {
+                    return Err(invalid(
+                        at("value"),
+                        "`action: now` sets the gauge to the time; it takes no `value`",
+                    ))
+                }
             },
+            (MetricType::Gauge, None) if m.action == Some(GaugeAction::Now) => Action::SetNow,
             (MetricType::Histogram, Some(v)) => Action::Observe(v),
             (MetricType::Gauge, None) => {
-                return Err(invalid(at("value"), "a gauge needs `value: <field>`"))
+                return Err(invalid(
+                    at("value"),
+                    "a gauge needs `value: <field>` (or `action: now`)",
+                ))
             }
             (MetricType::Histogram, None) => {
                 return Err(invalid(
@@ -382,15 +386,6 @@ impl<'a> Metrics<'a> {
             }
             None => None,
         };
-        if let (Some(field), None, None, None) = (&f.field, &f.regex, &f.transform, &f.map) {
-            if let Some((_, what)) = UNBOUNDED.iter().find(|(n, _)| n == field) {
-                self.warnings.push(format!(
-                    "{key}: label {name:?} is fed from field {field:?} ({what}), unbounded by nature; \
-                     add a transform, regex or map, or expect the series limit ({}) to overflow",
-                    self.limit
-                ));
-            }
-        }
         let known = if let Some(v) = &f.value {
             Some(vec![v.clone()])
         } else if let Some(vs) = &f.values {
@@ -400,7 +395,7 @@ impl<'a> Metrics<'a> {
         } else {
             None
         };
-        Ok(Label {
+        let label = Label {
             name: name.to_string(),
             value,
             regex,
@@ -408,7 +403,26 @@ impl<'a> Metrics<'a> {
             map: f.map.clone(),
             default: f.default.clone(),
             known,
-        })
+            bound: None,
+        };
+        let mut label = label;
+        match self.fields.bounds.label(&f, &label, self.limit) {
+            bounds::Path::Bounded(n) => label.bound = Some(n as usize),
+            bounds::Path::Open(path) if !self.open.contains(&name) => {
+                match self
+                    .open_found
+                    .iter_mut()
+                    .find(|(n, p, _)| n == name && *p == path)
+                {
+                    Some((.., keys)) => keys.push(key.to_string()),
+                    None => self
+                        .open_found
+                        .push((name.to_string(), path, vec![key.to_string()])),
+                }
+            }
+            _ => {}
+        }
+        Ok(label)
     }
 
     fn template(&mut self, key: &str, t: &str) -> Result<Vec<TemplatePart>, Invalid> {

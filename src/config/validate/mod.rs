@@ -16,6 +16,7 @@ use crate::parse::{FormatSpec, MultilineSpec};
 use crate::rules::transform::{SourceSpecs, SourceTransforms, TransformName};
 use crate::source::StartAt;
 
+mod bounds;
 mod estimate;
 mod metric;
 
@@ -308,6 +309,7 @@ fn source(
             };
             (p.metrics)(&mut cx)
         };
+        metrics.open_labels(p.open_labels);
         for pm in made {
             let key = at(&format!("profile({}).{}", p.name, pm.metric.name));
             metrics
@@ -315,6 +317,7 @@ fn source(
                 .map_err(|e| invalid(e.key, format!("{} ({})", e.message, pm.needs)))?;
         }
     }
+    metrics.open_labels(&[]);
     let mut seen = HashSet::new();
     for (j, m) in s.metrics.iter().enumerate() {
         let key = at(&format!("metrics[{j}]"));
@@ -426,6 +429,7 @@ fn transform_name(t: TransformName) -> &'static str {
         TransformName::Referrer => "referrer",
         TransformName::Security => "security",
         TransformName::Lower => "lower",
+        TransformName::Level => "level",
     }
 }
 

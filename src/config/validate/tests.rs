@@ -316,3 +316,29 @@ fn time_keys_are_checked_with_their_key_path() {
     assert_eq!(t.field.as_deref(), Some("time_local"));
     assert_eq!(t.zone, crate::parse::time::Zone::Fixed(9 * 3600));
 }
+
+#[test]
+fn gauge_now_takes_no_value() {
+    let c = Config::from_yaml(
+        &format!("{BASE}      - {{name: t, type: gauge, action: now, match: {{status: '500'}}}}\n"),
+        "t.yml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.sources[0].metrics[0].action,
+        crate::config::Action::SetNow
+    );
+    let e = err(&format!(
+        "{BASE}      - {{name: t, type: gauge, action: now, value: status}}\n"
+    ));
+    assert!(
+        e.contains("metrics[0].value") && e.contains("no `value`"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{BASE}      - {{name: t, type: counter, action: now}}\n"
+    ));
+    assert!(e.contains("metrics[0].action"), "{e}");
+    let e = err(&format!("{BASE}      - {{name: t, type: gauge}}\n"));
+    assert!(e.contains("action: now"), "{e}");
+}

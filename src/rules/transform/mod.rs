@@ -10,8 +10,8 @@
 //! to a caller-owned buffer). A transform may give no value for a line (`apply` returns false):
 //! the label then takes its `default`, or the update is skipped.
 //!
-//! This module depends on nothing else in the crate: config validation compiles transforms
-//! through it, and the rule compiler runs them.
+//! This module depends on nothing else in the crate but `parse::Level` (the level words):
+//! config validation compiles transforms through it, and the rule compiler runs them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 pub mod device;
 pub mod http;
+pub mod level;
 mod memo;
 pub mod menu;
 pub mod referrer;
@@ -27,6 +28,7 @@ pub mod route;
 pub mod security;
 
 pub use device::{DeviceClass, DeviceClassifier, DeviceRuleSpec, DEVICE_CLASSES};
+pub use level::LEVEL_VALUES;
 pub use menu::Menus;
 pub use referrer::{ReferrerSpec, Referrers};
 pub use route::RoutePattern;
@@ -60,6 +62,8 @@ pub enum TransformName {
     Security,
     /// Lower-case.
     Lower,
+    /// A level word → `trace | debug | info | warn | error | fatal | other`.
+    Level,
 }
 
 /// A source's transform options as written (`device_rules`, `menus`, `referrers`,
@@ -180,6 +184,8 @@ pub enum Transform {
     Security(Arc<SecurityRules>),
     /// Lower-case ASCII.
     Lower,
+    /// Normalised log level.
+    Level,
 }
 
 impl Transform {
@@ -221,6 +227,7 @@ impl Transform {
             TransformName::Referrer => Transform::Referrer(src.referrers.clone()),
             TransformName::Security => Transform::Security(src.security.clone()),
             TransformName::Lower => Transform::Lower,
+            TransformName::Level => Transform::Level,
         })
     }
 
@@ -237,6 +244,7 @@ impl Transform {
                     .chain([menu::OTHER.to_string()])
                     .collect(),
             ),
+            Transform::Level => Some(s(LEVEL_VALUES)),
             _ => None,
         }
     }
@@ -254,6 +262,7 @@ impl Transform {
             Transform::Menu(m) => m.names().len() + 1,
             Transform::Referrer(r) => r.cardinality(),
             Transform::Security(_) => SECURITY_KINDS.len(),
+            Transform::Level => LEVEL_VALUES.len(),
             Transform::Route(_) | Transform::Lower => return None,
         })
     }
@@ -342,6 +351,7 @@ impl Applier {
             Transform::Referrer(r) => referrer::referrer(r, v, &mut scratch.referrer, out),
             Transform::Security(r) => return security::security(r, v, &mut scratch.security, out),
             Transform::Lower => lower(v, out),
+            Transform::Level => level::level(v, out),
         }
         true
     }
