@@ -24,8 +24,40 @@ fn replay(name: &str) -> String {
     String::from_utf8(out.stdout).expect("exposition is UTF-8")
 }
 
+/// The `app` profile's `log_last_error_timestamp_seconds` is the time the record was read:
+/// replaced by `NOW` for the comparison, after checking it is the time of this run.
+fn mask_read_times(expo: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    let mut out = String::new();
+    for l in expo.split_inclusive('\n') {
+        match l.split_once("} ") {
+            Some((series, v)) if series.starts_with("log_last_error_timestamp_seconds{") => {
+                let t: f64 = v.trim().parse().expect("gauge value");
+                if t == 0.0 {
+                    out.push_str(l);
+                } else {
+                    assert!(
+                        (now - 600.0..=now).contains(&t),
+                        "{l}: not the time of this run"
+                    );
+                    out.push_str(series);
+                    out.push_str("} NOW");
+                    out.push_str(if l.ends_with('\n') { "\n" } else { "" });
+                }
+            }
+            _ => out.push_str(l),
+        }
+    }
+    out
+}
+
 fn golden(name: &str) {
-    let got = replay(name);
+    let raw = replay(name);
+    common::promtool_check(&raw);
+    let got = mask_read_times(&raw);
     let path = common::root().join(format!("tests/golden/{name}.prom"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).expect("write golden");
@@ -48,7 +80,6 @@ fn golden(name: &str) {
             diff.join("\n")
         );
     }
-    common::promtool_check(&got);
 }
 
 #[test]
@@ -305,4 +336,208 @@ fn java_spring_boot_traces_builtin_multiline() {
             format!("java_exceptions_total{{exception=\"{exception}\",root_cause=\"{root}\"}}");
         assert_eq!(value(&e, &series), 1.0);
     }
+}
+
+// The `app` and `auth` profiles on fixtures written for them. Counts come from the fixture
+// itself (grep/awk on the raw lines, with the level table of docs/formats.md and the failure and
+// login patterns of docs/metrics.md), or are stated hand counts.
+
+/// awk: a level word as written → its normalised level (docs/formats.md#levels).
+const AWK_LEVEL: &str = r#"function lvl(w) { w = tolower(w)
+  if (w ~ /^(trace[1-8]?|finest|finer|verbose)$/) return "trace"
+  if (w ~ /^(debug|dbg|fine)$/) return "debug"
+  if (w ~ /^(info|inf|information|informational|notice|config)$/) return "info"
+  if (w ~ /^(warn|warning|wrn)$/) return "warn"
+  if (w ~ /^(error|err|eror|severe)$/) return "error"
+  if (w ~ /^(fatal|crit|critical|alert|emerg|emergency|panic)$/) return "fatal"
+  return "other" }"#;
+
+/// `log_messages_total` by level equals `by_level` (`uniq -c` pairs), every level is exported
+/// (0 when absent), the total is `records`, and the last-error gauge is set iff there is an
+/// error or fatal record.
+fn check_levels(e: &str, source: &str, by_level: &[(f64, String)], records: f64) {
+    for level in ["trace", "debug", "info", "warn", "error", "fatal", "other"] {
+        let want = by_level
+            .iter()
+            .filter(|(_, l)| l == level)
+            .map(|(c, _)| c)
+            .sum::<f64>();
+        let series = format!("log_messages_total{{level=\"{level}\",source=\"{source}\"}}");
+        assert_eq!(value(e, &series), want, "{series}");
+    }
+    assert_eq!(total(e, "log_messages_total"), records);
+    let errors = by_level
+        .iter()
+        .any(|(c, l)| *c > 0.0 && (l == "error" || l == "fatal"));
+    let t = value(
+        e,
+        &format!("log_last_error_timestamp_seconds{{source=\"{source}\"}}"),
+    );
+    assert_eq!(t > 0.0, errors, "last error timestamp {t}");
+}
+
+#[test]
+fn app_profile_java_layouts_and_traces() {
+    let n = "app_java";
+    let e = golden_clean(n);
+    let header = "^\\[?([0-9]{4}-[0-9]{2}-[0-9]{2}[ T])?[0-9]{2}:[0-9]{2}:[0-9]{2}";
+    let records = count(n, &format!("grep -aEc '{header}' \"$1\""));
+    assert_eq!(records, 18.0);
+    let by_level = counts(
+        n,
+        &format!(
+            "grep -aE '{header}' \"$1\" | awk '{AWK_LEVEL} {{ for (i = 2; i <= NF; i++) \
+             if (lvl($i) != \"other\") {{ print lvl($i); break }} }}' | sort | uniq -c"
+        ),
+    );
+    check_levels(&e, "orders", &by_level, records);
+    // Per record (a header and the lines up to the next one), the first qualified class
+    // ending in Exception, Error or Throwable.
+    let awk_header =
+        "^\\[?([0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T])?[0-9][0-9]:[0-9][0-9]:[0-9][0-9]";
+    let by_class = counts(
+        n,
+        &format!(
+            r#"awk '/{awk_header}/ {{ if (c != "") print c; c = ""; in_rec = 1 }}
+                  c == "" && match($0, /[a-z][A-Za-z0-9_]*(\.[A-Za-z0-9_$]+)+(Exception|Error|Throwable)/) {{
+                    c = substr($0, RSTART, RLENGTH) }}
+                  END {{ if (c != "") print c }}' "$1" | sort | uniq -c"#
+        ),
+    );
+    assert_eq!(by_class.len(), 6, "{by_class:?}");
+    for (c, class) in &by_class {
+        let series = format!("log_exceptions_total{{exception=\"{class}\",source=\"orders\"}}");
+        assert_eq!(value(&e, &series), *c);
+    }
+    assert_eq!(
+        total(&e, "log_exceptions_total"),
+        by_class.iter().map(|(c, _)| c).sum::<f64>()
+    );
+    // Hand count: the Hikari failure twice, five other classes once.
+    assert_eq!(total(&e, "log_exceptions_total"), 7.0);
+}
+
+#[test]
+fn app_profile_nginx_and_apache_error_logs() {
+    let n = "app_nginx_error";
+    let e = golden_clean(n);
+    let header = "^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} \\[";
+    let records = count(n, &format!("grep -aEc '{header}' \"$1\""));
+    assert_eq!(records, 12.0);
+    let by_level = counts(
+        n,
+        &format!(
+            "grep -aEo '{header}[a-z]+' \"$1\" | cut -d[ -f2 \
+             | awk '{AWK_LEVEL} {{ print lvl($0) }}' | sort | uniq -c"
+        ),
+    );
+    check_levels(&e, "nginx-error", &by_level, records);
+
+    let n = "app_apache_error";
+    let e = golden_clean(n);
+    let records = count(n, "grep -ac '^\\[' \"$1\"");
+    assert_eq!(records, 13.0);
+    // The second bracket block: `[level]` (2.2) or `[module:level]` (2.4).
+    let by_level = counts(
+        n,
+        &format!(
+            r#"awk '{AWK_LEVEL} match($0, /\] \[[a-z_]*:?[a-z0-9]+\]/) {{
+                  b = substr($0, RSTART + 3, RLENGTH - 4); k = split(b, p, ":"); print lvl(p[k]) }}' "$1" | sort | uniq -c"#
+        ),
+    );
+    check_levels(&e, "apache-error", &by_level, records);
+}
+
+#[test]
+fn app_profile_syslog_severities_and_lines_without_pri() {
+    let n = "app_syslog";
+    let e = golden_clean(n);
+    // Records: lines that do not start with a blank; with `<PRI>` the level is PRI mod 8 (0-2
+    // fatal, 3 error, 4 warn, 5-6 info, 7 debug), without one it is `other`.
+    let records = count(n, "grep -avc '^[[:blank:]]' \"$1\"");
+    assert_eq!(records, 16.0);
+    let by_level = counts(
+        n,
+        r#"grep -av '^[[:blank:]]' "$1" | awk -F'[<>]' '
+             /^</ { s = $2 % 8; print (s <= 2 ? "fatal" : s == 3 ? "error" : s == 4 ? "warn" : s <= 6 ? "info" : "debug"); next }
+             { print "other" }' | sort | uniq -c"#,
+    );
+    check_levels(&e, "syslog", &by_level, records);
+    assert_eq!(
+        value(&e, r#"log_messages_total{level="other",source="syslog"}"#),
+        3.0
+    );
+}
+
+#[test]
+fn auth_profile_failures_and_logins_each_once() {
+    let n = "auth_log";
+    let e = golden_clean(n);
+    let programs = [
+        ("sshd", "sshd(-session)?"),
+        ("sudo", "sudo"),
+        ("su", "su"),
+        ("login", "login"),
+        ("gdm", "gdm-password\\]"),
+        ("polkit", "polkitd"),
+        ("vsftpd", "vsftpd"),
+        ("other", "custom-vpn"),
+    ];
+    // The program's tag, in RFC 3164 (`prog[pid]:`, `prog:`) or RFC 5424 (` prog pid - - `).
+    let tag = |p: &str| format!("( {p}(\\[[0-9]+\\])?: | {p} [0-9]+ - - )");
+    // Failures: the programs' own lines, and PAM's for the programs that write none.
+    let own = " *(Failed [^ ]+ for |Invalid user |FAILED SU |FAILED LOGIN |[^ ]+ : [0-9]+ incorrect password attempts? ;|[^ ]+ : user NOT in sudoers ;)";
+    let pam = "(pam_[a-z]+\\([^)]*\\): )?authentication failure;";
+    for (program, re) in programs {
+        let own_n = count(
+            n,
+            &format!("grep -aE '{}{own}' \"$1\" | grep -ac ''", tag(re)),
+        );
+        let pam_n = if ["sshd", "sudo", "su", "login"].contains(&program) {
+            0.0
+        } else {
+            count(n, &format!("grep -aEc '{}{pam}' \"$1\"", tag(re)))
+        };
+        let series = format!("auth_failures_total{{program=\"{program}\",source=\"auth\"}}");
+        assert_eq!(value(&e, &series), own_n + pam_n, "{series}");
+    }
+    // Hand counts: sshd 8 (2 invalid users, 6 rejected attempts; the old-style PAM line,
+    // "PAM 1 more" and "maximum authentication attempts" not counted); sudo 2 (3 tries, not in
+    // sudoers); gdm, polkit, vsftpd and the unknown program by PAM's line.
+    for (program, want) in [("sshd", 8.0), ("sudo", 2.0), ("other", 1.0)] {
+        let series = format!("auth_failures_total{{program=\"{program}\",source=\"auth\"}}");
+        assert_eq!(value(&e, &series), want, "{series}");
+    }
+    assert_eq!(total(&e, "auth_failures_total"), 16.0);
+    // Logins: sshd's Accepted lines; PAM's session lines except sshd's and machines'.
+    let accepted = count(
+        n,
+        "grep -aEc ' sshd(-session)?(\\[[0-9]+\\]: | [0-9]+ - - )Accepted ' \"$1\"",
+    );
+    assert_eq!(
+        value(&e, r#"auth_logins_total{program="sshd",source="auth"}"#),
+        accepted
+    );
+    let sessions = counts(
+        n,
+        r#"grep -a 'session opened for user ' "$1" | grep -avE '\((sshd|cron|crond|atd|systemd-user|runuser|runuser-l):session\)' \
+           | sed -E 's/^([A-Z][a-z]{2} +[0-9]+ [0-9:]{8}|[0-9T:.+-]+) [^ ]+ ([^ []+).*/\2/; s/:$//' | sort | uniq -c"#,
+    );
+    fn label(p: &str) -> &str {
+        match p {
+            "gdm-password]" => "gdm",
+            p => p,
+        }
+    }
+    for (c, p) in &sessions {
+        let series = format!(
+            "auth_logins_total{{program=\"{}\",source=\"auth\"}}",
+            label(p)
+        );
+        assert_eq!(value(&e, &series), *c, "{series}");
+    }
+    // Hand count: alice, bob, erin by ssh; two sudo sessions, one su, one login, one gdm.
+    assert_eq!(total(&e, "auth_logins_total"), 8.0);
+    // The user name holding escape sequences shows nowhere: users are not labels.
+    assert!(!e.contains('\u{1b}'));
 }
