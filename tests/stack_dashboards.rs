@@ -21,6 +21,8 @@ fn dashboards() -> Vec<(String, Value)> {
         "logpulse-service.json",
         "logpulse-usage.json",
         "logpulse-agent.json",
+        "logpulse-application.json",
+        "logpulse-security.json",
     ] {
         assert!(
             names.iter().any(|n| n == want),
