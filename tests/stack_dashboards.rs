@@ -17,16 +17,22 @@ fn dashboards() -> Vec<(String, Value)> {
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for want in [
-        "logpulse-service.json",
-        "logpulse-usage.json",
-        "logpulse-agent.json",
-        "logpulse-application.json",
-        "logpulse-security.json",
-    ] {
+    // Every dashboard is one an end-to-end test runs against live data, and the other way round.
+    let proven: Vec<&str> = ACCESS_LOG_DASHBOARDS
+        .iter()
+        .chain(APP_SECURITY_DASHBOARDS)
+        .copied()
+        .collect();
+    for want in &proven {
         assert!(
             names.iter().any(|n| n == want),
             "grafana-dashboards/{want} missing"
+        );
+    }
+    for n in &names {
+        assert!(
+            proven.contains(&n.as_str()),
+            "grafana-dashboards/{n}: no end-to-end test runs its queries (tests/stack/support.rs)"
         );
     }
     files

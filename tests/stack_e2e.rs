@@ -519,7 +519,7 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
         bad.join("\n")
     );
 
-    let (nqueries, problems) = dashboard_problems(prom, "1m", "5m");
+    let (nqueries, problems) = dashboard_problems(prom, "1m", "5m", ACCESS_LOG_DASHBOARDS);
     assert!(
         problems.is_empty(),
         "dashboard queries against live Prometheus:\n{}",

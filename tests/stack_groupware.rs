@@ -430,7 +430,12 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     ));
 
     // --- Every dashboard query returns data while live traffic runs.
-    let (nqueries, problems) = dashboard_problems(prom, &format!("{}s", 60.max(4 * every)), "5m");
+    let (nqueries, problems) = dashboard_problems(
+        prom,
+        &format!("{}s", 60.max(4 * every)),
+        "5m",
+        ACCESS_LOG_DASHBOARDS,
+    );
     assert!(
         problems.is_empty(),
         "dashboards on live data:\n{}",

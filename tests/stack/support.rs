@@ -374,16 +374,31 @@ pub fn result_len(v: &serde_json::Value) -> usize {
     }
 }
 
-/// Runs every panel query of the repository's dashboards (Grafana's variables substituted) and
-/// every `label_values(...)` variable (through the series API, as Grafana does) against a live
-/// Prometheus. Returns how many queries ran and a line per query or variable without data.
+/// The dashboards access logs feed (`profile: http` and the agent's own metrics): what
+/// tests/stack_e2e.rs, stack_groupware.rs and backfill_e2e.rs prove.
+pub const ACCESS_LOG_DASHBOARDS: &[&str] = &[
+    "logpulse-service.json",
+    "logpulse-usage.json",
+    "logpulse-agent.json",
+];
+
+/// The dashboards of application, auth and scanner data: what tests/stack_appsec.rs proves.
+pub const APP_SECURITY_DASHBOARDS: &[&str] =
+    &["logpulse-application.json", "logpulse-security.json"];
+
+/// Runs every panel query of the repository's dashboards named in `dashboards` (Grafana's
+/// variables substituted) and every `label_values(...)` variable (through the series API, as
+/// Grafana does) against a live Prometheus. Returns how many queries ran and a line per query or
+/// variable without data.
 pub fn dashboard_problems(
     prom: SocketAddr,
     rate_interval: &str,
     range: &str,
+    dashboards: &[&str],
 ) -> (usize, Vec<String>) {
     let mut problems = Vec::new();
-    let queries = dashboard_queries();
+    let mut queries = dashboard_queries();
+    queries.retain(|q| dashboards.contains(&q.0.as_str()));
     for (file, title, refid, expr, _instant) in &queries {
         let q = substitute_grafana(expr, rate_interval, range);
         match prom_query(prom, &q) {
@@ -395,6 +410,9 @@ pub fn dashboard_problems(
         }
     }
     for f in files(&repo().join("grafana-dashboards"), ".json") {
+        if !dashboards.iter().any(|d| f.ends_with(d)) {
+            continue;
+        }
         let d: serde_json::Value = serde_json::from_str(&read(&f)).unwrap();
         for v in d["templating"]["list"].as_array().into_iter().flatten() {
             let Some(inner) = v["definition"]
