@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::security::{path_of, SecurityKind, SecurityRules};
+use super::security::{path_of, SecurityKind, SecurityRules, UriMemo};
 use super::TransformError;
 
 /// The menus used when a source has no `menus:` table: a groupware's (name, prefixes).
@@ -196,9 +196,9 @@ impl Menus {
     }
 
     /// The menu of `uri`: `Some(index)`, `None` for `other`; `Err(())` for a probe.
-    fn find(&self, uri: &[u8]) -> Result<Option<u16>, ()> {
+    fn find(&self, uri: &[u8], security: &mut UriMemo) -> Result<Option<u16>, ()> {
         if matches!(
-            self.security.uri_kind(uri),
+            security.uri_kind(&self.security, uri),
             Some(SecurityKind::ScannerProbe | SecurityKind::PathTraversal)
         ) {
             return Err(());
@@ -210,44 +210,37 @@ impl Menus {
         if path == b"/" {
             return Ok(self.root_menu);
         }
-        // The first segments, lower-cased into a stack buffer.
-        let mut buf = [0u8; MAX_SEGMENTS * (MAX_SEGMENT_LEN + 1)];
-        let mut segs = [(0usize, 0usize); MAX_SEGMENTS];
-        let mut n = 0;
-        let mut at = 0;
-        for seg in path[1..].split(|b| *b == b'/').take(MAX_SEGMENTS) {
-            // Longer segments match no prefix: keep one byte too many so they cannot.
-            let len = seg.len().min(MAX_SEGMENT_LEN + 1);
-            for (d, s) in buf[at..at + len].iter_mut().zip(seg) {
-                *d = s.to_ascii_lowercase();
-            }
-            segs[n] = (at, at + len);
-            at += len;
-            n += 1;
-        }
-        let segs: [&[u8]; MAX_SEGMENTS] = std::array::from_fn(|i| &buf[segs[i].0..segs[i].1]);
         let mut best = None;
-        walk(&self.root, &segs[..n], 0, &mut best);
+        walk(&self.root, &path[1..], 0, &mut best);
         Ok(best.map(|(_, id)| id))
     }
 }
 
-/// Deepest node with a menu along `segs` (a literal segment before `:name`).
-fn walk(node: &Node, segs: &[&[u8]], depth: usize, best: &mut Option<(usize, u16)>) {
+/// Deepest node with a menu along the segments of `rest` (a literal segment before `:name`),
+/// at most [`MAX_SEGMENTS`] deep. Each level lower-cases its segment into a small stack buffer.
+fn walk(node: &Node, rest: &[u8], depth: usize, best: &mut Option<(usize, u16)>) {
     if let Some(id) = node.menu {
         if best.is_none_or(|(d, _)| depth > d) {
             *best = Some((depth, id));
         }
     }
-    let Some((first, rest)) = segs.split_first() else {
+    if depth == MAX_SEGMENTS || rest.is_empty() && node.lit.is_empty() && node.any.is_none() {
         return;
-    };
-    if let Some(next) = node.lit.get(*first) {
-        walk(next, rest, depth + 1, best);
     }
-    if let Some(next) = &node.any {
-        if !first.is_empty() {
-            walk(next, rest, depth + 1, best);
+    let end = memchr::memchr(b'/', rest).unwrap_or(rest.len());
+    let (seg, next) = (&rest[..end], rest.get(end + 1..).unwrap_or_default());
+    if !node.lit.is_empty() && seg.len() <= MAX_SEGMENT_LEN {
+        let mut buf = [0u8; MAX_SEGMENT_LEN];
+        for (d, s) in buf.iter_mut().zip(seg) {
+            *d = s.to_ascii_lowercase();
+        }
+        if let Some(child) = node.lit.get(&buf[..seg.len()]) {
+            walk(child, next, depth + 1, best);
+        }
+    }
+    if let Some(child) = &node.any {
+        if !seg.is_empty() {
+            walk(child, next, depth + 1, best);
         }
     }
 }
@@ -270,12 +263,19 @@ impl Default for MenuState {
     }
 }
 
-/// Write the menu of `uri` into `out`; false for a probe (no value).
+/// Write the menu of `uri` into `out`; false for a probe (no value). `security` holds the
+/// URI's security conditions, shared with the security label of the same line.
 #[inline]
-pub fn menu(menus: &Arc<Menus>, uri: &[u8], st: &mut MenuState, out: &mut Vec<u8>) -> bool {
+pub fn menu(
+    menus: &Arc<Menus>,
+    uri: &[u8],
+    st: &mut MenuState,
+    security: &mut UriMemo,
+    out: &mut Vec<u8>,
+) -> bool {
     let set = Arc::as_ptr(menus) as usize;
     if st.set != set || st.input != uri {
-        st.output = menus.find(uri);
+        st.output = menus.find(uri, security);
         st.set = set;
         st.input.clear();
         st.input.extend_from_slice(uri);
@@ -294,7 +294,8 @@ mod tests {
 
     fn m(menus: &Arc<Menus>, uri: &str) -> String {
         let mut out = Vec::new();
-        if !menu(menus, uri.as_bytes(), &mut MenuState::default(), &mut out) {
+        let (mut st, mut sec) = (MenuState::default(), UriMemo::default());
+        if !menu(menus, uri.as_bytes(), &mut st, &mut sec, &mut out) {
             return "(probe)".into();
         }
         String::from_utf8(out).unwrap()

@@ -347,7 +347,9 @@ impl Applier {
                 Some(a) => out.extend_from_slice(a),
                 None => return false,
             },
-            Transform::Menu(m) => return menu::menu(m, v, &mut scratch.menu, out),
+            Transform::Menu(m) => {
+                return menu::menu(m, v, &mut scratch.menu, &mut scratch.security.uri, out)
+            }
             Transform::Referrer(r) => referrer::referrer(r, v, &mut scratch.referrer, out),
             Transform::Security(r) => return security::security(r, v, &mut scratch.security, out),
             Transform::Lower => lower(v, out),
