@@ -55,6 +55,10 @@ enum Cmd {
         /// Time an idle keep-alive connection is kept.
         #[arg(long = "web.idle-timeout", default_value = "2m", value_parser = duration)]
         idle_timeout: Duration,
+        /// Let `POST /-/reload` reload the config, as SIGHUP does (as in Prometheus; behind
+        /// the web config's authentication).
+        #[arg(long = "web.enable-lifecycle")]
+        enable_lifecycle: bool,
     },
     /// Validate a config; exit 1 with a message naming the place at fault.
     Check {
@@ -166,6 +170,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
         max_connections: 128,
         read_header_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(120),
+        enable_lifecycle: false,
     }) {
         Cmd::Run {
             config,
@@ -174,6 +179,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
             max_connections,
             read_header_timeout,
             idle_timeout,
+            enable_lifecycle,
         } => {
             let cfg = load(config.as_ref())?;
             agent::run(
@@ -187,7 +193,9 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                         max_connections: max_connections as usize,
                         read_header_timeout,
                         idle_timeout,
+                        enable_lifecycle,
                     },
+                    config_path: config,
                 },
             )?;
         }

@@ -15,6 +15,7 @@ use crate::source::TailError;
 use crate::store::Store;
 
 pub mod backfill;
+mod reload;
 mod run;
 pub mod supervise;
 pub mod worker;

@@ -13,14 +13,15 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::reload::Reloader;
 use super::supervise::{supervise, SourceRun};
-use super::worker::{self, SourceShared};
+use super::worker::{self, SourceShared, Worker};
 use super::{build, AgentError};
-use crate::config::{CheckpointMode, Config};
+use crate::config::{CheckpointMode, Config, Global, Source};
 use crate::export::status::{metric_rows, CheckpointState, FileRow, SourceRow, StatusPage};
 use crate::export::web_config::WebConfigFile;
 use crate::export::{Format, ScrapeRequest, Snapshot, WebOptions};
@@ -42,6 +43,9 @@ pub struct RunOptions {
     pub web_config: Option<PathBuf>,
     /// Listener limits and timeouts (its `config` is filled from `web_config`).
     pub web: WebOptions,
+    /// The `--config` file, re-read on SIGHUP and `POST /-/reload` (`None`: the embedded
+    /// config, which a reload keeps).
+    pub config_path: Option<PathBuf>,
 }
 
 /// The checkpoint file and how its last save went.
@@ -61,35 +65,79 @@ struct CheckpointMetrics {
     last_ok: Arc<Series>,
 }
 
+/// One running source: what the exporter reads, and its thread.
+pub(super) struct SourceHandle {
+    pub(super) shared: Arc<SourceShared>,
+    pub(super) run: Arc<SourceRun>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SourceHandle {
+    /// A handle with no thread (planning tests).
+    #[cfg(test)]
+    pub(super) fn detached(shared: Arc<SourceShared>) -> SourceHandle {
+        SourceHandle {
+            shared,
+            run: Arc::default(),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Wait for the thread after [`SourceRun::stop`]: its last batch is applied, its offsets final.
+    pub(super) fn join(&self) {
+        let t = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = t {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What a config reload replaces as a whole: the config in force (after a reload, with the
+/// settings that need a restart kept at their running values), the store of its metrics and
+/// its sources, in config order.
+pub(super) struct Live {
+    pub(super) cfg: Config,
+    pub(super) store: Arc<Store>,
+    pub(super) sources: Vec<Arc<SourceHandle>>,
+}
+
 /// The running agent as the exporter sees it.
-struct Running {
-    store: Arc<Store>,
-    selfstore: Arc<Store>,
-    sources: Vec<Arc<SourceShared>>,
-    runs: Vec<Arc<SourceRun>>,
-    mode: CheckpointMode,
-    /// Serialises scrapes (checkpoints are written in snapshot order) and holds the last render
-    /// per format and per kind: saved with a checkpoint (`true`) or not.
-    scrape: Mutex<Vec<(Format, bool, Instant, String)>>,
+pub(super) struct Running {
+    pub(super) live: RwLock<Arc<Live>>,
+    pub(super) selfstore: Arc<Store>,
+    /// `logpulse_source_restarts_total`, per source.
+    pub(super) restarts: Arc<Family>,
+    pub(super) reload: Reloader,
+    pub(super) mode: CheckpointMode,
+    /// Serialises scrapes (checkpoints are written in snapshot order) and reloads (a
+    /// checkpoint never mixes two configs), and holds the last render per format and per kind:
+    /// saved with a checkpoint (`true`) or not.
+    pub(super) scrape: Mutex<Vec<(Format, bool, Instant, String)>>,
     checkpoints: Mutex<Checkpoints>,
     ckm: CheckpointMetrics,
-    series: Arc<Family>,
-    dropped: Arc<Family>,
+    pub(super) series: Arc<Family>,
+    pub(super) dropped: Arc<Family>,
     log_dropped: Arc<Series>,
     log_stats: Arc<LogStats>,
-    expiry: Option<Duration>,
+    /// `--web.config.file` and `logpulse_web_config_last_reload_successful`.
+    web_config: Option<(Arc<WebConfigFile>, Arc<Series>)>,
     last_expiry: Mutex<Instant>,
     started: Instant,
     listen: String,
 }
 
 impl Running {
-    fn refresh_store_metrics(&self) {
-        if let Some(e) = self.expiry {
+    /// The config in force and what runs it.
+    pub(super) fn live(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn refresh_store_metrics(&self, live: &Live) {
+        if let Some(e) = live.cfg.global.series_expiry {
             let mut last = self.last_expiry.lock().unwrap_or_else(|e| e.into_inner());
             if last.elapsed() >= Duration::from_secs(10).min(e) {
                 *last = Instant::now();
-                let removed = self
+                let removed = live
                     .store
                     .expire(crate::store::now_secs().saturating_sub(e.as_secs()));
                 if removed > 0 {
@@ -97,27 +145,35 @@ impl Running {
                 }
             }
         }
-        for f in self.store.families() {
+        for f in live.store.families() {
             let mut k = Vec::new();
             push_label(&mut k, f.desc().name.as_bytes());
             self.series.declare(&k).set(f.len() as f64);
             self.dropped.declare(&k).set(f.dropped() as f64);
         }
         self.log_dropped.set(self.log_stats.dropped() as f64);
+        if let Some((file, ok)) = &self.web_config {
+            ok.set(if file.reload_error().is_none() {
+                1.0
+            } else {
+                0.0
+            });
+        }
     }
 
     fn collect_checkpoints(
         &self,
+        live: &Live,
         guards: &[std::sync::MutexGuard<'_, worker::Progress>],
     ) -> HashMap<String, Vec<Checkpoint>> {
-        self.sources
+        live.sources
             .iter()
             .zip(guards)
             .map(|(s, g)| {
                 let mut v: Vec<Checkpoint> = g.files.values().cloned().collect();
                 // A stable order, so that equal offsets compare equal and are not rewritten.
                 v.sort_by(|a, b| a.path.cmp(&b.path).then(a.offset.cmp(&b.offset)));
-                (s.name.clone(), v)
+                (s.shared.name.clone(), v)
             })
             .collect()
     }
@@ -154,10 +210,40 @@ impl Running {
     /// Save the offsets read so far (mode `read`, and at shutdown in that mode).
     fn save_current(&self) {
         let _serial = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
-        let guards: Vec<_> = self.sources.iter().map(|s| s.lock()).collect();
-        let cps = self.collect_checkpoints(&guards);
+        let live = self.live();
+        let guards: Vec<_> = live.sources.iter().map(|s| s.shared.lock()).collect();
+        let cps = self.collect_checkpoints(&live, &guards);
         drop(guards);
         self.save(cps);
+    }
+
+    /// After a reload removed sources (the caller holds the scrape lock): the checkpoint file
+    /// keeps the offsets it had for the others (in mode `scrape` they are still what
+    /// Prometheus scraped) and no longer names the removed ones.
+    pub(super) fn drop_checkpoints(&self, removed: &[String]) {
+        let kept = {
+            let ck = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+            match &ck.saved {
+                Some(saved) if removed.iter().any(|r| saved.contains_key(r)) => {
+                    let mut kept = saved.clone();
+                    kept.retain(|name, _| !removed.contains(name));
+                    kept
+                }
+                _ => return,
+            }
+        };
+        self.save(kept);
+    }
+
+    /// Stop every source and wait for their threads.
+    fn stop_sources(&self) {
+        let live = self.live();
+        for s in &live.sources {
+            s.run.stop();
+        }
+        for s in &live.sources {
+            s.join();
+        }
     }
 }
 
@@ -180,11 +266,12 @@ impl Snapshot for Running {
         let mut out = String::with_capacity(64 * 1024);
         // Every source is paused between batches while we render: values, series counts and
         // offsets all describe the same moment.
-        let guards: Vec<_> = self.sources.iter().map(|s| s.lock()).collect();
-        self.refresh_store_metrics();
+        let live = self.live();
+        let guards: Vec<_> = live.sources.iter().map(|s| s.shared.lock()).collect();
+        self.refresh_store_metrics(&live);
         let mut enc = crate::export::Encoder::new(format, &mut out);
-        enc.stores(&[&self.store, &self.selfstore]);
-        let cps = moves.then(|| self.collect_checkpoints(&guards));
+        enc.stores(&[&live.store, &self.selfstore]);
+        let cps = moves.then(|| self.collect_checkpoints(&live, &guards));
         drop(guards);
         if let Some(cps) = cps {
             // Written before the response leaves: a crash after this point re-reads nothing
@@ -217,11 +304,12 @@ impl Snapshot for Running {
             };
             (file, state)
         };
-        let sources = self
+        let live = self.live();
+        let sources = live
             .sources
             .iter()
-            .zip(&self.runs)
-            .map(|(s, run)| {
+            .map(|h| {
+                let (s, run) = (&h.shared, &h.run);
                 let m = &s.metrics;
                 SourceRow {
                     name: s.name.clone(),
@@ -239,7 +327,7 @@ impl Snapshot for Running {
             })
             .collect();
         let mut files = Vec::new();
-        for s in &self.sources {
+        for s in live.sources.iter().map(|h| &h.shared) {
             for (p, offset) in worker::file_rows(&s.lock()) {
                 files.push(FileRow {
                     source: s.name.clone(),
@@ -256,18 +344,22 @@ impl Snapshot for Running {
             checkpoint_state,
             sources,
             files,
-            metrics: metric_rows(&self.store),
+            metrics: metric_rows(&live.store),
         }
+    }
+
+    fn reload(&self) -> Result<(), String> {
+        self.reload_config("POST /-/reload")
     }
 
     fn health(&self) -> Result<(), String> {
         let mut problems = Vec::new();
-        let dead: Vec<&str> = self
+        let live = self.live();
+        let dead: Vec<&str> = live
             .sources
             .iter()
-            .zip(&self.runs)
-            .filter(|(_, r)| !r.is_running())
-            .map(|(s, _)| s.name.as_str())
+            .filter(|h| !h.run.is_running())
+            .map(|h| h.shared.name.as_str())
             .collect();
         if !dead.is_empty() {
             problems.push(format!("sources not running: {}", dead.join(", ")));
@@ -323,7 +415,13 @@ fn state_dir(cfg: &Config) -> Result<PathBuf, String> {
     }
 }
 
-fn self_family(store: &Store, name: &str, kind: Kind, help: &str, labels: &[&str]) -> Arc<Family> {
+pub(super) fn self_family(
+    store: &Store,
+    name: &str,
+    kind: Kind,
+    help: &str,
+    labels: &[&str],
+) -> Arc<Family> {
     let desc = Desc {
         name: name.into(),
         help: help.into(),
@@ -337,14 +435,78 @@ fn self_family(store: &Store, name: &str, kind: Kind, help: &str, labels: &[&str
     }
 }
 
-fn source_series(family: &Family, source: &str) -> Arc<Series> {
+pub(super) fn source_series(family: &Family, source: &str) -> Arc<Series> {
     let mut k = Vec::new();
     push_label(&mut k, source.as_bytes());
     family.declare(&k)
 }
 
-/// `run`: follow every source and serve `/metrics` on `listen` until SIGTERM/SIGINT.
+/// How source `src` tails its files under `global`.
+pub(super) fn tail_options(src: &Source, global: &Global) -> TailOptions {
+    TailOptions {
+        source: src.name.clone(),
+        paths: src.paths.clone(),
+        exclude: src.exclude.clone(),
+        start_at: src.start_at,
+        poll_interval: global.poll_interval,
+        force_poll: src.poll,
+        max_line_bytes: global.max_line_bytes,
+        partial_flush: global.partial_flush,
+        rotate_wait: global.rotate_wait,
+    }
+}
+
+/// Start source `topts.source` on a supervised thread feeding `w`. `first` is its tailer
+/// when already built (at start-up, so a bad glob stops start-up); otherwise, and after
+/// every failure, the tailer resumes from the offsets applied so far.
+pub(super) fn spawn_source(
+    topts: TailOptions,
+    mut w: Worker,
+    first: Option<Tailer>,
+    restarts: Arc<Series>,
+) -> Result<SourceHandle, AgentError> {
+    let run = Arc::new(SourceRun::default());
+    let shared = w.shared().clone();
+    let name = topts.source.clone();
+    let r = run.clone();
+    let t = std::thread::Builder::new()
+        .name(format!("source-{name}"))
+        .spawn(move || {
+            let run = r;
+            let mut next = first;
+            supervise(&name, &run, &restarts, || {
+                let mut tailer = match next.take() {
+                    Some(t) => t,
+                    None => {
+                        // From what was applied: the offsets a scrape would save.
+                        w.forget_pending();
+                        let cps: Vec<Checkpoint> =
+                            w.shared().lock().files.values().cloned().collect();
+                        Tailer::new(topts.clone(), cps).map_err(|e| e.to_string())?
+                    }
+                };
+                if run.set_stopper(tailer.stopper()) {
+                    tailer.run(&mut w);
+                }
+                w.finish();
+                Ok(())
+            });
+        })
+        .map_err(|error| AgentError::Io {
+            what: "spawning a source thread".into(),
+            error,
+        })?;
+    Ok(SourceHandle {
+        shared,
+        run,
+        thread: Mutex::new(Some(t)),
+    })
+}
+
+/// `run`: follow every source and serve `/metrics` on `listen` until SIGTERM/SIGINT; reload
+/// the config on SIGHUP (and `POST /-/reload` with `--web.enable-lifecycle`).
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
+    let listen_overridden = opts.listen.is_some();
     let listen = opts.listen.unwrap_or_else(|| cfg.global.listen.clone());
     let mut web = opts.web;
     if let Some(p) = &opts.web_config {
@@ -438,12 +600,22 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         "Source threads restarted after a failure (they resume from their applied offsets).",
         &["source"],
     );
+    let reload = Reloader::new(&selfstore, opts.config_path, listen_overridden);
+    let web_config = web.config.clone().map(|file| {
+        let ok = self_family(
+            &selfstore,
+            "logpulse_web_config_last_reload_successful",
+            Kind::Gauge,
+            "Whether the --web.config.file in force is the file as it is now (0: its last change was rejected; the one before is kept).",
+            &[],
+        )
+        .declare(&[]);
+        (file, ok)
+    });
 
     crate::source::set_max_open_files(cfg.global.max_open_files);
-    let mut sources = Vec::new();
-    let mut runs = Vec::new();
-    let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    for (i, mut w) in workers.into_iter().enumerate() {
+    let mut handles = Vec::new();
+    for (i, w) in workers.into_iter().enumerate() {
         let src = &cfg.sources[i];
         let cps = resume.remove(&src.name).unwrap_or_default();
         {
@@ -454,61 +626,25 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
                 p.seeded.push(k);
             }
         }
-        let topts = TailOptions {
-            source: src.name.clone(),
-            paths: src.paths.clone(),
-            exclude: src.exclude.clone(),
-            start_at: src.start_at,
-            poll_interval: cfg.global.poll_interval,
-            force_poll: src.poll,
-            max_line_bytes: cfg.global.max_line_bytes,
-            partial_flush: cfg.global.partial_flush,
-            rotate_wait: cfg.global.rotate_wait,
-        };
+        let topts = tail_options(src, &cfg.global);
         // Built here once so a bad glob stops start-up; restarts build their own.
         let first = Tailer::new(topts.clone(), cps).map_err(|error| AgentError::Tail {
             source_name: src.name.clone(),
             error,
         })?;
-        let run = Arc::new(SourceRun::default());
-        sources.push(w.shared().clone());
-        runs.push(run.clone());
-        let name = src.name.clone();
-        let restarts = source_series(&restarts, &name);
-        let t = std::thread::Builder::new()
-            .name(format!("source-{name}"))
-            .spawn(move || {
-                let mut next = Some(first);
-                supervise(&name, &run, &restarts, || {
-                    let mut tailer = match next.take() {
-                        Some(t) => t,
-                        None => {
-                            // Restart from what was applied: the offsets a scrape would save.
-                            w.forget_pending();
-                            let cps: Vec<Checkpoint> =
-                                w.shared().lock().files.values().cloned().collect();
-                            Tailer::new(topts.clone(), cps).map_err(|e| e.to_string())?
-                        }
-                    };
-                    if run.set_stopper(tailer.stopper()) {
-                        tailer.run(&mut w);
-                    }
-                    w.finish();
-                    Ok(())
-                });
-            })
-            .map_err(|error| AgentError::Io {
-                what: "spawning a source thread".into(),
-                error,
-            })?;
-        threads.push(t);
+        let restarts = source_series(&restarts, &src.name);
+        handles.push(Arc::new(spawn_source(topts, w, Some(first), restarts)?));
     }
     let running = Arc::new(Running {
-        store,
-        selfstore,
-        sources,
-        runs,
         mode: cfg.global.checkpoint,
+        live: RwLock::new(Arc::new(Live {
+            cfg,
+            store,
+            sources: handles,
+        })),
+        selfstore,
+        restarts,
+        reload,
         scrape: Mutex::new(Vec::new()),
         checkpoints: Mutex::new(checkpoints),
         ckm,
@@ -516,7 +652,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         dropped,
         log_dropped,
         log_stats: opts.log_stats,
-        expiry: cfg.global.series_expiry,
+        web_config,
         last_expiry: Mutex::new(Instant::now()),
         started: Instant::now(),
         listen: listen.clone(),
@@ -545,6 +681,8 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
             error,
         })?;
     let served = rt.block_on(async {
+        // Before the listener answers: from then on a SIGHUP reloads, never kills.
+        reload_on_sighup(running.clone());
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|error| AgentError::Listen {
@@ -553,7 +691,8 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
             })?;
         let tls = web.config.as_ref().is_some_and(|w| w.current().tls.is_some());
         let auth = web.config.as_ref().is_some_and(|w| !w.current().users.is_empty());
-        tracing::info!(listen = %listen, sources = cfg.sources.len(), tls, basic_auth = auth, "logpulse running");
+        let sources = running.live().sources.len();
+        tracing::info!(listen = %listen, sources, tls, basic_auth = auth, lifecycle = web.enable_lifecycle, "logpulse running");
         let snap: Arc<dyn Snapshot> = running.clone();
         crate::export::serve(listener, snap, web, shutdown_signal())
             .await
@@ -563,12 +702,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
             })
     });
     tracing::info!("shutting down");
-    for r in &running.runs {
-        r.stop();
-    }
-    for t in threads {
-        let _ = t.join();
-    }
+    // A reload in progress finishes first (it may be starting sources); none starts after.
+    running.reload.close();
+    running.stop_sources();
     if let Some(s) = saver {
         stop_saver.store(true, std::sync::atomic::Ordering::Relaxed);
         s.thread().unpark();
@@ -578,6 +714,25 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         running.save_current();
     }
     served
+}
+
+/// Reload the config on every SIGHUP (on the blocking pool: a reload joins source threads).
+fn reload_on_sighup(running: Arc<Running>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for SIGHUP: {e}; reload with POST /-/reload");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let r = running.clone();
+            // The outcome is logged and exported by the reload itself.
+            let _ = tokio::task::spawn_blocking(move || r.reload_config("SIGHUP")).await;
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -74,6 +74,9 @@ pub struct Source {
     pub multiline: Option<Multiline>,
     /// The metrics: the profile's first, then the user's.
     pub metrics: Vec<Metric>,
+    /// The entry as written: a reload compares it to tell whether the source changed (the
+    /// checked values hold compiled regexes, which cannot be compared).
+    pub definition: super::raw::RawSource,
     /// Where exemplar labels come from, when a field is named for it.
     pub exemplar: Option<ExemplarField>,
     /// Where each line's time is (read by `backfill`).

@@ -16,7 +16,7 @@ use crate::rules::transform::{DeviceRuleSpec, ReferrerSpec, SecurityRuleSpec, Tr
 use crate::source::StartAt;
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -28,7 +28,7 @@ pub struct RawConfig {
 }
 
 /// `global:` settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawGlobal {
@@ -68,7 +68,7 @@ pub enum CheckpointMode {
 }
 
 /// One `sources:` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
@@ -127,7 +127,7 @@ pub struct RawSource {
 }
 
 /// `time:` of a source (read by `backfill`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawTime {
@@ -144,7 +144,7 @@ fn default_format() -> FormatSpec {
 }
 
 /// The format field playing a profile role: a name, or a name and a unit conversion.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum RawField {
@@ -155,7 +155,7 @@ pub enum RawField {
 }
 
 /// `{field: Duration, scale: 1e-9}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawScaledField {
@@ -214,7 +214,7 @@ pub enum GaugeAction {
 }
 
 /// One metric (user-defined, or made by a profile).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawMetric {
@@ -245,7 +245,7 @@ pub struct RawMetric {
 }
 
 /// A label: a field name, or a full spec.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum RawLabel {
@@ -256,7 +256,7 @@ pub enum RawLabel {
 }
 
 /// Full label spec. Exactly one of `field`, `value`, `template`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawLabelFull {
@@ -298,7 +298,7 @@ impl RawLabel {
 }
 
 /// A match condition: a plain value means `equals`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum RawCondition {
@@ -309,7 +309,7 @@ pub enum RawCondition {
 }
 
 /// A YAML scalar used as text.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Scalar {
@@ -336,7 +336,7 @@ impl Scalar {
 }
 
 /// Full condition; all given parts must hold.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawConditionFull {
@@ -364,7 +364,7 @@ pub struct RawConditionFull {
 }
 
 /// Histogram buckets: a list, or a generator.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum RawBuckets {
@@ -375,7 +375,7 @@ pub enum RawBuckets {
 }
 
 /// Bucket generators.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BucketGen {
@@ -386,7 +386,7 @@ pub struct BucketGen {
 }
 
 /// Linear buckets.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Linear {
@@ -399,7 +399,7 @@ pub struct Linear {
 }
 
 /// Exponential buckets.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Exponential {

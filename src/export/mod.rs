@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::store::Store;
@@ -148,6 +148,11 @@ pub trait Snapshot: Send + Sync + 'static {
     fn status(&self) -> StatusPage;
     /// `Ok` when every source is running; `Err(why)` otherwise.
     fn health(&self) -> Result<(), String>;
+    /// Re-read the configuration (`POST /-/reload` with `--web.enable-lifecycle`); `Err` says
+    /// why the new one was rejected (the running one stays).
+    fn reload(&self) -> Result<(), String> {
+        Err("reloading is not supported here".into())
+    }
 }
 
 async fn metrics(
@@ -196,6 +201,36 @@ async fn healthz(
     }
 }
 
+/// `POST`/`PUT /-/reload`, answered as Prometheus 2.42 does: 200 and an empty body, 500 with
+/// the reason, 403 when `--web.enable-lifecycle` was not given.
+async fn reload(State(s): State<Arc<dyn Snapshot>>) -> Response {
+    match tokio::task::spawn_blocking(move || s.reload()).await {
+        Ok(Ok(())) => StatusCode::OK.into_response(),
+        Ok(Err(why)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {why}\n"),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn lifecycle_disabled() -> Response {
+    (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response()
+}
+
+async fn post_or_put_only() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Only POST or PUT requests allowed\n",
+    )
+        .into_response()
+}
+
 async fn index(State(s): State<Arc<dyn Snapshot>>) -> Html<String> {
     Html(status::render(&s.status()))
 }
@@ -211,6 +246,15 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/", get(index))
+        .route(
+            "/-/reload",
+            if web.enable_lifecycle {
+                post(reload).put(reload)
+            } else {
+                post(lifecycle_disabled).put(lifecycle_disabled)
+            }
+            .get(post_or_put_only),
+        )
         .with_state(snapshot);
     server::serve(listener, app, web, shutdown).await
 }

@@ -46,6 +46,8 @@ pub struct WebOptions {
     pub read_header_timeout: Duration,
     /// Time a connection may sit with nothing in flight and nothing moving.
     pub idle_timeout: Duration,
+    /// `--web.enable-lifecycle`: `POST /-/reload` reloads the config (else it answers 403).
+    pub enable_lifecycle: bool,
 }
 
 impl Default for WebOptions {
@@ -55,6 +57,7 @@ impl Default for WebOptions {
             max_connections: 128,
             read_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            enable_lifecycle: false,
         }
     }
 }

@@ -260,4 +260,52 @@ impl Family {
             f(s);
         }
     }
+
+    /// Whether `other` describes the same metric: name, help, kind, labels (with whether each
+    /// keeps its value past the limit), buckets and limit. A config reload keeps a family (and
+    /// its values) only when the new one is the same.
+    pub fn same_definition(&self, other: &Family) -> bool {
+        if std::ptr::eq(self, other) {
+            return true;
+        }
+        let (a, b) = (&self.desc, &other.desc);
+        a.name == b.name
+            && a.help == b.help
+            && a.kind == b.kind
+            && a.buckets == b.buckets
+            && self.limit == other.limit
+            && a.labels.len() == b.labels.len()
+            && a.labels
+                .iter()
+                .zip(&b.labels)
+                .all(|(x, y)| x.name == y.name)
+            && self.lock().bounded == other.lock().bounded
+    }
+
+    /// Remove every series (declared ones too) whose key satisfies `remove`; returns how many.
+    /// Used when the source that fed them is removed from the config.
+    pub fn remove_where(&self, mut remove: impl FnMut(&[u8]) -> bool) -> usize {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let (mut normal, mut folded) = (0, 0);
+        inner.order.retain(|s| {
+            if !remove(&s.key) {
+                return true;
+            }
+            s.kill();
+            if s.folded {
+                folded += 1;
+            } else {
+                normal += 1;
+            }
+            false
+        });
+        if normal + folded > 0 {
+            inner.normal -= normal;
+            inner.folded -= folded;
+            inner.table.retain(|s| s.is_live());
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        normal + folded
+    }
 }

@@ -167,6 +167,19 @@ impl Store {
         Ok(f)
     }
 
+    /// Add a family made for another store (a config reload carries unchanged families, values
+    /// and all, into the store of the new config). Fails if the name is taken.
+    pub fn adopt(&self, family: Arc<Family>) -> Result<(), StoreError> {
+        let mut fams = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        if fams.iter().any(|f| f.desc().name == family.desc().name) {
+            return Err(StoreError::Conflict {
+                name: family.desc().name.clone(),
+            });
+        }
+        fams.push(family);
+        Ok(())
+    }
+
     /// A snapshot of the family list.
     pub fn families(&self) -> Vec<Arc<Family>> {
         self.families

@@ -199,3 +199,56 @@ fn conflicting_definitions_are_rejected() {
     assert!(store.register(other, 1).is_err());
     assert!(Arc::ptr_eq(&fam(&store, 1), &fam(&store, 1)));
 }
+
+#[test]
+fn same_definition_compares_help_labels_and_limit() {
+    let (a, b) = (Store::new(), Store::new());
+    let f = fam(&a, 10);
+    assert!(f.same_definition(&f));
+    assert!(f.same_definition(&fam(&b, 10)));
+    assert!(!f.same_definition(&fam(&Store::new(), 11)), "limit");
+    let bounded = fam_with(
+        &Store::new(),
+        10,
+        vec![Label::bounded("a"), Label::unbounded("b")],
+    );
+    assert!(!f.same_definition(&bounded), "a label that keeps its value");
+    let mut d = f.desc().clone();
+    d.help = "other".into();
+    assert!(
+        !f.same_definition(&Store::new().register(d, 10).unwrap()),
+        "help"
+    );
+}
+
+#[test]
+fn remove_where_removes_declared_and_counted_series_and_invalidates_handles() {
+    let store = Store::new();
+    let f = fam(&store, 10);
+    let gen = f.generation();
+    let web = f.declare(&key(&["web", "x"]));
+    let Lookup::Found(api) = f.lookup(&key(&["api", "x"]), key_hash(&key(&["api", "x"]))) else {
+        panic!("found")
+    };
+    assert_eq!(f.remove_where(|k| key_values(k).next() == Some(b"api")), 1);
+    assert!(!api.is_live() && web.is_live());
+    assert_ne!(f.generation(), gen, "cached handles are dropped");
+    assert_eq!(series(&f), [("web|x".to_string(), 0.0)]);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f.remove_where(|_| false), 0);
+}
+
+#[test]
+fn adopt_carries_a_family_with_its_values() {
+    let (old, new) = (Store::new(), Store::new());
+    let f = fam(&old, 10);
+    f.declare(&key(&["a", "b"])).add(3.0);
+    new.adopt(f.clone()).unwrap();
+    assert!(new.adopt(fam(&Store::new(), 10)).is_err(), "name taken");
+    let again = fam(&new, 10);
+    assert!(
+        Arc::ptr_eq(&f, &again),
+        "registering the same definition finds it"
+    );
+    assert_eq!(series(&again), [("a|b".to_string(), 3.0)]);
+}

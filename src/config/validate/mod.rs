@@ -362,6 +362,7 @@ fn source(
         metrics,
         exemplar,
         time,
+        definition: s.clone(),
     })
 }
 

@@ -49,7 +49,7 @@ pub enum DeviceClass {
 }
 
 /// One `device_rules` entry as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRuleSpec {

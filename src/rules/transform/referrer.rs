@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_SITES: usize = 30;
 pub const MAX_SITES: usize = 1000;
 
 /// `referrers:` options as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReferrerSpec {

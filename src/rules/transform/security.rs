@@ -49,7 +49,7 @@ pub enum SecurityKind {
 }
 
 /// One `security_rules` entry as written: all given conditions must hold.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SecurityRuleSpec {
