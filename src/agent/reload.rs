@@ -348,6 +348,11 @@ impl Running {
             }
             Err(msg) => {
                 self.reload.ok.set(0.0);
+                // The next scrape shows it, not a render from before.
+                self.scrape
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
                 tracing::error!(
                     "{trigger}: config not reloaded, the running one stays: {msg} (logpulse_config_last_reload_successful is 0)"
                 );

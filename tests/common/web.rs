@@ -94,6 +94,8 @@ pub struct Client<'a> {
     pub basic: Option<(&'a str, &'a str)>,
     pub cert: Option<(&'a Path, &'a Path)>,
     pub user_agent: Option<&'a str>,
+    /// Request method (default GET; others are sent with an empty body).
+    pub method: Option<&'a str>,
 }
 
 /// Status, headers (lower-cased names) and body of one response.
@@ -132,7 +134,11 @@ fn tls_config(c: &Client<'_>) -> rustls::ClientConfig {
 
 fn request(path: &str, c: &Client<'_>) -> String {
     use base64::Engine as _;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    let method = c.method.unwrap_or("GET");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if method != "GET" {
+        req.push_str("Content-Length: 0\r\n");
+    }
     if let Some(ua) = c.user_agent {
         req.push_str(&format!("User-Agent: {ua}\r\n"));
     }
