@@ -407,3 +407,31 @@ fn sighup_no_longer_kills_the_agent() {
     let st = a.signal(15);
     assert_eq!(st.code(), Some(0), "{st}");
 }
+
+#[test]
+fn the_systemd_unit_reloads_with_sighup_and_verifies() {
+    let unit =
+        std::fs::read_to_string(common::root().join("deploy/logpulse.service")).expect("unit");
+    assert!(
+        unit.lines()
+            .any(|l| l == "ExecReload=/bin/kill -HUP $MAINPID"),
+        "{unit}"
+    );
+    // `systemd-analyze verify` checks every directive, and that the commands exist: point
+    // them at the binary under test.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("logpulse.service");
+    let bin = bin();
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/logpulse", &bin.display().to_string()),
+    )
+    .expect("copy");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze not found: run scripts/setup");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.trim().is_empty(), "{err}");
+}
