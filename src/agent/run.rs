@@ -513,6 +513,19 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         // Before any source starts: a bad web config stops start-up with the file and key.
         web.config = Some(Arc::new(WebConfigFile::open(p)?));
     }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| AgentError::Io {
+            what: "starting the HTTP runtime".into(),
+            error,
+        })?;
+    // First thing: from here on a SIGHUP (a `systemctl reload` right after start) waits for
+    // the reload task instead of killing the agent.
+    let hup = {
+        let _rt = rt.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    };
     let (store, selfstore, workers) = build(&cfg, None)?;
     for w in &cfg.warnings {
         tracing::warn!("{}: {w}", cfg.file);
@@ -673,16 +686,8 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         })
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| AgentError::Io {
-            what: "starting the HTTP runtime".into(),
-            error,
-        })?;
     let served = rt.block_on(async {
-        // Before the listener answers: from then on a SIGHUP reloads, never kills.
-        reload_on_sighup(running.clone());
+        reload_on_sighup(hup, running.clone());
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|error| AgentError::Listen {
@@ -717,9 +722,8 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
 }
 
 /// Reload the config on every SIGHUP (on the blocking pool: a reload joins source threads).
-fn reload_on_sighup(running: Arc<Running>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = match signal(SignalKind::hangup()) {
+fn reload_on_sighup(hup: std::io::Result<tokio::signal::unix::Signal>, running: Arc<Running>) {
+    let mut hup = match hup {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot listen for SIGHUP: {e}; reload with POST /-/reload");
