@@ -9,9 +9,10 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Source};
 use crate::rules::{RuleError, SourceRules};
 use crate::source::TailError;
+use crate::store::lines::{FieldNames, Limits, LineStore};
 use crate::store::Store;
 
 pub mod backfill;
@@ -70,22 +71,52 @@ pub enum AgentError {
     },
 }
 
-/// What [`build`] makes: the rules store, the self-metrics store and one worker per source.
-type Built = (Arc<Store>, Arc<Store>, Vec<Worker>);
+/// What [`build`] makes: the rules store, the self-metrics store, the line view's store and
+/// one worker per source.
+type Built = (Arc<Store>, Arc<Store>, Arc<LineStore>, Vec<Worker>);
+
+/// The line view's store for `cfg` (its self-metrics in `selfstore`).
+fn line_store(cfg: &Config, selfstore: &Store) -> Arc<LineStore> {
+    let g = &cfg.global.lines;
+    let limits = Limits {
+        max_bytes: g.max_bytes,
+        max_line_bytes: g.max_line_bytes,
+        allow_unauthenticated: g.allow_unauthenticated,
+    };
+    LineStore::new(limits, &g.redact, selfstore)
+}
+
+/// Let `rules` of source `src` keep the lines its `lines:` selects in `lines`.
+fn keep_lines(rules: &mut SourceRules, src: &Source, lines: &Arc<LineStore>) {
+    let v = &src.lines;
+    if !v.enabled() {
+        return;
+    }
+    let fields = FieldNames {
+        names: v.fields.iter().map(|l| l.name.as_str().into()).collect(),
+        exemplar: v.exemplar,
+    };
+    if let Some(sink) = lines.source(&src.name, v.max_bytes, fields) {
+        rules.keep_lines(v, sink);
+    }
+}
 
 /// Compile every source (or only source `only`).
 fn build(cfg: &Config, only: Option<usize>) -> Result<Built, AgentError> {
     let store = Arc::new(Store::new());
     let selfstore = Arc::new(Store::new());
+    let lines = line_store(cfg, &selfstore);
     let mut workers = Vec::new();
     for i in 0..cfg.sources.len() {
         if only.is_some_and(|o| o != i) {
             continue;
         }
-        let rules = SourceRules::compile(cfg, i, &store).map_err(|error| AgentError::Rules {
-            file: cfg.file.clone(),
-            error,
-        })?;
+        let mut rules =
+            SourceRules::compile(cfg, i, &store).map_err(|error| AgentError::Rules {
+                file: cfg.file.clone(),
+                error,
+            })?;
+        keep_lines(&mut rules, &cfg.sources[i], &lines);
         let name = cfg.sources[i].name.clone();
         let shared = Arc::new(SourceShared {
             metrics: SelfMetrics::new(&selfstore, &name),
@@ -95,7 +126,7 @@ fn build(cfg: &Config, only: Option<usize>) -> Result<Built, AgentError> {
         });
         workers.push(Worker::new(rules, shared, cfg.sources[i].multiline.clone()));
     }
-    Ok((store, selfstore, workers))
+    Ok((store, selfstore, lines, workers))
 }
 
 fn source_index(cfg: &Config, name: Option<&str>) -> Result<usize, AgentError> {
@@ -131,7 +162,7 @@ pub fn replay(
     files: &[PathBuf],
 ) -> Result<(String, ReplayStats), AgentError> {
     let i = source_index(cfg, source)?;
-    let (store, _selfstore, mut workers) = build(cfg, Some(i))?;
+    let (store, _selfstore, _lines, mut workers) = build(cfg, Some(i))?;
     let Some(mut w) = workers.pop() else {
         return Err(AgentError::NoSuchSource(source.unwrap_or_default().into()));
     };

@@ -395,7 +395,7 @@ impl Running {
         let mut handles = Vec::new();
         for (i, step) in plan.steps.into_iter().enumerate() {
             let src = &plan.cfg.sources[i];
-            let (shared, rules) = match step {
+            let (shared, mut rules) = match step {
                 Step::Keep(h) => {
                     kept.push(src.name.clone());
                     handles.push(h);
@@ -416,6 +416,7 @@ impl Running {
                     (shared, rules)
                 }
             };
+            super::keep_lines(&mut rules, src, &self.lines);
             let w = Worker::new(rules, shared, src.multiline.clone());
             let topts = run::tail_options(src, &plan.cfg.global);
             let restarts = run::source_series(&self.restarts, &src.name);

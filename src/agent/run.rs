@@ -28,6 +28,7 @@ use crate::export::{Format, ScrapeRequest, Snapshot, WebOptions};
 use crate::logging::LogStats;
 use crate::source::checkpoint;
 use crate::source::{Checkpoint, TailOptions, Tailer};
+use crate::store::lines::LineStore;
 use crate::store::{push_label, Desc, Family, Kind, Label, Series, Store};
 
 /// How long a rendered exposition (and the checkpoint saved with it) is served again.
@@ -105,6 +106,8 @@ pub(super) struct Live {
 pub(super) struct Running {
     pub(super) live: RwLock<Arc<Live>>,
     pub(super) selfstore: Arc<Store>,
+    /// The line view's kept lines (sources started by a reload keep theirs through it).
+    pub(super) lines: Arc<LineStore>,
     /// `logpulse_source_restarts_total`, per source.
     pub(super) restarts: Arc<Family>,
     pub(super) reload: Reloader,
@@ -352,6 +355,10 @@ impl Snapshot for Running {
         self.reload_config("POST /-/reload")
     }
 
+    fn lines(&self) -> Option<Arc<LineStore>> {
+        Some(self.lines.clone())
+    }
+
     fn health(&self) -> Result<(), String> {
         let mut problems = Vec::new();
         let live = self.live();
@@ -526,7 +533,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         let _rt = rt.enter();
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     };
-    let (store, selfstore, workers) = build(&cfg, None)?;
+    let (store, selfstore, lines, workers) = build(&cfg, None)?;
     for w in &cfg.warnings {
         tracing::warn!("{}: {w}", cfg.file);
     }
@@ -649,6 +656,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         handles.push(Arc::new(spawn_source(topts, w, Some(first), restarts)?));
     }
     let running = Arc::new(Running {
+        lines,
         mode: cfg.global.checkpoint,
         live: RwLock::new(Arc::new(Live {
             cfg,

@@ -245,6 +245,9 @@ impl Worker {
         let rules = &mut self.rules;
         for (k, j) in self.joins.iter_mut() {
             if j.joiner.has_pending() && (all || j.last_push.elapsed() >= timeout) {
+                if let Some(cp) = progress.files.get(k) {
+                    rules.set_file(&cp.path);
+                }
                 j.joiner.flush(&mut |rec: &[u8]| {
                     Self::apply_record(rules, rec, &mut errors, &mut first)
                 });
@@ -280,6 +283,7 @@ impl TailSink for Worker {
         let now_ms = now_ms();
         let now = now_ms / 1000;
         self.rules.set_clock_ms(now_ms);
+        self.rules.set_file(&file.path);
         let fk = key(&file.fingerprint);
         let mut lines = 0u64;
         let mut errors = 0u64;

@@ -20,7 +20,8 @@ pub mod validate;
 
 pub use model::{
     Action, CheckpointMode, Condition, Config, ExemplarField, Format, Global, Label, LabelValue,
-    Metric, MetricType, Multiline, Source, TemplatePart, Test, TimeConfig,
+    LineView, LinesGlobal, Metric, MetricType, Multiline, Redact, Source, TemplatePart, Test,
+    TimeConfig,
 };
 pub use validate::{
     bucket_bounds, parse_duration, series_estimates, valid_label_name, valid_metric_name,

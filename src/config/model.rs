@@ -15,6 +15,7 @@ use crate::parse::time::{Layout, Zone};
 use crate::parse::{BuildError, FieldId, FormatSpec, Joiner, LineParser};
 use crate::rules::transform::Transform;
 use crate::source::StartAt;
+pub use crate::store::lines::Redact;
 
 /// A checked configuration.
 #[derive(Debug, Clone)]
@@ -53,6 +54,45 @@ pub struct Global {
     pub max_open_files: Option<usize>,
     /// Checkpoint mode.
     pub checkpoint: CheckpointMode,
+    /// The line view's caps, redaction and access.
+    pub lines: LinesGlobal,
+}
+
+/// Checked `global.lines:` settings.
+#[derive(Debug, Clone)]
+pub struct LinesGlobal {
+    /// Bytes of kept lines, all sources together (0: no line view).
+    pub max_bytes: usize,
+    /// Default cap of one source.
+    pub max_bytes_per_source: usize,
+    /// A kept line's text is cut here.
+    pub max_line_bytes: usize,
+    /// What is masked before a line is kept.
+    pub redact: Redact,
+    /// Serve `/lines` without authentication on a non-loopback listener.
+    pub allow_unauthenticated: bool,
+}
+
+/// A source's checked line view.
+#[derive(Debug, Clone, Default)]
+pub struct LineView {
+    /// A line is kept when every condition of any entry holds.
+    pub keep: Vec<Vec<Condition>>,
+    /// Lines that did not parse are kept.
+    pub unparsed: bool,
+    /// Fields stored with a kept line (label specs; `name` is the field's name in `/lines`).
+    pub fields: Vec<Label>,
+    /// Index in `fields` of the exemplar field, looked up by `ref=`; its value is not redacted.
+    pub exemplar: Option<usize>,
+    /// This source's cap in bytes (0: nothing is kept).
+    pub max_bytes: usize,
+}
+
+impl LineView {
+    /// Whether this source keeps any line at all.
+    pub fn enabled(&self) -> bool {
+        self.max_bytes > 0 && (self.unparsed || !self.keep.is_empty())
+    }
 }
 
 /// One checked source.
@@ -81,6 +121,8 @@ pub struct Source {
     pub exemplar: Option<ExemplarField>,
     /// Where each line's time is (read by `backfill`).
     pub time: TimeConfig,
+    /// Which lines the line view keeps.
+    pub lines: LineView,
 }
 
 /// The field whose value labels exemplars.

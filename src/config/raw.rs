@@ -52,6 +52,59 @@ pub struct RawGlobal {
     pub max_open_files: Option<usize>,
     /// `scrape` (default: checkpoint what Prometheus has scraped) or `read`.
     pub checkpoint: Option<CheckpointMode>,
+    /// The line view: its memory caps, redaction, and who may read it.
+    pub lines: Option<RawLinesGlobal>,
+}
+
+/// `global.lines:` settings of the line view (`GET /lines`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawLinesGlobal {
+    /// Bytes of kept lines, all sources together (default 8 MiB; 0: no line view).
+    pub max_bytes: Option<usize>,
+    /// Bytes of kept lines per source, unless the source sets `lines.max_bytes` (default 1 MiB).
+    pub max_bytes_per_source: Option<usize>,
+    /// A kept line's text is cut at this many bytes (default 2048).
+    pub max_line_bytes: Option<usize>,
+    /// What is masked in kept lines (all on by default).
+    pub redact: Option<RawRedact>,
+    /// Serve `/lines` on a non-loopback listener without authentication (default false).
+    pub allow_unauthenticated: Option<bool>,
+}
+
+/// `global.lines.redact:` what is masked before a line is kept.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawRedact {
+    /// IPv4 last octet, IPv6 last 80 bits (default true).
+    pub addresses: Option<bool>,
+    /// Query-string values (default true).
+    pub query: Option<bool>,
+    /// The local part of e-mail addresses (default true).
+    pub emails: Option<bool>,
+    /// Regexes whose matches are replaced by `*`.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+}
+
+/// A source's `lines:`: which lines its line view keeps, with which fields.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawLines {
+    /// Keep a line when all conditions of any entry hold (entries are `match` maps); replaces
+    /// the profile's default (`http`: 5xx responses).
+    pub keep: Option<Vec<BTreeMap<String, RawCondition>>>,
+    /// Keep lines that did not parse (default true).
+    pub unparsed: Option<bool>,
+    /// Fields stored with each kept line and offered as filters, as label specs (added to the
+    /// profile's: `route`, `status`, `method`, `tenant`).
+    #[serde(default)]
+    pub fields: BTreeMap<String, RawLabel>,
+    /// This source's cap in bytes (default `global.lines.max_bytes_per_source`; 0: keep none).
+    pub max_bytes: Option<usize>,
 }
 
 /// When offsets are saved.
@@ -124,6 +177,8 @@ pub struct RawSource {
     pub metrics: Vec<RawMetric>,
     /// For `backfill`: where each line's own time is.
     pub time: Option<RawTime>,
+    /// The line view: which lines of this source are kept for `GET /lines`.
+    pub lines: Option<RawLines>,
 }
 
 /// `time:` of a source (read by `backfill`).

@@ -1,4 +1,5 @@
-//! Exporter: HTTP `/metrics`, `/healthz` and `/` (status page), and the encoders they use.
+//! Exporter: HTTP `/metrics`, `/healthz`, `/` (status page) and `/lines` (the line view), and
+//! the encoders they use.
 //!
 //! axum routes on a current-thread tokio runtime; [`server`] drives the connections (TLS, limits,
 //! timeouts) and gates every request ([`web_config`]: basic auth, headers, rate limit). The
@@ -19,6 +20,7 @@ use crate::store::Store;
 
 pub mod auth;
 pub mod escape;
+pub mod lines;
 pub mod openmetrics;
 pub mod openmetrics_backfill;
 pub mod server;
@@ -153,6 +155,11 @@ pub trait Snapshot: Send + Sync + 'static {
     fn reload(&self) -> Result<(), String> {
         Err("reloading is not supported here".into())
     }
+
+    /// The line view's store (`None`: `/lines` answers 404).
+    fn lines(&self) -> Option<Arc<crate::store::lines::LineStore>> {
+        None
+    }
 }
 
 async fn metrics(
@@ -245,6 +252,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/lines", get(lines::handler))
         .route("/", get(index))
         .route(
             "/-/reload",

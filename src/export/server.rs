@@ -67,6 +67,11 @@ impl Default for WebOptions {
 pub struct Access {
     /// Authenticated (or no authentication configured).
     pub authorized: bool,
+    /// Credentials were checked: the web config's basic auth passed, or every client presents
+    /// a verified certificate (`RequireAndVerifyClientCert`).
+    pub authenticated: bool,
+    /// The listener is bound to a loopback address: only this host can connect.
+    pub loopback: bool,
     /// A `/metrics` answer to this request may save the checkpoint (see [`moves_checkpoint`]).
     pub moves_checkpoint: bool,
 }
@@ -90,6 +95,8 @@ pub fn moves_checkpoint(authorized: bool, user_agent: Option<&[u8]>) -> bool {
 
 struct Gate {
     web: Option<Arc<WebConfigFile>>,
+    /// The listener's address is a loopback one.
+    loopback: bool,
     auth: Authenticator,
     /// (settings, tokens, last refill)
     bucket: Mutex<Option<(RateLimit, f64, Instant)>>,
@@ -125,16 +132,18 @@ async fn gate(State(g): State<Arc<Gate>>, mut req: Request, next: Next) -> Respo
                 break 'resp (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n").into_response();
             }
         }
-        let authorized = match &cfg {
+        let (authorized, checked) = match &cfg {
             Some(c) if !c.users.is_empty() => {
                 let h = req
                     .headers()
                     .get(header::AUTHORIZATION)
                     .map(|v| v.as_bytes());
-                g.auth.check(&c.users, h).await
+                let ok = g.auth.check(&c.users, h).await;
+                (ok, ok)
             }
-            _ => true,
+            _ => (true, false),
         };
+        let authenticated = checked || cfg.as_ref().is_some_and(|c| c.clients_verified);
         // /healthz answers everyone (probes carry no credentials), without details.
         if !authorized && req.uri().path() != "/healthz" {
             break 'resp (
@@ -147,6 +156,8 @@ async fn gate(State(g): State<Arc<Gate>>, mut req: Request, next: Next) -> Respo
         let ua = req.headers().get(header::USER_AGENT).map(|v| v.as_bytes());
         let access = Access {
             authorized,
+            authenticated,
+            loopback: g.loopback,
             moves_checkpoint: moves_checkpoint(authorized, ua),
         };
         req.extensions_mut().insert(access);
@@ -431,8 +442,10 @@ pub async fn serve(
     opts: WebOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     let g = Arc::new(Gate {
         web: opts.config.clone(),
+        loopback,
         auth: Authenticator::default(),
         bucket: Mutex::new(None),
     });
@@ -526,6 +539,7 @@ mod tests {
     fn rate_limit_is_a_token_bucket() {
         let g = Gate {
             web: None,
+            loopback: true,
             auth: Authenticator::default(),
             bucket: Mutex::new(None),
         };

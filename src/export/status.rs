@@ -123,7 +123,7 @@ pub fn render(p: &StatusPage) -> String {
     push_html(&mut h, &p.listen);
     let _ = write!(
         h,
-        " · up {}s · <a href=/metrics>/metrics</a> · <a href=/healthz>/healthz</a></p>",
+        " · up {}s · <a href=/metrics>/metrics</a> · <a href=/healthz>/healthz</a> · <a href=\"/lines?format=html\">recent lines</a></p>",
         p.uptime_secs
     );
     h.push_str("<p>checkpoints: ");

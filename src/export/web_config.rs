@@ -94,6 +94,9 @@ pub struct WebConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// `rate_limit`, when its interval is not 0.
     pub rate_limit: Option<RateLimit>,
+    /// Every client presents a certificate verified against the client CA
+    /// (`RequireAndVerifyClientCert`): every request is authenticated.
+    pub clients_verified: bool,
     /// Files the config names (re-read when they change).
     files: Vec<PathBuf>,
 }
@@ -199,6 +202,8 @@ impl WebConfig {
             }
         }
         if let Some(t) = raw.tls_server_config {
+            out.clients_verified =
+                t.client_auth_type.as_deref() == Some("RequireAndVerifyClientCert");
             let tls = Self::tls(t, dir, &mut out.files)?;
             out.tls = Some(Arc::new(tls));
         }

@@ -9,57 +9,17 @@
 //!
 //! [`SourceRules::line_ref`]: super::SourceRules::line_ref
 
-use std::fmt;
 use std::hash::BuildHasher;
 use std::io::Write as _;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::ExemplarField;
 use crate::parse::{FieldId, Record};
+pub use crate::store::lines::{BadLineRef, LineRef};
 use crate::store::Series;
 
 /// Label name of a line reference in an exemplar.
 pub const LINE_REF_LABEL: &str = "line_ref";
-
-/// A reference to one record of one source in this process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineRef {
-    /// Source name.
-    pub source: String,
-    /// Random per compiled rule set (a restart of the source or of the agent changes it).
-    pub run: u32,
-    /// Records applied before this one.
-    pub seq: u64,
-}
-
-impl fmt::Display for LineRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{:08x}:{}", self.source, self.run, self.seq)
-    }
-}
-
-/// A string that is not a line reference.
-#[derive(Debug, thiserror::Error)]
-#[error("not a line reference (source:run:seq)")]
-pub struct BadLineRef;
-
-impl FromStr for LineRef {
-    type Err = BadLineRef;
-    fn from_str(s: &str) -> Result<LineRef, BadLineRef> {
-        // The source name may hold ':'; run and seq never do.
-        let (rest, seq) = s.rsplit_once(':').ok_or(BadLineRef)?;
-        let (source, run) = rest.rsplit_once(':').ok_or(BadLineRef)?;
-        if run.len() != 8 {
-            return Err(BadLineRef);
-        }
-        Ok(LineRef {
-            source: source.to_string(),
-            run: u32::from_str_radix(run, 16).map_err(|_| BadLineRef)?,
-            seq: seq.parse().map_err(|_| BadLineRef)?,
-        })
-    }
-}
 
 /// A run id: random per process, distinct per call.
 fn new_run() -> u32 {
@@ -98,6 +58,12 @@ impl Exemplars {
     pub(super) fn next_record(&mut self) {
         self.seq = self.next;
         self.next += 1;
+    }
+
+    /// The current record's run and number.
+    #[inline]
+    pub(super) fn run_seq(&self) -> (u32, u64) {
+        (self.run, self.seq)
     }
 
     pub(super) fn line_ref(&self) -> LineRef {
@@ -142,20 +108,6 @@ impl Exemplars {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_refs_round_trip_and_reject_junk() {
-        let r = LineRef {
-            source: "web:eu".into(),
-            run: 0x1f3a_9c20,
-            seq: 1234,
-        };
-        assert_eq!(r.to_string(), "web:eu:1f3a9c20:1234");
-        assert_eq!("web:eu:1f3a9c20:1234".parse::<LineRef>().ok(), Some(r));
-        for bad in ["", "web", "web:1:2", "web:zzzzzzzz:1", "web:1f3a9c20:x"] {
-            assert!(bad.parse::<LineRef>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn runs_differ() {

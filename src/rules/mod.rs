@@ -10,14 +10,16 @@
 
 use std::sync::Arc;
 
-use crate::config::{Action, Condition, Config, Metric, MetricType, Test};
+use crate::config::{Action, Condition, Config, LineView, Metric, MetricType, Test};
 use crate::parse::{self, FieldId, LineParser, ParseError, Record};
+use crate::store::lines::SourceLines;
 use crate::store::Label as StoreLabel;
 use crate::store::{push_label, Desc, Family, Kind, Series, SeriesCache, Store};
 
 pub mod exemplar;
 mod explain;
 mod label;
+mod lines;
 pub mod transform;
 
 pub use exemplar::LineRef;
@@ -102,6 +104,8 @@ pub struct SourceRules {
     exemplars: exemplar::Exemplars,
     /// Fields shown by `explain` (name, id).
     shown: Vec<(String, FieldId)>,
+    /// The line view's keep rules, once [`SourceRules::keep_lines`] gave them a store.
+    lines: Option<lines::LineKeeper>,
 }
 
 fn metric(m: &Metric, store: &Store, limit: usize) -> Result<MetricRule, RuleError> {
@@ -197,7 +201,22 @@ impl SourceRules {
             now_ms: crate::store::now_ms(),
             exemplars: exemplar::Exemplars::new(&src.name, src.exemplar.as_ref()),
             shown,
+            lines: None,
         })
+    }
+
+    /// Keep the lines `view` selects (the source's `lines:`) through `sink`. Without this
+    /// (replay, explain, backfill) no line is kept and deciding costs nothing.
+    pub fn keep_lines(&mut self, view: &LineView, sink: SourceLines) {
+        self.lines = Some(lines::LineKeeper::new(view, sink));
+    }
+
+    /// The file the next lines come from (the line view shows it; call once per batch).
+    #[inline]
+    pub fn set_file(&mut self, path: &std::path::Path) {
+        if let Some(k) = &mut self.lines {
+            k.set_file(path);
+        }
     }
 
     /// Set the clock used to mark series as updated (once per batch, not per line).
@@ -262,8 +281,22 @@ impl SourceRules {
     }
 
     fn run(&mut self, line: &[u8], why: Option<&mut Vec<String>>) -> Result<usize, ParseError> {
-        self.parse(line)?;
+        let parsed = self.parse(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(k) = &mut self.lines {
+            if k.wants(parsed.is_ok(), line, &self.record) {
+                let id = self.exemplars.run_seq();
+                k.keep(
+                    line,
+                    &self.record,
+                    parsed.is_ok(),
+                    id,
+                    self.now_ms,
+                    &mut self.bufs,
+                );
+            }
+        }
+        parsed?;
         Ok(self.updates(line, why, None))
     }
 

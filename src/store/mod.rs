@@ -17,6 +17,7 @@ mod cache;
 pub mod exemplar;
 pub mod family;
 mod key;
+pub mod lines;
 mod series;
 
 pub use cache::SeriesCache;

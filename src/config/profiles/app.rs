@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{constant, exists, label, metric, regex, Context, Profile, ProfileMetric};
+use super::{
+    constant, exists, label, metric, regex, Context, Profile, ProfileLines, ProfileMetric,
+};
 use crate::config::raw::{GaugeAction, MetricType, RawLabel, RawLabelFull};
 use crate::parse::Level;
 use crate::rules::transform::TransformName;
@@ -26,6 +28,7 @@ pub static PROFILE: Profile = Profile {
     options: &[],
     metrics,
     open_labels: &["exception"],
+    lines,
 };
 
 fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
@@ -83,6 +86,21 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
         needs: "the app profile needs a level field; map one with `fields: {level: <field>}`",
     });
     out
+}
+
+/// The line view keeps error and fatal records (as `log_last_error_timestamp_seconds` counts
+/// them), with their normalised level.
+fn lines(cx: &mut Context<'_>) -> ProfileLines {
+    ProfileLines {
+        keep: vec![BTreeMap::from([(
+            cx.field("level"),
+            regex(&Level::regex(&[Level::Error, Level::Fatal]), None),
+        )])],
+        fields: vec![(
+            "level",
+            label(cx.field("level"), Some(TransformName::Level)),
+        )],
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{constant, metric, not_regex, regex, Context, Profile, ProfileMetric};
+use super::{constant, metric, not_regex, regex, Context, Profile, ProfileLines, ProfileMetric};
 use crate::config::raw::{MetricType, RawLabel, RawLabelFull, RawMetric};
 
 /// The `auth` profile.
@@ -27,6 +27,8 @@ pub static PROFILE: Profile = Profile {
     options: &[],
     metrics,
     open_labels: &[],
+    // Only lines that do not parse: which logins fail is in the metrics.
+    lines: |_| ProfileLines::default(),
 };
 
 /// Syslog programs (as the `service` field gives them) → the `program` label. Anything else

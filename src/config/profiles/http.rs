@@ -7,7 +7,7 @@
 //! (default 1,000) times the series one tenant can take (menus × devices, menus × error
 //! classes), so the planned number of tenants never overflows, however they use the service.
 
-use super::{constant, label, metric, Context, Profile, ProfileMetric};
+use super::{constant, label, metric, Context, Profile, ProfileLines, ProfileMetric};
 use crate::config::raw::RawLabelFull;
 use crate::config::raw::{MetricType, RawBuckets, RawCondition, RawConditionFull, RawLabel};
 use crate::rules::transform::{TransformName, DEVICE_CLASSES};
@@ -35,7 +35,46 @@ pub static PROFILE: Profile = Profile {
     // The tenant is open by design (a customer company per value); `check`'s series estimates
     // size it against `tenants:`.
     open_labels: &["tenant"],
+    lines,
 };
+
+/// The route label, as the metrics have it (same patterns, so `/lines?route=` takes an alert's
+/// `route` label as it is).
+fn route(cx: &Context<'_>) -> RawLabel {
+    RawLabel::Full(Box::new(RawLabelFull {
+        field: Some(cx.field("request_uri")),
+        transform: Some(TransformName::Route),
+        patterns: cx.source.routes.clone(),
+        ..Default::default()
+    }))
+}
+
+/// Keep 5xx responses; store route, status, method and tenant for filtering.
+fn lines(cx: &mut Context<'_>) -> ProfileLines {
+    let five_xx = RawCondition::Full(RawConditionFull {
+        ge: Some(500.0),
+        lt: Some(600.0),
+        ..Default::default()
+    });
+    let mut fields = vec![
+        ("route", route(cx)),
+        (
+            "status",
+            label(cx.field("status"), Some(TransformName::Status)),
+        ),
+        (
+            "method",
+            label(cx.field("request_method"), Some(TransformName::Method)),
+        ),
+    ];
+    if let Some(t) = &cx.source.tenant {
+        fields.push(("tenant", t.clone()));
+    }
+    ProfileLines {
+        keep: vec![[(cx.field("status"), five_xx)].into_iter().collect()],
+        fields,
+    }
+}
 
 fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
     let has_time = cx.has("request_time");
@@ -43,14 +82,7 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
     let has_ua = cx.has("http_user_agent");
     let cx = &*cx;
     let src = cx.source;
-    let route = || {
-        RawLabel::Full(Box::new(RawLabelFull {
-            field: Some(cx.field("request_uri")),
-            transform: Some(TransformName::Route),
-            patterns: src.routes.clone(),
-            ..Default::default()
-        }))
-    };
+    let route = || route(cx);
     let source = || constant(&src.name);
     let method = || label(cx.field("request_method"), Some(TransformName::Method));
     let ua = |t| label(cx.field("http_user_agent"), Some(t));

@@ -60,6 +60,18 @@ pub struct Profile {
     /// Labels the profile leaves open on purpose, bounded only by the series limit (their
     /// bound is documented in docs/metrics.md): `check` does not warn about them.
     pub open_labels: &'static [&'static str],
+    /// What the line view keeps by default, and the fields it stores for filtering.
+    pub lines: fn(&mut Context<'_>) -> ProfileLines,
+}
+
+/// A profile's line view defaults (a source's `lines.keep` replaces `keep`; its
+/// `lines.fields` are added to `fields`).
+#[derive(Debug, Default)]
+pub struct ProfileLines {
+    /// Keep a line when all conditions of any entry hold.
+    pub keep: Vec<BTreeMap<String, RawCondition>>,
+    /// Fields stored with each kept line, by name.
+    pub fields: Vec<(&'static str, RawLabel)>,
 }
 
 /// A metric made by a profile, with what it needs from the format (added to error messages).

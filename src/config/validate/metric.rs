@@ -266,7 +266,7 @@ impl<'a> Metrics<'a> {
         Ok(())
     }
 
-    fn condition(
+    pub(super) fn condition(
         &mut self,
         key: &str,
         field: &str,
@@ -320,6 +320,20 @@ impl<'a> Metrics<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// A label spec that feeds no series (a line view field): checked alike, without the
+    /// warning about unbounded values, which only matters for series.
+    pub(super) fn field_label(
+        &mut self,
+        key: &str,
+        name: &str,
+        spec: &RawLabel,
+    ) -> Result<Label, Invalid> {
+        let n = self.warnings.len();
+        let l = self.label(key, name, spec);
+        self.warnings.truncate(n);
+        l
     }
 
     fn label(&mut self, key: &str, name: &str, spec: &RawLabel) -> Result<Label, Invalid> {

@@ -18,9 +18,15 @@ use crate::source::StartAt;
 
 mod bounds;
 mod estimate;
+mod lines;
 mod metric;
 
 pub use estimate::{series_estimates, PLANNED_VALUES};
+pub use lines::{
+    DEFAULT_MAX_BYTES as DEFAULT_LINES_MAX_BYTES,
+    DEFAULT_MAX_BYTES_PER_SOURCE as DEFAULT_LINES_MAX_BYTES_PER_SOURCE,
+    DEFAULT_MAX_LINE_BYTES as DEFAULT_LINES_MAX_LINE_BYTES, RESERVED_FIELDS,
+};
 
 pub use metric::{bucket_bounds, MAX_BUCKETS};
 use metric::{Fields, Metrics};
@@ -133,6 +139,7 @@ fn global(g: &RawGlobal) -> Result<Global, Invalid> {
             .unwrap_or(Duration::from_secs(5)),
         max_open_files: g.max_open_files,
         checkpoint: g.checkpoint.unwrap_or_default(),
+        lines: lines::global(g.lines.as_ref())?,
     };
     if global
         .max_open_files
@@ -292,6 +299,7 @@ fn source(
     })
     .map_err(|e| invalid(at(&e.key), e.message))?;
     let mut metrics = Metrics::new(&mut fields, global.series_limit, warnings, &transforms);
+    let mut line_defaults = Default::default();
     if let Some(p) = profile {
         let buckets = s
             .buckets
@@ -307,6 +315,7 @@ fn source(
                 series_limit: global.series_limit,
                 has_field: &mut has,
             };
+            line_defaults = (p.lines)(&mut cx);
             (p.metrics)(&mut cx)
         };
         metrics.open_labels(p.open_labels);
@@ -344,6 +353,15 @@ fn source(
             ));
         }
     }
+    let exemplar_label = s.exemplar_field.as_deref().map(|f| (f, exemplar_label(f)));
+    let lines = lines::source(
+        &format!("sources[{i}]"),
+        s,
+        line_defaults,
+        exemplar_label.as_ref().map(|(f, l)| (*f, l.as_str())),
+        &mut metrics,
+        &global.lines,
+    )?;
     let metrics = metrics.finish();
     let exemplar = s
         .exemplar_field
@@ -363,6 +381,7 @@ fn source(
         exemplar,
         time,
         definition: s.clone(),
+        lines,
     })
 }
 
@@ -397,13 +416,16 @@ fn time(key: &str, s: &RawSource) -> Result<TimeConfig, Invalid> {
     })
 }
 
+fn exemplar_label(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
 /// The exemplar field: it must exist in the format; its name, with characters a label name
 /// cannot have made `_` (`trace.id` → `trace_id`), labels the exemplars.
 fn exemplar_field(key: &str, name: &str, fields: &mut Fields) -> Result<ExemplarField, Invalid> {
-    let label: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let label = exemplar_label(name);
     if !valid_label_name(&label) {
         return Err(invalid(
             key,

@@ -342,3 +342,72 @@ fn gauge_now_takes_no_value() {
     let e = err(&format!("{BASE}      - {{name: t, type: gauge}}\n"));
     assert!(e.contains("action: now"), "{e}");
 }
+
+#[test]
+fn line_view_defaults_and_checks() {
+    let c = Config::from_yaml(
+        "sources:\n  - {name: web, paths: [x], profile: http, exemplar_field: remote_user}\n  - {name: app, paths: [y], format: json, metrics: [{name: a_total, type: counter}]}\n",
+        "t.yml",
+    )
+    .unwrap();
+    let g = &c.global.lines;
+    assert_eq!(
+        (g.max_bytes, g.max_bytes_per_source, g.max_line_bytes),
+        (8 << 20, 1 << 20, 2048)
+    );
+    assert!(g.redact.addresses && g.redact.query && g.redact.emails && !g.allow_unauthenticated);
+    let web = &c.sources[0].lines;
+    let names: Vec<&str> = web.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["route", "status", "method", "remote_user"]);
+    assert_eq!(web.exemplar, Some(3));
+    assert_eq!(
+        (web.keep.len(), web.keep[0].len(), web.unparsed),
+        (1, 2, true)
+    );
+    assert_eq!(web.max_bytes, 1 << 20);
+    // No profile: only lines that do not parse, unless told.
+    let app = &c.sources[1].lines;
+    assert!(app.keep.is_empty() && app.unparsed && app.fields.is_empty() && app.enabled());
+
+    let off = Config::from_yaml(
+        "global: {lines: {max_bytes: 0}}\nsources:\n  - {name: web, paths: [x], profile: http}\n",
+        "t.yml",
+    )
+    .unwrap();
+    assert!(!off.sources[0].lines.enabled());
+
+    let src = "sources:\n  - name: web\n    paths: [x]\n    profile: http\n";
+    for (yaml, want) in [
+        (
+            format!("{src}    lines: {{keep: [{{}}]}}\n"),
+            "sources[0].lines.keep[0]: an empty entry",
+        ),
+        (
+            format!("{src}    lines: {{keep: [{{nope: 1}}]}}\n"),
+            "sources[0].lines.keep[0].nope: field \"nope\" does not exist",
+        ),
+        (
+            format!("{src}    lines: {{fields: {{limit: status}}}}\n"),
+            "sources[0].lines.fields.limit: \"limit\" is a query parameter",
+        ),
+        (
+            format!("{src}    lines: {{max_bytes: 99999999}}\n"),
+            "sources[0].lines.max_bytes: 99999999 is more than global.lines.max_bytes",
+        ),
+        (
+            format!("global: {{lines: {{redact: {{patterns: ['(']}}}}}}\n{src}"),
+            "global.lines.redact.patterns[0]: invalid regex",
+        ),
+        (
+            format!("global: {{lines: {{redact: {{patterns: ['x*']}}}}}}\n{src}"),
+            "global.lines.redact.patterns[0]: matches the empty string",
+        ),
+        (
+            format!("global: {{lines: {{max_line_bytes: 10}}}}\n{src}"),
+            "global.lines.max_line_bytes: must be at least 64",
+        ),
+    ] {
+        let e = err(&yaml);
+        assert!(e.contains(want), "{yaml}\n{e}");
+    }
+}
