@@ -59,6 +59,11 @@ enum Cmd {
         /// the web config's authentication).
         #[arg(long = "web.enable-lifecycle")]
         enable_lifecycle: bool,
+        /// The URL people reach this agent at (behind a proxy, or when Prometheus' `instance`
+        /// label is not host:port): alert links to the line view start with it. Default: the
+        /// scheme served and the scraped `instance`.
+        #[arg(long = "web.external-url", value_name = "URL", value_parser = external_url)]
+        external_url: Option<String>,
     },
     /// Validate a config; exit 1 with a message naming the place at fault.
     Check {
@@ -130,6 +135,24 @@ fn duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is not a duration above 0 (500ms, 10s, 2m)"))
 }
 
+/// `http(s)://host[:port][/prefix]`, without a trailing `/`, no query, no control characters.
+fn external_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("{s:?}: give an http:// or https:// URL"))?;
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || rest.contains(['?', '#', '"', '<', '>', ' '])
+        || rest.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "{s:?}: give scheme, host, optional port and path prefix (https://logs.example:9145/agent)"
+        ));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     Ok(match config {
         Some(p) => Config::load(p)?,
@@ -171,6 +194,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
         read_header_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(120),
         enable_lifecycle: false,
+        external_url: None,
     }) {
         Cmd::Run {
             config,
@@ -180,6 +204,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
             read_header_timeout,
             idle_timeout,
             enable_lifecycle,
+            external_url,
         } => {
             let cfg = load(config.as_ref())?;
             agent::run(
@@ -196,6 +221,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                         enable_lifecycle,
                     },
                     config_path: config,
+                    external_url,
                 },
             )?;
         }

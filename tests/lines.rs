@@ -256,3 +256,53 @@ fn lines_need_a_loopback_listener_or_authentication_unless_allowed() {
     });
     assert!(r.body.contains("\"status\":\"502\""), "{}", r.body);
 }
+
+#[test]
+fn the_agent_says_where_people_reach_it_for_alert_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "a", "");
+    let bad = Command::new(common::bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--web.external-url",
+            "logs.example",
+        ])
+        .output()
+        .expect("run logpulse");
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--web.external-url") && err.contains("http://"),
+        "{err}"
+    );
+
+    let port = common::free_port();
+    let stderr = dir.path().join("agent.log");
+    let child = Command::new(common::bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--web.external-url", "https://logs.example:9145/agent/"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("spawn logpulse");
+    let a = Agent {
+        child,
+        port,
+        stderr,
+    };
+    let body = wait_for(20, "/metrics", || {
+        http_get(a.port, "/metrics").filter(|(s, _)| *s == 200)
+    })
+    .1;
+    assert!(
+        body.contains(
+            "logpulse_web_info{scheme=\"http\",external_url=\"https://logs.example:9145/agent\"} 1\n"
+        ),
+        "{body}"
+    );
+}

@@ -82,6 +82,8 @@ struct Traffic {
     mode: Arc<AtomicU8>,
     first_burst_line: Arc<Mutex<Option<Instant>>>,
     lines: Arc<Mutex<u64>>,
+    /// 503 lines of the burst written.
+    burst_lines: Arc<Mutex<u64>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -92,7 +94,13 @@ impl Traffic {
         let mode = Arc::new(AtomicU8::new(NORMAL));
         let first = Arc::new(Mutex::new(None));
         let lines = Arc::new(Mutex::new(0u64));
-        let (m, f, n) = (mode.clone(), first.clone(), lines.clone());
+        let burst_lines = Arc::new(Mutex::new(0u64));
+        let (m, f, n, b) = (
+            mode.clone(),
+            first.clone(),
+            lines.clone(),
+            burst_lines.clone(),
+        );
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -166,6 +174,7 @@ impl Traffic {
                 file.write_all(buf.as_bytes()).unwrap();
                 if mode == BURST {
                     f.lock().unwrap().get_or_insert_with(Instant::now);
+                    *b.lock().unwrap() += 3;
                 }
                 *n.lock().unwrap() += count;
                 std::thread::sleep(Duration::from_millis(100));
@@ -175,6 +184,7 @@ impl Traffic {
             mode,
             first_burst_line: first,
             lines,
+            burst_lines,
             thread: Some(thread),
         }
     }
@@ -483,6 +493,26 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
         st.contains("runbook-http5xxburst"),
         "Slack page has no runbook link: {st}"
     );
+    // The page links to the line view of the server that logged the 5xx (https: the agent
+    // serves TLS; the host is the instance Prometheus scrapes).
+    let link = st
+        .split("log lines: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("Slack page has no link to the lines: {st}"))
+        .to_string();
+    let prefix = format!("https://localhost:{agent_port}/lines?");
+    assert!(
+        link.starts_with(&prefix)
+            && link.contains("route=%2Fapi%2Fv1%2Fapproval%2Fitems%2F%3Aid")
+            && link.contains("status=5xx"),
+        "line view link: {link}"
+    );
+    assert!(
+        pd.text().contains(&link),
+        "PagerDuty details lack the link {link}: {}",
+        pd.text()
+    );
     let pj = pd.json();
     assert_eq!(
         pj["routing_key"], "e2e-routing-key",
@@ -564,6 +594,48 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
         resolved.at.duration_since(stop_mark).as_secs_f64()
     ));
     println!("--- Slack resolved message\n{}\n---", resolved.text());
+
+    // --- Follow the page's link: the burst's lines, as many as were written (the store keeps
+    // them all unless its cap evicted some, which it reports).
+    let written = *traffic.burst_lines.lock().unwrap();
+    let authed = web::Client {
+        ca: Some(pki.ca.as_path()),
+        basic: Some(("prometheus", "e2e-scrape")),
+        ..web::Client::default()
+    };
+    let path = format!("/lines?{}", &link[prefix.len()..]);
+    let got = wait_for(Duration::from_secs(20), Duration::from_millis(200), || {
+        let r = web::https_get(agent_port, &path, &authed).ok()?;
+        let v: Value = serde_json::from_str(&r.body).ok()?;
+        (r.status == 200 && v["sources"][0]["kept"].as_u64() == Some(written)).then_some(v)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{path}: never {written} kept lines: {:?}",
+            web::https_get(agent_port, &path, &authed)
+        )
+    });
+    let evicted = got["sources"][0]["evicted"].as_u64().unwrap_or(0);
+    assert_eq!(
+        got["matched"].as_u64(),
+        Some(written - evicted),
+        "lines via the page's link vs written: {}",
+        got["sources"]
+    );
+    let first = &got["lines"][0];
+    assert_eq!(first["fields"]["route"], ROUTE);
+    assert_eq!(first["fields"]["status"], "503");
+    assert!(
+        first["text"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("10.2.0.0 - - ["),
+        "client address not masked: {first}"
+    );
+    log_t(&format!(
+        "LINES: the page's link returned {} of {written} burst lines written ({evicted} evicted by the cap; {} returned, limit {})",
+        got["matched"], got["returned"], got["limit"]
+    ));
     println!(
         "e2e summary: lines written {}, first 5xx line → Slack page {slack_delay:.1} s, → PagerDuty {pd_delay:.1} s, total {:.1} s",
         traffic.lines.lock().unwrap(),

@@ -47,6 +47,8 @@ pub struct RunOptions {
     /// The `--config` file, re-read on SIGHUP and `POST /-/reload` (`None`: the embedded
     /// config, which a reload keeps).
     pub config_path: Option<PathBuf>,
+    /// `--web.external-url`: where people reach this agent (links to the line view).
+    pub external_url: Option<String>,
 }
 
 /// The checkpoint file and how its last save went.
@@ -442,6 +444,26 @@ pub(super) fn self_family(
     }
 }
 
+/// `logpulse_web_info{scheme, external_url}`: what alert annotations need to link to this
+/// agent's line view (`external_url`, else `scheme` and the `instance` Prometheus scrapes).
+fn web_info(selfstore: &Store, web: &WebOptions, external_url: Option<&str>) {
+    let tls = web
+        .config
+        .as_ref()
+        .is_some_and(|w| w.current().tls.is_some());
+    let f = self_family(
+        selfstore,
+        "logpulse_web_info",
+        Kind::Gauge,
+        "Where people reach this agent: the scheme it serves (https with TLS in the web config) and --web.external-url when given; value 1.",
+        &["scheme", "external_url"],
+    );
+    let mut k = Vec::new();
+    push_label(&mut k, if tls { b"https" } else { b"http" });
+    push_label(&mut k, external_url.unwrap_or("").as_bytes());
+    f.declare(&k).set(1.0);
+}
+
 pub(super) fn source_series(family: &Family, source: &str) -> Arc<Series> {
     let mut k = Vec::new();
     push_label(&mut k, source.as_bytes());
@@ -591,6 +613,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         &["version"],
     );
     source_series(&build_info, env!("CARGO_PKG_VERSION")).set(1.0);
+    web_info(&selfstore, &web, opts.external_url.as_deref());
     let series = self_family(
         &selfstore,
         "logpulse_series",
