@@ -25,7 +25,7 @@ fn cfg(text: &str) -> Config {
 }
 
 fn live(c: Config) -> Live {
-    let (store, _selfstore, workers) = build(&c, None).expect("build");
+    let (store, _selfstore, _lines, workers) = build(&c, None).expect("build");
     let sources = workers
         .iter()
         .map(|w| Arc::new(SourceHandle::detached(w.shared().clone())))
