@@ -317,11 +317,14 @@ impl TailSink for Worker {
                     last_push: Instant::now(),
                 });
                 let rules = &mut self.rules;
-                let mut pos = start_offset;
-                for line in data.split_inclusive(|b| *b == b'\n') {
-                    let line_start = pos;
-                    pos += line.len() as u64;
-                    let line = line.strip_suffix(b"\n").unwrap_or(line);
+                let mut start = 0;
+                // Newlines by memchr, as above; the last line may come without one.
+                let ends = memchr::memchr_iter(b'\n', data)
+                    .chain((data.last() != Some(&b'\n') && !data.is_empty()).then_some(data.len()));
+                for end in ends {
+                    let line_start = start_offset + start as u64;
+                    let line = &data[start..end];
+                    start = end + 1;
                     lines += 1;
                     let was_pending = j.joiner.has_pending();
                     let mut emitted = false;

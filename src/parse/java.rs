@@ -24,6 +24,8 @@
 //! a timestamp (`\tat …`, `Caused by: …`, `... 42 more`, the exception line, indented
 //! continuations) onto the record above.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 use super::scan::{clock, first_line_end, is_ident_byte, iso_datetime, Cursor, Schema};
@@ -242,13 +244,26 @@ fn trailing_logger(header: &[u8]) -> Option<(usize, usize)> {
         .then_some((open + 1, h.len() - 1))
 }
 
+/// Searchers built once: `memmem::find_iter` builds one per call, which cost more than the
+/// search on a short record.
+static CLASS_SUFFIXES: LazyLock<[memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+    [
+        memmem::Finder::new(b"Exception"),
+        memmem::Finder::new(b"Error"),
+        memmem::Finder::new(b"Throwable"),
+    ]
+});
+static CAUSED_BY: LazyLock<memmem::FinderRev<'static>> =
+    LazyLock::new(|| memmem::FinderRev::new(b"Caused by: "));
+
 /// The first qualified `…Exception`, `…Error` or `…Throwable` class name from `from` on.
 fn first_exception(record: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize)> = None;
-    for needle in [&b"Exception"[..], b"Error", b"Throwable"] {
+    for finder in CLASS_SUFFIXES.iter() {
+        let needle = finder.needle();
         let limit = best.map_or(record.len(), |b| b.1);
         let hay = record.get(from..limit).unwrap_or_default();
-        for i in memmem::find_iter(hay, needle) {
+        for i in finder.find_iter(hay) {
             let end = from + i + needle.len();
             if let Some(start) = class_start(record, end) {
                 if best.is_none_or(|b| start < b.0) {
@@ -285,7 +300,7 @@ fn class_start(record: &[u8], end: usize) -> Option<usize> {
 /// The class named by the last `Caused by: ` of the record.
 fn root_cause(record: &[u8], from: usize) -> Option<(usize, usize)> {
     let hay = record.get(from..)?;
-    let at = from + memmem::rfind(hay, b"Caused by: ")? + b"Caused by: ".len();
+    let at = from + CAUSED_BY.rfind(hay)? + b"Caused by: ".len();
     let len = record
         .get(at..)?
         .iter()

@@ -46,6 +46,7 @@ pub mod regex;
 #[cfg(test)]
 mod roundtrip;
 mod scan;
+pub mod seq_regex;
 pub mod syslog;
 pub mod time;
 

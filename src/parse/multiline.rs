@@ -13,6 +13,7 @@
 use regex::bytes::Regex;
 use serde::Deserialize;
 
+use super::seq_regex::SeqRegex;
 use super::BuildError;
 
 /// Default `max_lines`.
@@ -50,6 +51,8 @@ impl MultilineSpec {
 #[derive(Debug)]
 pub struct Joiner {
     start: Regex,
+    /// The start pattern's fast path (a `^\d{4}-` test stops at the first byte of `\tat ...`).
+    seq: Option<SeqRegex>,
     max_lines: usize,
     max_bytes: usize,
     buf: Vec<u8>,
@@ -69,6 +72,7 @@ impl Joiner {
     /// by the joiners of its files).
     pub fn with_regex(start: Regex, max_lines: usize, max_bytes: usize) -> Joiner {
         Joiner {
+            seq: SeqRegex::new(start.as_str(), false),
             start,
             max_lines: max_lines.max(1),
             max_bytes: max_bytes.max(1),
@@ -82,7 +86,7 @@ impl Joiner {
 
     /// Feed one physical line (without its `\n`). Calls `emit` for each record completed.
     pub fn push(&mut self, line: &[u8], emit: &mut dyn FnMut(&[u8])) {
-        if self.start.is_match(line) {
+        if self.starts_record(line) {
             self.flush(emit);
             let keep = line.len().min(self.max_bytes);
             self.buf
@@ -106,6 +110,13 @@ impl Joiner {
                 self.truncated_records += 1;
             }
             emit(line.get(..keep).unwrap_or_default());
+        }
+    }
+
+    fn starts_record(&self, line: &[u8]) -> bool {
+        match self.seq.as_ref().and_then(|s| s.is_match(line)) {
+            Some(m) => m,
+            None => self.start.is_match(line),
         }
     }
 
