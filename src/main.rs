@@ -107,6 +107,11 @@ enum Cmd {
         /// step; older ones are dropped and counted.
         #[arg(long, default_value = "5m", value_parser = duration)]
         out_of_order_window: std::time::Duration,
+        /// A value that did not change since the step before is written again only after this
+        /// long (the samples around each change are always written); at most the step: every
+        /// value at every step.
+        #[arg(long, default_value = "1m", value_parser = duration)]
+        refresh: std::time::Duration,
         /// `job` label of every series, as Prometheus adds when it scrapes (empty: none).
         #[arg(long, default_value = "logpulse")]
         job: String,
@@ -275,6 +280,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
             out,
             step,
             out_of_order_window,
+            refresh,
             job,
             instance,
             files,
@@ -290,6 +296,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                 files,
                 step,
                 window: out_of_order_window,
+                refresh,
                 target_labels,
             };
             let started = std::time::Instant::now();

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use super::escape;
 use super::text::{cumulative, labels, les};
-use crate::store::{Exemplar, Family, Kind, Series, Value};
+use crate::store::{Desc, Exemplar, Family, Kind, Series, Value};
 
 /// Content type of OpenMetrics 1.0.0.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -84,9 +84,11 @@ fn sample(
     out.push('\n');
 }
 
-/// Render one family: TYPE, HELP, samples.
-pub fn family(out: &mut String, f: &Family, o: Options) {
-    let d = f.desc();
+/// Append a family's `# TYPE` and `# HELP` (the live encoder and backfill's writer share it).
+/// A counter's family is its name without `_total` (its samples keep `_total`); a counter
+/// whose name does not end in `_total` is `unknown`, so its samples keep their name. Returns
+/// whether the family is a `counter`.
+pub fn header(out: &mut String, d: &Desc) -> bool {
     let (fam_name, typ) = match d.kind {
         Kind::Counter => match d.name.strip_suffix("_total") {
             Some(base) if !base.is_empty() => (base, "counter"),
@@ -95,13 +97,19 @@ pub fn family(out: &mut String, f: &Family, o: Options) {
         Kind::Gauge => (d.name.as_str(), "gauge"),
         Kind::Histogram => (d.name.as_str(), "histogram"),
     };
-    let counter = typ == "counter";
     let _ = writeln!(out, "# TYPE {fam_name} {typ}");
     out.push_str("# HELP ");
     out.push_str(fam_name);
     out.push(' ');
     help(out, &d.help);
     out.push('\n');
+    typ == "counter"
+}
+
+/// Render one family: TYPE, HELP, samples.
+pub fn family(out: &mut String, f: &Family, o: Options) {
+    let d = f.desc();
+    let counter = header(out, d);
     let les = les(f);
     // Negative thresholds make `_sum` no counter: OpenMetrics then allows neither it nor `_count`.
     let negative_buckets = d.buckets.iter().any(|b| *b < 0.0);

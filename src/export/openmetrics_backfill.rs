@@ -12,24 +12,7 @@ use std::fmt::Write as _;
 use super::escape;
 use crate::store::{Desc, Family, Kind, Series};
 
-/// Append `# TYPE` and `# HELP` of a family.
-pub fn header(out: &mut String, d: &Desc) {
-    let (fam_name, typ) = match d.kind {
-        Kind::Counter => match d.name.strip_suffix("_total") {
-            Some(base) if !base.is_empty() => (base, "counter"),
-            _ => (d.name.as_str(), "unknown"),
-        },
-        Kind::Gauge => (d.name.as_str(), "gauge"),
-        Kind::Histogram => (d.name.as_str(), "histogram"),
-    };
-    let _ = writeln!(out, "# TYPE {fam_name} {typ}");
-    out.push_str("# HELP ");
-    out.push_str(fam_name);
-    out.push(' ');
-    // OpenMetrics escapes `"` in HELP too (label-value rules).
-    escape::label_value(out, d.help.as_bytes());
-    out.push('\n');
-}
+pub use super::openmetrics::header;
 
 /// The label text of a series, without braces: its own labels, then `extra` (already
 /// rendered, e.g. `job="logpulse",instance="web1"`), leaving out extra labels the family
@@ -93,17 +76,27 @@ pub fn record(s: &Series, out: &mut Vec<f64>) {
 }
 
 /// Writes the recorded points of series, one family at a time.
+///
+/// A value is written at a step when it is the first or last of the series in the chunk, when
+/// it differs from the value before or after it, or when the value's last written sample is
+/// `refresh` or more older. Prometheus sees the same values wherever it looks: an instant query
+/// finds the latest sample (at most `refresh` old, well inside its 5-minute lookback), and the
+/// samples around every change are there, so `increase()` and `rate()` over a window count the
+/// same changes as with every step written. A window shorter than twice `refresh` can hold a
+/// single sample of a series that did not change, for which `rate()` then gives nothing instead
+/// of 0. A `refresh` no longer than the step writes every value.
 pub struct PointWriter<'a> {
     d: &'a Desc,
     les: Vec<String>,
     /// `_sum` and `_count` are left out when buckets are negative (OpenMetrics allows them only
     /// for histograms whose observations cannot be negative).
     negative: bool,
+    refresh_ms: i64,
 }
 
 impl<'a> PointWriter<'a> {
-    /// A writer for the series of family `d`.
-    pub fn new(d: &'a Desc) -> Self {
+    /// A writer for the series of family `d`, writing unchanged values every `refresh_ms`.
+    pub fn new(d: &'a Desc, refresh_ms: i64) -> Self {
         let mut les: Vec<String> = d
             .buckets
             .iter()
@@ -118,17 +111,28 @@ impl<'a> PointWriter<'a> {
             d,
             les,
             negative: d.buckets.iter().any(|b| *b < 0.0),
+            refresh_ms,
         }
     }
 
-    /// Append the points of one series: `labels` from [`labels`], `times` (rendered by
-    /// [`timestamp`], each once for all series) and `values` ([`width`] values per time).
-    pub fn series(&self, out: &mut String, labels: &str, times: &[String], values: &[f64]) {
+    /// Append the points of one series: `labels` from [`labels`], its steps (unix ms) and
+    /// their `times` (rendered by [`timestamp`], each once for all series), and `values`
+    /// ([`width`] values per step). `last` is scratch space. Returns the samples written.
+    pub fn series(
+        &self,
+        out: &mut String,
+        labels: &str,
+        steps: &[i64],
+        times: &[String],
+        values: &[f64],
+        last: &mut Vec<i64>,
+    ) -> u64 {
         let name = &self.d.name;
         let w = width(self.d);
         // Sample heads (`name_bucket{labels,le="…"} `) rendered once per series.
         let mut heads = String::new();
-        let mut ends = Vec::with_capacity(w);
+        let mut ends = Vec::with_capacity(w + 1);
+        ends.push(0);
         match self.d.kind {
             Kind::Counter | Kind::Gauge => {
                 super::text::sample_head(&mut heads, name, "", labels, None);
@@ -145,23 +149,64 @@ impl<'a> PointWriter<'a> {
                 }
             }
         }
-        for (t, v) in times.iter().zip(values.chunks_exact(w)) {
+        last.clear();
+        last.resize(w, i64::MIN);
+        let rows: Vec<&[f64]> = values.chunks_exact(w).collect();
+        let n = rows.len().min(steps.len()).min(times.len());
+        let mut written = 0;
+        for i in 0..n {
+            let v = rows[i];
             // `_sum` and `_count` are left out with negative buckets or a negative sum.
-            let n = if self.d.kind == Kind::Histogram && (self.negative || v[w - 2] < 0.0) {
+            let cols = if self.d.kind == Kind::Histogram && (self.negative || v[w - 2] < 0.0) {
                 w - 2
             } else {
                 w
             };
-            let mut start = 0;
-            for (end, x) in ends.iter().zip(v).take(n) {
-                out.push_str(&heads[start..*end]);
-                escape::value(out, *x);
+            let edge = i == 0 || i + 1 == n;
+            for c in 0..cols {
+                let x = v[c];
+                let keep = edge
+                    || rows[i - 1][c].to_bits() != x.to_bits()
+                    || rows[i + 1][c].to_bits() != x.to_bits()
+                    || steps[i].saturating_sub(last[c]) >= self.refresh_ms;
+                if !keep {
+                    continue;
+                }
+                last[c] = steps[i];
+                written += 1;
+                out.push_str(&heads[ends[c]..ends[c + 1]]);
+                push_value(out, x);
                 out.push(' ');
-                out.push_str(t);
+                out.push_str(&times[i]);
                 out.push('\n');
-                start = *end;
             }
         }
+        written
+    }
+}
+
+/// A sample value: counts and most gauges are whole numbers, written without the formatting
+/// machinery; others as [`escape::value`] writes them.
+fn push_value(out: &mut String, v: f64) {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        let mut n = v.abs() as u64;
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if v < 0.0 {
+            out.push('-');
+        }
+        // Only ASCII digits were written.
+        out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    } else {
+        escape::value(out, v);
     }
 }
 
@@ -210,13 +255,22 @@ mod tests {
         let mut ls = String::new();
         labels(&mut ls, &f, &s, &[("job".into(), "lp".into())]);
         let mut out = String::new();
-        header(&mut out, f.desc());
-        let times = [1000, 16_500].map(|ms| {
+        assert!(!header(&mut out, f.desc()));
+        let steps = [1000, 16_500];
+        let times = steps.map(|ms| {
             let mut t = String::new();
             timestamp(&mut t, ms);
             t
         });
-        PointWriter::new(f.desc()).series(&mut out, &ls, &times, &vals);
+        let n = PointWriter::new(f.desc(), 0).series(
+            &mut out,
+            &ls,
+            &steps,
+            &times,
+            &vals,
+            &mut Vec::new(),
+        );
+        assert_eq!(n, 10);
         out.push_str(EOF);
         assert_eq!(
             out,
@@ -246,8 +300,8 @@ mod tests {
             buckets: vec![],
         };
         let mut out = String::new();
-        header(&mut out, &d("a_total"));
-        header(&mut out, &d("b"));
+        assert!(header(&mut out, &d("a_total")));
+        assert!(!header(&mut out, &d("b")));
         assert_eq!(
             out,
             "# TYPE a counter\n# HELP a h\n# TYPE b unknown\n# HELP b h\n"

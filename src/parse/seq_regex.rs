@@ -328,8 +328,7 @@ impl Class {
     fn from_hir(c: &HirClass) -> Class {
         let mut bits = Bits::default();
         let mut wide = Vec::new();
-        let kind;
-        match c {
+        let kind = match c {
             HirClass::Bytes(b) => {
                 for r in b.ranges() {
                     for x in r.start()..=r.end() {
@@ -338,11 +337,11 @@ impl Class {
                 }
                 let mut all_but_lf = bits;
                 all_but_lf.add(b'\n');
-                kind = match (all_but_lf == Bits([u64::MAX; 4]), bits.has(b'\n')) {
+                match (all_but_lf == Bits([u64::MAX; 4]), bits.has(b'\n')) {
                     (true, true) => Kind::AnyByte,
                     (true, false) => Kind::AnyByteButLf,
                     _ => Kind::General,
-                };
+                }
             }
             HirClass::Unicode(u) => {
                 for r in u.ranges() {
@@ -361,13 +360,13 @@ impl Class {
                         w[0].1 + 1 == w[1].0 || (w[0].1 == 0xd7ff && w[1].0 == 0xe000)
                     });
                 let ascii_but_lf = (0..128u8).all(|i| bits.has(i) || i == b'\n');
-                kind = match (all_wide && ascii_but_lf, bits.has(b'\n')) {
+                match (all_wide && ascii_but_lf, bits.has(b'\n')) {
                     (true, true) => Kind::AnyChar,
                     (true, false) => Kind::AnyCharButLf,
                     _ => Kind::General,
-                };
+                }
             }
-        }
+        };
         Class {
             bits,
             table: table(&bits),

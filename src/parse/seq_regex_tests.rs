@@ -171,9 +171,8 @@ fn pattern() -> impl Strategy<Value = String> {
     let piece = (0..PIECES.len(), 0..QUANTS.len()).prop_map(|(p, q)| {
         let p = PIECES[p];
         let q = QUANTS[q];
-        if q.is_empty() || p.chars().count() == 1 || p.starts_with('\\') || p.starts_with('[') {
-            format!("{p}{q}")
-        } else if p.starts_with("(?") {
+        let atom = p.chars().count() == 1 || p.starts_with(['\\', '[', '(']);
+        if q.is_empty() || atom {
             format!("{p}{q}")
         } else {
             format!("(?:{p}){q}")

@@ -39,6 +39,9 @@ pub(super) struct Exemplars {
     /// The next record's number.
     next: u64,
     buf: Vec<u8>,
+    /// Off where nothing shows exemplars (backfill, whose clock is the log's and would make
+    /// every slot due at almost every line).
+    on: bool,
 }
 
 impl Exemplars {
@@ -50,7 +53,13 @@ impl Exemplars {
             seq: 0,
             next: 0,
             buf: Vec::with_capacity(64),
+            on: true,
         }
+    }
+
+    /// Keep no exemplars from now on.
+    pub(super) fn disable(&mut self) {
+        self.on = false;
     }
 
     /// A record starts.
@@ -87,7 +96,7 @@ impl Exemplars {
         rec: &Record,
         value: f64,
     ) {
-        if !s.exemplar_due(slot, now) {
+        if !self.on || !s.exemplar_due(slot, now) {
             return;
         }
         if let Some((id, label)) = &self.field {

@@ -230,6 +230,11 @@ impl SourceRules {
         self.now_ms = now_ms;
     }
 
+    /// Keep no exemplars (for modes that write none).
+    pub fn disable_exemplars(&mut self) {
+        self.exemplars.disable();
+    }
+
     /// The reference of the last record applied (or being applied): what an exemplar of one
     /// of its updates points at when no `exemplar_field` value labels it.
     pub fn line_ref(&self) -> LineRef {

@@ -39,6 +39,9 @@ pub struct Options {
     pub step: Duration,
     /// How late (in log time) a line may arrive and still count at its own step.
     pub window: Duration,
+    /// A value that did not change is written again after this long (at most the step: every
+    /// value at every step).
+    pub refresh: Duration,
     /// Labels added to every series, as a scrape adds `job` and `instance`.
     pub target_labels: Vec<(String, String)>,
 }
@@ -322,6 +325,9 @@ pub fn backfill<W: Sink>(
         error,
     };
     let mut rules = SourceRules::compile(cfg, i, &store).map_err(rules_err)?;
+    // The output has no exemplars, and with the log's clock every slot would be due again at
+    // almost every line.
+    rules.disable_exemplars();
     let time_fields: Vec<FieldId> = match &src.time.field {
         Some(f) => rules.field(f).into_iter().collect(),
         None => DEFAULT_FIELDS
@@ -353,7 +359,12 @@ pub fn backfill<W: Sink>(
     let mut engine = Engine {
         time: TimeParser::new(src.time.layout.clone(), src.time.zone),
         time_fields,
-        timeline: Timeline::new(families, opts.target_labels.clone(), out),
+        timeline: Timeline::new(
+            families,
+            opts.target_labels.clone(),
+            out,
+            i64::try_from(opts.refresh.as_millis()).unwrap_or(i64::MAX),
+        ),
         store: store.clone(),
         selfm,
         step,

@@ -21,6 +21,10 @@ fn line(t: &str, status: u16, size: u32) -> String {
 }
 
 fn run(cfg: &str, text: &str, window: u64) -> (Summary, String) {
+    run_refresh(cfg, text, window, 0)
+}
+
+fn run_refresh(cfg: &str, text: &str, window: u64, refresh: u64) -> (Summary, String) {
     let cfg = Config::from_yaml(cfg, "test.yml").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("access.log");
@@ -30,6 +34,7 @@ fn run(cfg: &str, text: &str, window: u64) -> (Summary, String) {
         files: vec![f],
         step: Duration::from_secs(10),
         window: Duration::from_secs(window),
+        refresh: Duration::from_secs(refresh),
         target_labels: vec![("job".into(), "j".into())],
     };
     let (s, out) = backfill(&cfg, &opts, OneFile(Vec::new()), &mut |_| {}).unwrap();
@@ -149,8 +154,84 @@ fn a_format_without_time_field_is_refused_with_the_key() {
         files: vec![],
         step: Duration::from_secs(10),
         window: Duration::from_secs(10),
+        refresh: Duration::ZERO,
         target_labels: vec![],
     };
     let e = backfill(&cfg, &opts, OneFile(Vec::new()), &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("sources[0].time.field"), "{e}");
+}
+
+/// Every series' samples, by series: `(unix seconds, value)` in time order.
+fn all_points(out: &str) -> std::collections::BTreeMap<String, Vec<(f64, String)>> {
+    let mut m = std::collections::BTreeMap::<String, Vec<(f64, String)>>::new();
+    for l in out.lines().filter(|l| !l.starts_with('#')) {
+        let (rest, t) = l.rsplit_once(' ').unwrap();
+        let (head, v) = rest.rsplit_once(' ').unwrap();
+        m.entry(head.into())
+            .or_default()
+            .push((t.parse().unwrap(), v.into()));
+    }
+    m
+}
+
+/// With a refresh interval, unchanged values are left out, but Prometheus finds the same value
+/// at every step (the latest sample at or before it, never older than the refresh), and the
+/// sample before every change is there (so a window's increase is the same).
+#[test]
+fn unchanged_values_are_thinned_without_changing_what_queries_see() {
+    let mut text = String::new();
+    // 40 minutes, bursts and quiet spells, a rare status and late lines.
+    for s in 0..2400u32 {
+        let busy = (s / 300) % 2 == 0;
+        if (busy && s % 7 == 0) || s % 97 == 0 {
+            let status = if s % 11 == 0 { 500 } else { 200 };
+            text += &line(
+                &format!("01/Jan/2025:00:{:02}:{:02} +0000", s / 60, s % 60),
+                status,
+                s % 2000,
+            );
+        }
+        if s % 500 == 250 {
+            let late = s - 20;
+            text += &line(
+                &format!("01/Jan/2025:00:{:02}:{:02} +0000", late / 60, late % 60),
+                404,
+                5,
+            );
+        }
+    }
+    let (full_s, full) = run_refresh(CFG, &text, 60, 0);
+    let (thin_s, thin) = run_refresh(CFG, &text, 60, 60);
+    assert_eq!(full_s.placed, thin_s.placed);
+    assert!(
+        thin_s.samples * 2 < full_s.samples,
+        "{} of {} samples written",
+        thin_s.samples,
+        full_s.samples
+    );
+    let (full, thin) = (all_points(&full), all_points(&thin));
+    assert_eq!(
+        full.keys().collect::<Vec<_>>(),
+        thin.keys().collect::<Vec<_>>()
+    );
+    for (series, pts) in &full {
+        let got = &thin[series];
+        assert_eq!(got.first(), pts.first(), "{series}: first sample");
+        assert_eq!(got.last(), pts.last(), "{series}: last sample");
+        let mut j = 0;
+        for (i, (t, v)) in pts.iter().enumerate() {
+            while j + 1 < got.len() && got[j + 1].0 <= *t {
+                j += 1;
+            }
+            assert_eq!(&got[j].1, v, "{series} at {t}: value");
+            assert!(
+                t - got[j].0 <= 60.0,
+                "{series} at {t}: sample {} s old",
+                t - got[j].0
+            );
+            if pts.get(i + 1).is_some_and(|n| n.1 != *v) {
+                assert_eq!(got[j].0, *t, "{series}: the sample before a change at {t}");
+            }
+        }
+    }
 }

@@ -139,6 +139,8 @@ pub struct Timeline<W: Sink> {
     written: Option<i64>,
     /// Samples written so far.
     pub samples: u64,
+    /// Unchanged values are written again after this long (see [`om::PointWriter`]).
+    refresh_ms: i64,
 }
 
 /// Write the text buffer out once it is this large.
@@ -146,8 +148,14 @@ const FLUSH_BYTES: usize = 1 << 20;
 
 impl<W: Sink> Timeline<W> {
     /// A timeline over `families` (written in this order), adding the `extra` labels to every
-    /// series, writing to `out`.
-    pub fn new(families: Vec<Arc<Family>>, extra: Vec<(String, String)>, out: W) -> Self {
+    /// series, writing to `out`; a value that did not change is written again after
+    /// `refresh_ms`.
+    pub fn new(
+        families: Vec<Arc<Family>>,
+        extra: Vec<(String, String)>,
+        out: W,
+        refresh_ms: i64,
+    ) -> Self {
         let fams = families
             .into_iter()
             .map(|fam| Fam {
@@ -167,6 +175,7 @@ impl<W: Sink> Timeline<W> {
             buf: String::with_capacity(FLUSH_BYTES * 2),
             written: None,
             samples: 0,
+            refresh_ms,
         }
     }
 
@@ -282,26 +291,28 @@ impl<W: Sink> Timeline<W> {
                 t
             })
             .collect();
+        let mut last = Vec::new();
         for fam in &mut self.fams {
             let w = fam.width;
             let mut header = false;
-            let writer = om::PointWriter::new(fam.fam.desc());
+            let writer = om::PointWriter::new(fam.fam.desc(), self.refresh_ms);
             for t in &fam.tracks {
                 if t.start >= k {
                     continue;
                 }
                 if !header {
-                    om::header(&mut self.buf, fam.fam.desc());
+                    let _ = om::header(&mut self.buf, fam.fam.desc());
                     header = true;
                 }
                 let end = t.end(w).min(k);
-                writer.series(
+                self.samples += writer.series(
                     &mut self.buf,
                     &t.labels,
+                    &self.steps[t.start..end],
                     &times[t.start..end],
                     &t.vals[..(end - t.start) * w],
+                    &mut last,
                 );
-                self.samples += ((end - t.start) * w) as u64;
                 if self.buf.len() >= FLUSH_BYTES {
                     self.out.write(self.buf.as_bytes())?;
                     self.buf.clear();
