@@ -5,7 +5,7 @@
 //! blocks (long retention). Per-status totals at the end must equal a count made here from the
 //! generated lines, and the dashboards' queries must return data over the backfilled range.
 
-#[path = "stack/support.rs"]
+#[path = "common/stack.rs"]
 mod support;
 
 use std::collections::BTreeMap;
@@ -336,12 +336,9 @@ fn backfilled_blocks_serve_totals_and_dashboards() {
     );
     let mut proc = Proc::spawn(
         "prometheus",
-        Command::new(&prometheus)
-            .arg(format!("--config.file={}", prom_cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-            // Blocks older than the retention are deleted at start-up.
-            .arg("--storage.tsdb.retention.time=100y")
-            .arg(format!("--web.listen-address={prom}")),
+        // Blocks older than the retention are deleted at start-up.
+        prometheus_cmd(&prometheus, &prom_cfg, &tsdb, prom)
+            .arg("--storage.tsdb.retention.time=100y"),
         dir.join("prometheus.log"),
     );
     let end = (g.last + STEP_SECS - 1) / STEP_SECS * STEP_SECS;

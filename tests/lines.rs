@@ -8,7 +8,7 @@ mod common;
 mod web;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{access_line, append, http_get, wait_for, Agent};
 use serde_json::Value;
@@ -175,29 +175,12 @@ fn a_5xx_burst_is_served_with_fields_redacted_and_found_by_its_exemplar() {
 /// `logpulse run` on all addresses (the listener is not a loopback one; the test still only
 /// connects to 127.0.0.1).
 fn start_everywhere(cfg: &Path, dir: &Path, args: &[&str]) -> Agent {
-    let port = common::free_port();
-    let stderr = dir.join(format!("agent-{port}.log"));
-    let child = Command::new(common::bin())
-        .args(["run", "--config"])
-        .arg(cfg)
-        .args(["--listen", &format!("0.0.0.0:{port}")])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-        .spawn()
-        .expect("spawn logpulse");
-    let mut a = Agent {
-        child,
-        port,
-        stderr,
-    };
-    wait_for(20, "the agent to answer /healthz", || {
-        if let Ok(Some(st)) = a.child.try_wait() {
-            panic!("agent exited early with {st}: {}", a.log());
-        }
-        http_get(port, "/healthz").filter(|(s, _)| *s == 200)
-    });
-    a
+    let cfg = cfg.display().to_string();
+    let args: Vec<&str> = ["--config", &cfg]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    Agent::launch(dir, "0.0.0.0", &args, &[], common::healthz)
 }
 
 #[test]
@@ -279,22 +262,19 @@ fn the_agent_says_where_people_reach_it_for_alert_links() {
         "{err}"
     );
 
-    let port = common::free_port();
-    let stderr = dir.path().join("agent.log");
-    let child = Command::new(common::bin())
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--web.external-url", "https://logs.example:9145/agent/"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-        .spawn()
-        .expect("spawn logpulse");
-    let a = Agent {
-        child,
-        port,
-        stderr,
-    };
+    let cfg = cfg.display().to_string();
+    let a = Agent::launch(
+        dir.path(),
+        "127.0.0.1",
+        &[
+            "--config",
+            &cfg,
+            "--web.external-url",
+            "https://logs.example:9145/agent/",
+        ],
+        &[],
+        |_| true,
+    );
     let body = wait_for(20, "/metrics", || {
         http_get(a.port, "/metrics").filter(|(s, _)| *s == 200)
     })

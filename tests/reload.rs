@@ -7,40 +7,17 @@ mod common;
 mod web;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{access_line, append, bin, free_port, http_get, sample, wait_for, Agent};
+use common::{access_line, append, bin, sample, wait_for, Agent};
 use web::{bcrypt_hash, Client};
 
 /// Start `logpulse run` with `args` (plus `--listen`) and `env`; waits for /healthz.
 fn start(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Agent {
-    let port = free_port();
-    let stderr = dir.join(format!("agent-{port}.log"));
-    let mut cmd = Command::new(bin());
-    cmd.arg("run")
-        .args(args)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("LOGPULSE_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).expect("stderr file"));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut a = Agent {
-        child: cmd.spawn().expect("spawn logpulse"),
-        port,
-        stderr,
-    };
-    wait_for(20, "the agent to answer /healthz", || {
-        if let Ok(Some(st)) = a.child.try_wait() {
-            panic!("agent exited early with {st}: {}", a.log());
-        }
-        http_get(port, "/healthz").filter(|(s, _)| *s == 200)
-    });
-    a
+    Agent::launch(dir, "127.0.0.1", args, env, common::healthz)
 }
 
 fn hup(a: &Agent) {

@@ -10,7 +10,7 @@
 //!
 //! Loopback only, free ports chosen at run time, every child process killed on drop.
 
-#[path = "stack/support.rs"]
+#[path = "common/stack.rs"]
 mod support;
 
 use std::fs::OpenOptions;
@@ -205,11 +205,7 @@ fn app_and_security_dashboards_have_data_and_totals_equal_the_logs() {
     );
     let mut agent = Proc::spawn(
         "logpulse",
-        Command::new(env!("CARGO_BIN_EXE_logpulse"))
-            .args(["run", "--config"])
-            .arg(&agent_cfg)
-            .arg("--listen")
-            .arg(agent_addr.to_string()),
+        &mut logpulse_cmd(&agent_cfg, agent_addr),
         dir.join("logpulse.log"),
     );
     let prom_cfg = dir.join("prometheus.yml");
@@ -224,13 +220,7 @@ fn app_and_security_dashboards_have_data_and_totals_equal_the_logs() {
     );
     let mut prom_proc = Proc::spawn(
         "prometheus",
-        Command::new(&prometheus)
-            .arg(format!("--config.file={}", prom_cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom}")),
+        &mut prometheus_cmd(&prometheus, &prom_cfg, &dir.join("tsdb"), prom),
         dir.join("prometheus.log"),
     );
 

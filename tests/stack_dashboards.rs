@@ -3,7 +3,7 @@
 //! Prometheus' own parser (promtool on generated recording rules). tests/stack_e2e.rs then runs
 //! every expression against a live Prometheus fed by the agent.
 
-#[path = "stack/support.rs"]
+#[path = "common/stack.rs"]
 mod support;
 
 use serde_json::Value;
@@ -32,7 +32,7 @@ fn dashboards() -> Vec<(String, Value)> {
     for n in &names {
         assert!(
             proven.contains(&n.as_str()),
-            "grafana-dashboards/{n}: no end-to-end test runs its queries (tests/stack/support.rs)"
+            "grafana-dashboards/{n}: no end-to-end test runs its queries (tests/common/stack.rs)"
         );
     }
     files

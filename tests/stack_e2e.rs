@@ -14,9 +14,10 @@
 //! Tools missing: the test fails with "run scripts/setup". Loopback only, free ports chosen at
 //! run time, every child process killed on drop (also when an assertion fails).
 
-#[path = "stack/receiver.rs"]
+mod common;
+#[path = "common/receiver.rs"]
 mod receiver;
-#[path = "stack/support.rs"]
+#[path = "common/stack.rs"]
 mod support;
 #[path = "common/web.rs"]
 mod web;
@@ -27,7 +28,6 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -337,13 +337,7 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
     );
     let mut prom_proc = Proc::spawn(
         "prometheus",
-        Command::new(&prometheus)
-            .arg(format!("--config.file={}", prom_cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom}")),
+        &mut prometheus_cmd(&prometheus, &prom_cfg, &dir.join("tsdb"), prom),
         dir.join("prometheus.log"),
     );
 
@@ -374,12 +368,7 @@ fn burst_pages_slack_and_phone_then_resolves_and_dashboards_have_data() {
     );
     let mut agent = Proc::spawn(
         "logpulse",
-        Command::new(env!("CARGO_BIN_EXE_logpulse"))
-            .arg("run")
-            .arg("--config")
-            .arg(&agent_cfg)
-            .arg("--listen")
-            .arg(agent_addr.to_string())
+        logpulse_cmd(&agent_cfg, agent_addr)
             .arg("--web.config.file")
             .arg(&web_cfg),
         dir.join("logpulse.log"),

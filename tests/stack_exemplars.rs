@@ -2,12 +2,11 @@
 //! negotiates OpenMetrics, ingests the same series as from the text format, and serves the
 //! exemplars from `/api/v1/query_exemplars`: the request ids of the lines, or line references.
 
-#[path = "stack/support.rs"]
+#[path = "common/stack.rs"]
 mod support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -78,11 +77,7 @@ fn prometheus_scrapes_openmetrics_and_stores_exemplars() {
     );
     let mut agent = Proc::spawn(
         "logpulse",
-        Command::new(env!("CARGO_BIN_EXE_logpulse"))
-            .args(["run", "--config"])
-            .arg(&agent_cfg)
-            .arg("--listen")
-            .arg(agent_addr.to_string()),
+        &mut logpulse_cmd(&agent_cfg, agent_addr),
         dir.join("logpulse.log"),
     );
     let prom_cfg = dir.join("prometheus.yml");
@@ -95,13 +90,7 @@ fn prometheus_scrapes_openmetrics_and_stores_exemplars() {
     );
     let mut prom_proc = Proc::spawn(
         "prometheus",
-        Command::new(&prometheus)
-            .arg(format!("--config.file={}", prom_cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom}"))
+        prometheus_cmd(&prometheus, &prom_cfg, &dir.join("tsdb"), prom)
             .arg("--enable-feature=exemplar-storage"),
         dir.join("prometheus.log"),
     );

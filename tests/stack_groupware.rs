@@ -21,9 +21,9 @@
 
 #[path = "groupware/gen.rs"]
 mod gen;
-#[path = "stack/receiver.rs"]
+#[path = "common/receiver.rs"]
 mod receiver;
-#[path = "stack/support.rs"]
+#[path = "common/stack.rs"]
 mod support;
 
 use std::collections::BTreeMap;
@@ -31,7 +31,6 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -269,13 +268,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     );
     let mut prom_proc = Proc::spawn(
         "prometheus",
-        Command::new(&prometheus)
-            .arg(format!("--config.file={}", prom_cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom}")),
+        &mut prometheus_cmd(&prometheus, &prom_cfg, &dir.join("tsdb"), prom),
         dir.join("prometheus.log"),
     );
 
@@ -289,11 +282,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
         );
         agent_procs.push(Proc::spawn(
             "logpulse",
-            Command::new(env!("CARGO_BIN_EXE_logpulse"))
-                .args(["run", "--config"])
-                .arg(&cfg)
-                .arg("--listen")
-                .arg(agents[i].to_string()),
+            &mut logpulse_cmd(&cfg, agents[i]),
             dir.join(format!("{s}.log")),
         ));
     }

@@ -2,7 +2,7 @@
 //! real tools (promtool, amtool from Debian's prometheus / prometheus-alertmanager packages).
 //! A missing tool fails the test with "run scripts/setup".
 
-#[path = "stack/support.rs"]
+#[path = "common/stack.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,7 +3,8 @@
 //! wrong password, without a client certificate, and over plain http.
 //! Tools missing: the test fails with "run scripts/setup". Loopback only, free ports.
 
-#[path = "stack/support.rs"]
+mod common;
+#[path = "common/stack.rs"]
 mod support;
 #[path = "common/web.rs"]
 mod web;
@@ -36,12 +37,7 @@ fn agent(dir: &Path, name: &'static str, web_yml: &str, lines: usize) -> (Proc, 
     let port = free_port();
     let p = Proc::spawn(
         name,
-        Command::new(env!("CARGO_BIN_EXE_logpulse"))
-            .arg("run")
-            .arg("--config")
-            .arg(d.join("logpulse.yml"))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+        logpulse_cmd(&d.join("logpulse.yml"), format!("127.0.0.1:{port}"))
             .arg("--web.config.file")
             .arg(d.join("web.yml")),
         d.join("agent.log"),
@@ -137,16 +133,12 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates() {
     write(&dir.join("prometheus.yml"), &cfg);
     let mut p = Proc::spawn(
         "prometheus",
-        Command::new(&prometheus)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom}")),
+        &mut prometheus_cmd(
+            &prometheus,
+            &dir.join("prometheus.yml"),
+            &dir.join("tsdb"),
+            prom,
+        ),
         dir.join("prometheus.log"),
     );
 
@@ -250,16 +242,12 @@ fn the_shipped_deploy_files_scrape_over_tls_with_basic_auth() {
     let prom: std::net::SocketAddr = format!("127.0.0.1:{prom_port}").parse().unwrap();
     let mut p = Proc::spawn(
         "prometheus",
-        Command::new(&prometheus)
-            .arg(format!(
-                "--config.file={}",
-                prom_dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom}")),
+        &mut prometheus_cmd(
+            &prometheus,
+            &prom_dir.join("prometheus.yml"),
+            &dir.join("tsdb"),
+            prom,
+        ),
         dir.join("prometheus.log"),
     );
     let up = wait_for(Duration::from_secs(40), Duration::from_millis(250), || {

@@ -9,7 +9,7 @@ mod web;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{access_line, append, sample, wait_for, Agent};
@@ -45,30 +45,12 @@ fn checkpoint(dir: &Path) -> String {
 
 /// Start `logpulse run` with extra arguments; `ready` is polled with the port until it holds.
 fn start(cfg: &Path, dir: &Path, args: &[&str], ready: impl Fn(u16) -> bool) -> Agent {
-    let port = common::free_port();
-    let stderr = dir.join(format!("agent-{port}.log"));
-    let child = Command::new(common::bin())
-        .args(["run", "--config"])
-        .arg(cfg)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(args)
-        .env("LOGPULSE_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-        .spawn()
-        .expect("spawn logpulse");
-    let mut a = Agent {
-        child,
-        port,
-        stderr,
-    };
-    wait_for(20, "the agent to be ready", || {
-        if let Ok(Some(st)) = a.child.try_wait() {
-            panic!("agent exited early with {st}: {}", a.log());
-        }
-        ready(port).then_some(())
-    });
-    a
+    let cfg = cfg.display().to_string();
+    let args: Vec<&str> = ["--config", &cfg]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    Agent::launch(dir, "127.0.0.1", &args, &[], ready)
 }
 
 /// Scrape until `series` is `want`; returns the body.

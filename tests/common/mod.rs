@@ -67,7 +67,13 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn dechunk(mut s: &str) -> String {
+/// `port` answers GET /healthz with 200 (plain HTTP).
+pub fn healthz(port: u16) -> bool {
+    http_get(port, "/healthz").is_some_and(|(s, _)| s == 200)
+}
+
+/// Decode a chunked HTTP body (whatever is complete of it).
+pub fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((len, rest)) = s.split_once("\r\n") {
         let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
@@ -100,27 +106,42 @@ pub struct Agent {
 impl Agent {
     /// Start `logpulse run --config cfg` on a free port; waits until /healthz answers.
     pub fn start(cfg: &Path, dir: &Path) -> Agent {
+        let cfg = cfg.display().to_string();
+        Agent::launch(dir, "127.0.0.1", &["--config", &cfg], &[], healthz)
+    }
+
+    /// Start `logpulse run ARGS --listen HOST:PORT` (a free port) with `env` added and
+    /// `LOGPULSE_LOG=debug`, stderr to a file in `dir`; waits until `ready(port)` holds and
+    /// panics with the agent's log if it exits first.
+    pub fn launch(
+        dir: &Path,
+        host: &str,
+        args: &[&str],
+        env: &[(&str, &Path)],
+        ready: impl Fn(u16) -> bool,
+    ) -> Agent {
         let port = free_port();
         let stderr = dir.join(format!("agent-{port}.log"));
-        let child = Command::new(bin())
-            .args(["run", "--config"])
-            .arg(cfg)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+        let mut cmd = Command::new(bin());
+        cmd.arg("run")
+            .args(args)
+            .args(["--listen", &format!("{host}:{port}")])
             .env("LOGPULSE_LOG", "debug")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("spawn logpulse");
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let mut a = Agent {
-            child,
+            child: cmd.spawn().expect("spawn logpulse"),
             port,
             stderr,
         };
-        wait_for(20, "the agent to answer /healthz", || {
+        wait_for(20, "the agent to be ready", || {
             if let Ok(Some(st)) = a.child.try_wait() {
                 panic!("agent exited early with {st}: {}", a.log());
             }
-            http_get(port, "/healthz").filter(|(s, _)| *s == 200)
+            ready(port).then_some(())
         });
         a
     }

@@ -1,5 +1,6 @@
 //! Helpers for the web-config tests: a throwaway PKI (rcgen), bcrypt hashes, and a blocking
-//! HTTPS client (rustls) that can send basic auth and a client certificate.
+//! HTTPS client (rustls) that can send basic auth and a client certificate. Goes with `mod common;`
+//! (chunked bodies are decoded there).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -161,24 +162,11 @@ fn parse(raw: &[u8]) -> Result<Reply, String> {
         .ok_or_else(|| format!("bad status line in {head:?}"))?;
     let head = head.to_ascii_lowercase();
     let body = if head.contains("transfer-encoding: chunked") {
-        dechunk(body)
+        crate::common::dechunk(body)
     } else {
         body.to_string()
     };
     Ok(Reply { status, head, body })
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
-    }
-    out
 }
 
 /// One HTTPS GET to 127.0.0.1:`port` (server name `localhost`). Err: TLS or I/O failure.

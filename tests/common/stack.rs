@@ -128,6 +128,26 @@ impl Drop for Proc {
     }
 }
 
+/// `logpulse run --config cfg --listen listen`; add arguments, then [`Proc::spawn`] it.
+pub fn logpulse_cmd(cfg: &Path, listen: impl std::fmt::Display) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_logpulse"));
+    cmd.args(["run", "--config"])
+        .arg(cfg)
+        .arg("--listen")
+        .arg(listen.to_string());
+    cmd
+}
+
+/// The real Prometheus (`bin`) with config `cfg` and its TSDB in `tsdb`, listening on
+/// `listen`; add arguments, then [`Proc::spawn`] it.
+pub fn prometheus_cmd(bin: &Path, cfg: &Path, tsdb: &Path, listen: SocketAddr) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+        .arg(format!("--web.listen-address={listen}"));
+    cmd
+}
+
 /// Minimal HTTP response.
 #[derive(Debug)]
 pub struct Resp {
