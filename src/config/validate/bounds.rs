@@ -20,31 +20,107 @@ use crate::config::raw::RawLabelFull;
 use crate::parse::{canonical_field_name, FormatSpec};
 use crate::rules::transform::Transform;
 
-/// Fields whose values are unbounded by nature, with what they hold (for the message).
+/// Fields whose values are unbounded by nature, with what they hold (for the message): the
+/// fields of the built-in formats (access logs, `syslog`, `nginx_error`, `apache_error`, `java`;
+/// docs/formats.md) and the usual names in json and logfmt logs. Any other open field is
+/// warned about too, only less specifically; see also [`SUFFIXES`] and `sd.*`.
 const NATURE: &[(&str, &str)] = &[
     ("remote_addr", "client IP"),
     ("http_x_forwarded_for", "client IP list"),
+    ("http_x_real_ip", "client IP"),
+    ("realip_remote_addr", "client IP"),
     ("ip", "client IP"),
     ("client", "client IP"),
+    ("client_ip", "client IP"),
     ("rhost", "client host"),
     ("host", "host name"),
+    ("hostname", "host name"),
+    ("server", "server name"),
+    ("server_name", "server name"),
     ("request", "raw request line"),
     ("request_uri", "raw URI with query"),
+    ("args", "query string"),
+    ("query_string", "query string"),
     ("http_user_agent", "user agent"),
     ("http_referer", "referer URL"),
+    ("http_cookie", "cookies"),
     ("time_local", "timestamp"),
     ("time_iso8601", "timestamp"),
     ("time", "timestamp"),
     ("timestamp", "timestamp"),
+    ("ts", "timestamp"),
     ("msec", "timestamp"),
+    ("request_time", "duration"),
+    ("upstream_response_time", "duration"),
+    ("upstream_connect_time", "duration"),
+    ("upstream_header_time", "duration"),
+    ("duration", "duration"),
+    ("latency", "duration"),
+    ("body_bytes_sent", "byte count"),
+    ("bytes_sent", "byte count"),
+    ("request_length", "byte count"),
+    ("upstream", "upstream address"),
+    ("upstream_addr", "upstream address"),
     ("request_id", "request id"),
+    ("http_x_request_id", "request id"),
+    ("x_request_id", "request id"),
+    ("req_id", "request id"),
+    ("reqid", "request id"),
+    ("correlation_id", "correlation id"),
     ("trace_id", "trace id"),
+    ("traceid", "trace id"),
+    ("http_traceparent", "trace context"),
+    ("traceparent", "trace context"),
+    ("span_id", "span id"),
+    ("spanid", "span id"),
+    ("session_id", "session id"),
     ("user", "user name"),
     ("remote_user", "user name"),
+    ("username", "user name"),
+    ("user_id", "user id"),
+    ("uid", "user id"),
     ("pid", "process id"),
+    ("procid", "process id"),
+    ("tid", "thread id"),
+    ("thread", "thread name"),
+    ("connection", "connection serial number"),
+    ("cid", "connection serial number"),
+    ("connection_requests", "request count"),
+    ("client_port", "client port"),
+    ("remote_port", "client port"),
+    ("structured_data", "raw structured data"),
+    ("msgid", "message id"),
+    ("prefix", "source location or status text"),
     ("message", "free text"),
     ("msg", "free text"),
+    ("exception", "exception text"),
+    ("root_cause", "exception text"),
+    ("error", "free text"),
+    ("err", "free text"),
 ];
+
+/// Name endings that say what an unbounded field holds, for names not in [`NATURE`]
+/// (`order_id`, `upstream_port`, `peer_addr`).
+const SUFFIXES: &[(&str, &str)] = &[
+    ("_id", "an id"),
+    ("_uuid", "an id"),
+    ("_port", "a port number"),
+    ("_addr", "an address"),
+    ("_ip", "an IP address"),
+    ("_time", "a time or duration"),
+    ("_bytes", "a byte count"),
+];
+
+/// What field `field` holds when its name tells (for the warning).
+fn nature(field: &str) -> Option<&'static str> {
+    let f = canonical(field);
+    NATURE
+        .iter()
+        .find(|(n, _)| *n == f)
+        .or_else(|| SUFFIXES.iter().find(|(end, _)| f.ends_with(end)))
+        .map(|(_, what)| *what)
+        .or_else(|| f.starts_with("sd.").then_some("structured data parameter"))
+}
 
 /// Fields of the built-in formats that the writing software fills from a small vocabulary of
 /// its own, which content passing through (a URI, a user name, a message) cannot choose:
@@ -106,8 +182,8 @@ impl Bounds {
                 )),
             };
         }
-        Path::Open(match NATURE.iter().find(|(n, _)| *n == canonical(field)) {
-            Some((_, what)) => format!("from field {field:?} ({what})"),
+        Path::Open(match nature(field) {
+            Some(what) => format!("from field {field:?} ({what})"),
             None => format!("from {} field {field:?}", self.format),
         })
     }
@@ -467,6 +543,74 @@ mod tests {
             assert!(warnings(format, labels).is_empty(), "{format} {labels}");
         }
         assert_eq!(warnings("syslog", "{p: service}").len(), 1);
+    }
+
+    /// Fields of the built-in formats (and usual json/logfmt names) that log content fills:
+    /// a label on one warns, saying what the field holds.
+    #[test]
+    fn unbounded_fields_of_the_built_in_formats_warn_naming_what_they_hold() {
+        for (format, field, what) in [
+            ("syslog", "pid", "process id"),
+            ("syslog", "procid", "process id"),
+            ("syslog", "host", "host name"),
+            ("syslog", "msgid", "message id"),
+            ("syslog", "structured_data", "raw structured data"),
+            ("syslog", "sd.origin@32473.ip", "structured data parameter"),
+            ("syslog", "sd.meta.sequenceId", "structured data parameter"),
+            ("nginx_error", "pid", "process id"),
+            ("nginx_error", "tid", "thread id"),
+            ("nginx_error", "connection", "connection serial number"),
+            ("nginx_error", "cid", "connection serial number"),
+            ("nginx_error", "client", "client IP"),
+            ("nginx_error", "server", "server name"),
+            ("nginx_error", "upstream", "upstream address"),
+            ("nginx_error", "request", "raw request line"),
+            ("apache_error", "tid", "thread id"),
+            ("apache_error", "client_port", "client port"),
+            ("apache_error", "prefix", "source location"),
+            ("apache_error", "http_referer", "referer URL"),
+            ("java", "pid", "process id"),
+            ("java", "thread", "thread name"),
+            ("java", "exception", "exception text"),
+            ("java", "root_cause", "exception text"),
+            ("combined", "remote_addr", "client IP"),
+            ("combined", "uri", "raw URI with query"),
+            ("combined", "body_bytes_sent", "byte count"),
+            ("auto", "request_time", "duration"),
+            (
+                "{nginx: '$remote_addr $upstream_addr $request_id $connection'}",
+                "upstream_addr",
+                "upstream address",
+            ),
+            (
+                "{nginx: '$remote_addr $upstream_addr $request_id $connection'}",
+                "request_id",
+                "request id",
+            ),
+            ("json", "trace_id", "trace id"),
+            ("json", "span_id", "span id"),
+            ("json", "http_x_request_id", "request id"),
+            ("logfmt", "correlation_id", "correlation id"),
+            // By name ending, for names the list does not have.
+            ("json", "order_id", "an id"),
+            ("logfmt", "upstream_port", "a port number"),
+            ("json", "peer_addr", "an address"),
+        ] {
+            let w = warnings(format, &format!("{{x: {{field: '{field}'}}}}"));
+            assert!(
+                w.len() == 1 && w[0].contains(&format!("from field {field:?} ({what}")),
+                "{format} {field}: {w:?}"
+            );
+        }
+        // A name that tells nothing still warns, naming the format.
+        let w = warnings("json", "{x: colour}");
+        assert!(
+            w.len() == 1 && w[0].contains("from json field \"colour\""),
+            "{w:?}"
+        );
+        // The writing software's vocabulary does not warn, whatever the list says.
+        assert!(warnings("syslog", "{s: severity, f: facility}").is_empty());
+        assert!(warnings("apache_error", "{c: code}").is_empty());
     }
 
     #[test]
