@@ -31,8 +31,6 @@ pub(super) struct Bufs {
 /// A compiled label.
 #[derive(Debug)]
 pub(super) struct LabelRule {
-    /// Label name (for `explain`).
-    pub(super) name: String,
     /// `Some(field)` when the value is the field's bytes as they are (no regex, transform, map
     /// or default): the common case, served before the general path's checks.
     plain: Option<FieldId>,
@@ -62,7 +60,6 @@ impl LabelRule {
             }
         };
         LabelRule {
-            name: l.name.clone(),
             check,
             plain,
             src: l.value.clone(),
@@ -82,6 +79,38 @@ impl LabelRule {
 
     /// Append this label's value for the line to `key`. False when it has none (its transform
     /// gives no value for the line and it has no `default`): the update is skipped.
+    /// True when `self` and `other` give the same value for every line (names aside).
+    fn same_value(&self, other: &LabelRule) -> bool {
+        let src = match (&self.src, &other.src) {
+            (LabelValue::Const(a), LabelValue::Const(b)) => a == b,
+            (LabelValue::Field(a), LabelValue::Field(b)) => a == b,
+            (LabelValue::Template(a), LabelValue::Template(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|p| match p {
+                        (TemplatePart::Lit(x), TemplatePart::Lit(y)) => x == y,
+                        (TemplatePart::Field(x), TemplatePart::Field(y)) => x == y,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        };
+        let regex = match (&self.regex, &other.regex) {
+            (None, None) => true,
+            (Some((a, _, ra)), Some((b, _, rb))) => a.as_str() == b.as_str() && ra == rb,
+            _ => false,
+        };
+        let xform = match (&self.xform, &other.xform) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.transform().same(b.transform()),
+            _ => false,
+        };
+        src && regex
+            && xform
+            && self.map == other.map
+            && self.default == other.default
+            && self.check == other.check
+    }
+
     #[inline]
     pub(super) fn push_value(
         &mut self,
@@ -178,6 +207,96 @@ impl LabelRule {
 }
 
 /// Bytes 0x20..=0x7E only: the usual label value, pushed as is.
+/// One label of a metric: its name and which of the source's label computations gives it.
+#[derive(Debug)]
+pub(super) struct LabelUse {
+    pub(super) name: String,
+    slot: usize,
+}
+
+/// The label computations of a source's metrics, each distinct one once: metrics that share a
+/// label (the `http` profile's route, method, device, menu) compute it once per line and copy
+/// the encoded value.
+#[derive(Debug, Default)]
+pub(super) struct SharedLabels {
+    rules: Vec<LabelRule>,
+    vals: Vec<Val>,
+    /// The line being labelled (see [`SharedLabels::next_line`]).
+    line: u64,
+}
+
+/// A computation's result for line `at`: the encoded label (as [`push_label`] writes it), or
+/// no value.
+#[derive(Debug, Default)]
+struct Val {
+    at: u64,
+    ok: bool,
+    key: Vec<u8>,
+}
+
+impl SharedLabels {
+    /// The use of `l`, sharing the computation of an earlier label with the same value.
+    pub(super) fn add(&mut self, l: &Label) -> LabelUse {
+        let rule = LabelRule::new(l);
+        let slot = match self.rules.iter().position(|r| r.same_value(&rule)) {
+            Some(i) => i,
+            None => {
+                self.rules.push(rule);
+                self.vals.push(Val::default());
+                self.rules.len() - 1
+            }
+        };
+        LabelUse {
+            name: l.name.clone(),
+            slot,
+        }
+    }
+
+    /// A new line: every computation is due again.
+    #[inline]
+    pub(super) fn next_line(&mut self) {
+        self.line = self.line.wrapping_add(1);
+        if self.line == 0 {
+            // `at` starts at 0: never let a fresh slot pass for computed.
+            self.vals.iter_mut().for_each(|v| v.at = u64::MAX);
+            self.line = 1;
+        }
+    }
+
+    /// Append the value of `u` for this line to `key`; false when the label has no value.
+    #[inline]
+    pub(super) fn push(
+        &mut self,
+        u: &LabelUse,
+        line: &[u8],
+        rec: &Record,
+        b: &mut Bufs,
+        key: &mut Vec<u8>,
+    ) -> bool {
+        let rule = &mut self.rules[u.slot];
+        if rule.plain.is_some() {
+            // A field's bytes: as cheap to copy from the line as from a slot.
+            return rule.push_value(line, rec, b, key);
+        }
+        let v = &mut self.vals[u.slot];
+        if v.at != self.line {
+            v.key.clear();
+            v.ok = rule.push_value(line, rec, b, &mut v.key);
+            v.at = self.line;
+        }
+        if v.ok {
+            key.extend_from_slice(&v.key);
+        }
+        v.ok
+    }
+
+    /// How many distinct computations the labels need.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.rules.len()
+    }
+}
+
 #[inline]
 fn printable_ascii(v: &[u8]) -> bool {
     v.iter().all(|&b| b.wrapping_sub(0x20) < 0x5f)

@@ -24,7 +24,7 @@ pub mod transform;
 
 pub use exemplar::LineRef;
 pub use explain::{escape_control, Explanation};
-use label::{Bufs, LabelRule};
+use label::{Bufs, LabelUse, SharedLabels};
 
 /// Most series declared up front per metric (the cross product of known label values): a
 /// convenience, so it stays small.
@@ -66,7 +66,7 @@ pub enum Change {
 struct MetricRule {
     name: String,
     conds: Vec<Condition>,
-    labels: Vec<LabelRule>,
+    labels: Vec<LabelUse>,
     action: Action,
     scale: f64,
     buckets: Arc<[f64]>,
@@ -98,6 +98,8 @@ pub struct SourceRules {
     record: Record,
     metrics: Vec<MetricRule>,
     key: Vec<u8>,
+    /// Label computations, shared by the metrics.
+    labels: SharedLabels,
     bufs: Bufs,
     now: u64,
     now_ms: u64,
@@ -108,7 +110,12 @@ pub struct SourceRules {
     lines: Option<lines::LineKeeper>,
 }
 
-fn metric(m: &Metric, store: &Store, limit: usize) -> Result<MetricRule, RuleError> {
+fn metric(
+    m: &Metric,
+    store: &Store,
+    limit: usize,
+    shared: &mut SharedLabels,
+) -> Result<MetricRule, RuleError> {
     let desc = Desc {
         name: m.name.clone(),
         help: m.help.clone(),
@@ -158,7 +165,7 @@ fn metric(m: &Metric, store: &Store, limit: usize) -> Result<MetricRule, RuleErr
     Ok(MetricRule {
         name: m.name.clone(),
         conds: m.conditions.clone(),
-        labels: m.labels.iter().map(LabelRule::new).collect(),
+        labels: m.labels.iter().map(|l| shared.add(l)).collect(),
         action: m.action,
         scale: m.scale,
         buckets: m.buckets.clone().into(),
@@ -178,10 +185,11 @@ impl SourceRules {
             key: format!("{key}.format"),
             message: e.to_string(),
         })?;
+        let mut labels = SharedLabels::default();
         let metrics = src
             .metrics
             .iter()
-            .map(|m| metric(m, store, cfg.global.series_limit))
+            .map(|m| metric(m, store, cfg.global.series_limit, &mut labels))
             .collect::<Result<_, _>>()?;
         let mut shown = Vec::new();
         for name in parser.known_fields() {
@@ -196,6 +204,7 @@ impl SourceRules {
             record,
             metrics,
             key: Vec::with_capacity(256),
+            labels,
             bufs: Bufs::default(),
             now: crate::store::now_secs(),
             now_ms: crate::store::now_ms(),
@@ -312,6 +321,7 @@ impl SourceRules {
         mut on_update: Option<&mut dyn FnMut(Update<'_>)>,
     ) -> usize {
         let rec = &self.record;
+        self.labels.next_line();
         let mut n = 0;
         'metric: for m in &mut self.metrics {
             for c in &m.conds {
@@ -357,8 +367,11 @@ impl SourceRules {
             }
             self.key.clear();
             let mut missing = None;
-            for l in &mut m.labels {
-                if !l.push_value(line, rec, &mut self.bufs, &mut self.key) {
+            for l in &m.labels {
+                if !self
+                    .labels
+                    .push(l, line, rec, &mut self.bufs, &mut self.key)
+                {
                     missing = Some(&l.name);
                     break;
                 }

@@ -41,6 +41,51 @@ sources:
     assert!(out.contains("b_total{r=\"/u/alice\"} 2\n"), "{out}");
     assert!(out.contains("b_total{r=\"/u/:id\"} 1\n"), "{out}");
     assert!(out.contains("b_total{r=\"/u/bob\"} 1\n"), "{out}");
+    // a and c share one computation (same list); b has its own.
+    assert_eq!(rules.labels.len(), 2);
+}
+
+#[test]
+fn metrics_share_a_label_computation_and_each_line_gets_its_own() {
+    // Same field and transform under different names and in different metrics: one
+    // computation, redone for every line (a missing value on one line must not stick).
+    let (store, mut rules) = compile(
+        r#"
+sources:
+  - name: s
+    paths: [/dev/null]
+    format: combined
+    metrics:
+      - {name: a_total, type: counter, labels: {d: {field: http_user_agent, transform: device}, m: {field: request_method, transform: method}, k: {value: x}}}
+      - {name: b_total, type: counter, labels: {device: {field: http_user_agent, transform: device}, k: {value: x}}}
+      - {name: c_total, type: counter, labels: {app: {field: http_user_agent, transform: app}, k: {value: z}}}
+"#,
+    );
+    // device, method, "x", app, "z"
+    assert_eq!(rules.labels.len(), 5);
+    let line = |ua: &str| {
+        format!(r#"1.2.3.4 - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "{ua}""#)
+    };
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36";
+    let bot = "Googlebot/2.1 (+http://www.google.com/bot.html)";
+    assert_eq!(rules.apply(line(chrome).as_bytes()), Ok(2));
+    assert_eq!(rules.apply(line(bot).as_bytes()), Ok(2));
+    assert_eq!(rules.apply(line(chrome).as_bytes()), Ok(2));
+    let out = render(&store);
+    assert!(
+        out.contains("a_total{d=\"desktop\",k=\"x\",m=\"GET\"} 2\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a_total{d=\"bot\",k=\"x\",m=\"GET\"} 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("b_total{device=\"desktop\",k=\"x\"} 2\n"),
+        "{out}"
+    );
+    assert!(out.contains("b_total{device=\"bot\",k=\"x\"} 1\n"), "{out}");
+    assert!(!out.contains("c_total{"), "{out}");
 }
 
 /// Issue 8: the `route` label kept ESC and other control characters from the URI.

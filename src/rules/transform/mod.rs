@@ -273,6 +273,28 @@ impl Transform {
         self.cardinality().is_some()
     }
 
+    /// True when `self` and `other` give the same output for every input: the same variant
+    /// over the same compiled tables (one `Arc` per source after validation, so pointers
+    /// compare).
+    pub fn same(&self, other: &Transform) -> bool {
+        use Transform as T;
+        match (self, other) {
+            (T::Route(a), T::Route(b)) => Arc::ptr_eq(a, b),
+            (T::Device(a), T::Device(b))
+            | (T::App(a), T::App(b))
+            | (T::AppVersion(a), T::AppVersion(b)) => Arc::ptr_eq(a, b),
+            (T::Menu(a), T::Menu(b)) => Arc::ptr_eq(a, b),
+            (T::Referrer(a), T::Referrer(b)) => Arc::ptr_eq(a, b),
+            (T::Security(a), T::Security(b)) => Arc::ptr_eq(a, b),
+            (T::StatusClass, T::StatusClass)
+            | (T::Status, T::Status)
+            | (T::Method, T::Method)
+            | (T::Lower, T::Lower)
+            | (T::Level, T::Level) => true,
+            _ => false,
+        }
+    }
+
     /// True when the output never holds a control character whatever the input (a route turns
     /// a segment holding one into `:id`; menu and app names are checked config text; a
     /// referrer's site is a host of letters, digits, `-`, `.`, `_`), so the label needs no check
@@ -313,6 +335,11 @@ impl Applier {
     /// Ready `transform` for one label.
     pub fn new(transform: Transform) -> Applier {
         Applier { transform }
+    }
+
+    /// The transform applied.
+    pub fn transform(&self) -> &Transform {
+        &self.transform
     }
 
     /// Write the transform of `v` into `out` (cleared by the caller). False when the transform
