@@ -18,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
+mod cache;
 pub mod device;
 pub mod http;
 pub mod level;
@@ -307,34 +308,27 @@ impl Transform {
 /// State shared by every label of one source, kept between lines.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    route: RouteMemo,
     device: device::DeviceState,
     menu: menu::MenuState,
     referrer: referrer::ReferrerState,
     security: security::SecurityState,
 }
 
-/// The last route computed: the `http` profile labels three metrics with the route of the same
-/// URI, and normalising it is the costliest transform, so the 2nd and 3rd are a copy.
-#[derive(Debug, Default)]
-struct RouteMemo {
-    /// Address of the pattern list the memo was made with (`0`: empty memo). Equal lists are
-    /// one `Arc` after validation; distinct lists never share an address while both live.
-    set: usize,
-    input: Vec<u8>,
-    output: Vec<u8>,
-}
-
 /// One label's transform, with the state it keeps from line to line.
 #[derive(Debug)]
 pub struct Applier {
     transform: Transform,
+    /// Outputs of the costly transforms (route, menu, referrer) by input.
+    cache: cache::OutputCache,
 }
 
 impl Applier {
     /// Ready `transform` for one label.
     pub fn new(transform: Transform) -> Applier {
-        Applier { transform }
+        Applier {
+            transform,
+            cache: cache::OutputCache::default(),
+        }
     }
 
     /// The transform applied.
@@ -347,20 +341,13 @@ impl Applier {
     /// ordinary request's security kind): `out` is then left empty.
     #[inline]
     pub fn apply(&mut self, v: &[u8], scratch: &mut Scratch, out: &mut Vec<u8>) -> bool {
+        let cache = &mut self.cache;
         match &self.transform {
             Transform::Route(p) => {
-                let set = p.as_ptr() as usize;
-                let memo = &mut scratch.route;
-                if memo.set == set && memo.input == v {
-                    out.extend_from_slice(&memo.output);
-                } else {
+                return cache.get(v, out, |out| {
                     route::route(v, p, out);
-                    memo.set = set;
-                    memo.input.clear();
-                    memo.input.extend_from_slice(v);
-                    memo.output.clear();
-                    memo.output.extend_from_slice(out);
-                }
+                    true
+                })
             }
             Transform::StatusClass => http::status_class(v, out),
             Transform::Status => http::status(v, out),
@@ -375,9 +362,16 @@ impl Applier {
                 None => return false,
             },
             Transform::Menu(m) => {
-                return menu::menu(m, v, &mut scratch.menu, &mut scratch.security.uri, out)
+                return cache.get(v, out, |out| {
+                    menu::menu(m, v, &mut scratch.menu, &mut scratch.security.uri, out)
+                })
             }
-            Transform::Referrer(r) => referrer::referrer(r, v, &mut scratch.referrer, out),
+            Transform::Referrer(r) => {
+                return cache.get(v, out, |out| {
+                    referrer::referrer(r, v, &mut scratch.referrer, out);
+                    true
+                })
+            }
             Transform::Security(r) => return security::security(r, v, &mut scratch.security, out),
             Transform::Lower => lower(v, out),
             Transform::Level => level::level(v, out),
