@@ -405,27 +405,32 @@ impl SecurityRules {
     }
 }
 
-/// The URI conditions of the last URI looked at: the menu labels and the security label of a
-/// line ask about the same URI.
+/// The URI conditions of the URIs looked at lately: the menu labels and the security label of
+/// a line ask about the same URI, and a log asks about the same URIs again and again.
 #[derive(Debug, Default)]
 pub struct UriMemo {
     owner: usize,
-    input: Vec<u8>,
-    bits: u128,
+    cache: super::cache::OutputCache,
+    out: Vec<u8>,
 }
 
 impl UriMemo {
-    /// `rules.uri_bits(uri)`, from memory when `uri` was the last one asked about.
+    /// `rules.uri_bits(uri)`, from memory when `uri` was asked about lately.
     #[inline]
     fn bits(&mut self, rules: &SecurityRules, uri: &[u8]) -> u128 {
         let owner = rules as *const _ as usize;
-        if self.owner != owner || self.input != uri {
-            self.bits = rules.uri_bits(uri);
+        if self.owner != owner {
+            self.cache = Default::default();
             self.owner = owner;
-            self.input.clear();
-            self.input.extend_from_slice(uri);
         }
-        self.bits
+        self.out.clear();
+        self.cache.get(uri, &mut self.out, |o| {
+            o.extend_from_slice(&rules.uri_bits(uri).to_le_bytes());
+            true
+        });
+        self.out
+            .first_chunk::<16>()
+            .map_or(0, |b| u128::from_le_bytes(*b))
     }
 
     /// `rules.uri_kind(uri)`, sharing the work with the other labels of the line.
