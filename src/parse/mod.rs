@@ -35,6 +35,7 @@ use serde::Deserialize;
 
 pub mod access;
 pub mod apache_error;
+mod bytesearch;
 pub mod java;
 pub mod json;
 pub mod level;

@@ -14,7 +14,8 @@
 use memchr::memchr;
 use memchr::memmem::Finder;
 
-use super::access::{escaped, split_request};
+use super::access::split_request;
+use super::bytesearch::escaped;
 use super::{canonical_field_name, BuildError, FieldId, LineParser, ParseError, Record};
 
 /// Literals up to this long are searched with memchr on their first byte and compared by hand;
