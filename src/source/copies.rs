@@ -7,14 +7,14 @@
 //! just another file, read from 0). New files shorter than 64 bytes are held at most 250 ms to
 //! tell (a copy may be in progress). The rules are in [`super::decide`].
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use super::decide::{self, State, Truncation};
-use super::fds::Fd;
+use super::fds::{self, Fd};
 use super::files::PendingCopy;
 use super::fingerprint::{
     file_id, fingerprint_of, is_compressed, read_head, FileId, Head, HEAD_MAX,
@@ -200,7 +200,7 @@ impl Tailer {
                 continue;
             }
             self.make_room();
-            let Ok(file) = File::open(&path) else {
+            let Ok(file) = fds::open(&path) else {
                 continue;
             };
             let file = Fd::new(file);
@@ -285,7 +285,7 @@ impl Tailer {
             }
             let path = e.path();
             self.make_room();
-            let Ok(file) = File::open(&path) else {
+            let Ok(file) = fds::open(&path) else {
                 continue;
             };
             let file = Fd::new(file);
@@ -340,7 +340,7 @@ impl Tailer {
             offset,
         });
         self.insert(file, info, &md, offset, split, state);
-        self.table.index_paths();
+        self.reindex();
         self.read(id, sink);
     }
 }

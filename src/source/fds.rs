@@ -5,8 +5,11 @@
 //! identity when they are written to. The budget stays below `RLIMIT_NOFILE`, so the HTTP
 //! server, inotify, checkpoint writes and logging always find descriptors.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::io;
 use std::ops::Deref;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Descriptors currently held by followed and held files.
@@ -49,6 +52,20 @@ fn soft_nofile() -> u64 {
         return 1 << 20;
     }
     r.rlim_cur
+}
+
+/// Open a log file for reading without updating its access time when allowed (`O_NOATIME`
+/// needs the file's owner or CAP_FOWNER): with `relatime`, every read of a file written since
+/// the last read would otherwise dirty its inode.
+pub(crate) fn open(path: &Path) -> io::Result<File> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
+        other => other,
+    }
 }
 
 /// Descriptors held now.

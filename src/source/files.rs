@@ -2,6 +2,8 @@
 //! matched), and the path index that maps event paths to them.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
@@ -10,6 +12,11 @@ use super::fds::Fd;
 use super::fingerprint::{FileId, HeadBytes};
 use super::split::Splitter;
 use super::FileInfo;
+
+type Fast = foldhash::fast::RandomState;
+
+/// Bytes kept from the end of what was read.
+pub(crate) const TAIL: usize = 64;
 
 /// A file being read.
 pub(crate) struct Followed {
@@ -22,6 +29,11 @@ pub(crate) struct Followed {
     pub orig_path: PathBuf,
     /// Next byte to read.
     pub read_pos: u64,
+    /// The last bytes read (up to [`TAIL`]) before `read_pos`: read again with the new data
+    /// and compared, they tell a truncation (rewritten past our offset included) without a
+    /// `stat` or a second read. `tail_len` 0: not known yet.
+    pub tail: [u8; TAIL],
+    pub tail_len: u8,
     /// End of the last batch handed to the sink.
     pub delivered: u64,
     pub split: Splitter,
@@ -77,9 +89,11 @@ const RECENT_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 /// Every file a tailer knows, by identity.
 #[derive(Default)]
 pub(crate) struct FileTable {
-    pub files: HashMap<FileId, Followed>,
-    /// Event paths (names, and targets of symlinked names) → followed file.
-    pub by_path: HashMap<PathBuf, FileId>,
+    /// (Hashed with foldhash, randomly seeded: looked up on every event and read.)
+    pub files: HashMap<FileId, Followed, Fast>,
+    /// Event names (watch descriptor of the directory → name) of followed files, symlink
+    /// targets included.
+    pub by_name: HashMap<i32, HashMap<OsString, FileId, Fast>, Fast>,
     /// Symlinked matches → their targets (last scan).
     pub links: HashMap<PathBuf, PathBuf>,
     pub dormant: HashMap<FileId, Dormant>,
@@ -128,21 +142,114 @@ impl FileTable {
         );
     }
 
-    /// Rebuild the path index. A rotated file may still carry the name of the new file at its
+    /// Rebuild the name index. A rotated file may still carry the name of the new file at its
     /// old path: the active file wins the name (files being drained are read on every wake-up
     /// anyway).
-    pub(crate) fn index_paths(&mut self) {
-        self.by_path.clear();
+    ///
+    /// Events are matched to files when they arrive, with the index of that moment: a file
+    /// that gains a name here may have had its writes put down to another file, so it goes to
+    /// `gained`, to be read.
+    pub(crate) fn index_paths(
+        &mut self,
+        wd_of: &dyn Fn(&Path) -> Option<i32>,
+        gained: &mut Vec<FileId>,
+    ) {
+        let old = std::mem::take(&mut self.by_name);
         for active in [false, true] {
             for (id, f) in &self.files {
                 if (f.state == State::Active) != active {
                     continue;
                 }
-                self.by_path.insert(f.info.path.clone(), *id);
-                if let Some(real) = self.links.get(&f.info.path) {
-                    self.by_path.insert(real.clone(), *id);
+                let real = self.links.get(&f.info.path);
+                for p in std::iter::once(&f.info.path).chain(real) {
+                    let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+                        continue;
+                    };
+                    if let Some(wd) = wd_of(dir) {
+                        self.by_name
+                            .entry(wd)
+                            .or_default()
+                            .insert(name.to_os_string(), *id);
+                    }
                 }
             }
         }
+        for (wd, names) in &self.by_name {
+            let before = old.get(wd);
+            for (name, id) in names {
+                if before.and_then(|m| m.get(name)) != Some(id) {
+                    gained.push(*id);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+impl Followed {
+    /// A file followed from its start (for tests).
+    pub(crate) fn from_start(path: &Path) -> Followed {
+        use super::fingerprint::fingerprint_of;
+        let file = std::fs::File::open(path).expect("open");
+        let md = file.metadata().expect("stat");
+        Followed {
+            file: Some(Fd::new(file)),
+            info: FileInfo {
+                path: path.to_path_buf(),
+                fingerprint: fingerprint_of(&md, b""),
+            },
+            head: HeadBytes::new(b""),
+            orig_path: path.to_path_buf(),
+            read_pos: 0,
+            tail: [0; TAIL],
+            tail_len: 0,
+            delivered: 0,
+            split: Splitter::new(4096),
+            last_growth: Instant::now(),
+            seen: None,
+            size: 0,
+            mtime: None,
+            state: State::Active,
+            truncations: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_given_a_name_is_to_be_read() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (old, new) = (d.path().join("old"), d.path().join("new"));
+        std::fs::write(&old, b"").expect("write");
+        std::fs::write(&new, b"").expect("write");
+        let mut t = FileTable::default();
+        // Both carry the name app.log (the old one was renamed, which no scan has seen yet).
+        let app = d.path().join("app.log");
+        for (id, p) in [((1, 1), &old), ((1, 2), &new)] {
+            let mut f = Followed::from_start(p);
+            f.info.path = app.clone();
+            t.files.insert(id, f);
+        }
+        let dir = d.path().to_path_buf();
+        let wd_of = |p: &Path| (p == dir).then_some(7);
+        let mut gained = Vec::new();
+        t.index_paths(&wd_of, &mut gained);
+        assert_eq!(gained.len(), 1, "one of them has the name");
+        let first = gained[0];
+        // The scan finds the first one rotated: the other one gets the name, and is read (its
+        // writes may have been put down to the first one).
+        t.files.get_mut(&first).expect("followed").state = State::Rotated;
+        gained.clear();
+        t.index_paths(&wd_of, &mut gained);
+        let other = if first == (1, 1) { (1, 2) } else { (1, 1) };
+        assert_eq!(gained, vec![other]);
+        assert_eq!(t.by_name[&7][std::ffi::OsStr::new("app.log")], other);
+        // Nothing changed: nothing to read.
+        gained.clear();
+        t.index_paths(&wd_of, &mut gained);
+        assert!(gained.is_empty());
     }
 }

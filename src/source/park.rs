@@ -2,7 +2,7 @@
 //! descriptor closed; identity, offset and partial line kept) and reopened by identity (device
 //! + inode, looked up at their path, else in their directory) when they must be read.
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::DirEntryExt;
 use std::time::Instant;
 
@@ -63,7 +63,7 @@ impl Tailer {
             }
         }
         for p in candidates {
-            let Ok(file) = File::open(&p) else { continue };
+            let Ok(file) = fds::open(&p) else { continue };
             if file.metadata().is_ok_and(|md| file_id(&md) == id) {
                 if let Some(f) = self.table.files.get_mut(&id) {
                     f.file = Some(Fd::new(file));
@@ -96,6 +96,6 @@ impl Tailer {
                 sink.event(TailEvent::Closed { file: f.info });
             }
         }
-        self.table.index_paths();
+        self.reindex();
     }
 }

@@ -11,12 +11,13 @@ use std::time::Instant;
 use memchr::memrchr;
 
 use super::decide::{self, Truncation};
-use super::files::Followed;
+use super::files::{Followed, TAIL};
 use super::fingerprint::{
-    fingerprint, head_matches, identity, is_compressed, may_be_compressed, HEAD_MAX,
+    fingerprint, fnv1a, head_matches, identity, is_compressed, may_be_compressed, read_head,
+    HeadBytes, HEAD_MAX,
 };
 use super::split::{Piece, Splitter};
-use super::{FileInfo, TailError, TailEvent, TailSink};
+use super::{FileInfo, Fingerprint, TailError, TailEvent, TailSink};
 use std::os::unix::fs::FileExt;
 
 /// Read buffer size (one batch per buffer at most).
@@ -52,43 +53,78 @@ pub(crate) enum Outcome {
     Parked,
 }
 
+/// How a followed file is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// After a write event: read from the position at once; the bytes read last, read again
+    /// with the new ones, tell a truncation.
+    Event,
+    /// The backstop poll and rare paths: `fstat` first (an unchanged file is not read), and
+    /// the head checked too.
+    Poll,
+}
+
 /// Check one followed file (truncation, head change) and read it to its end or the budget.
 pub(crate) fn read_followed(
     f: &mut Followed,
     buf: &mut [u8],
     sink: &mut dyn TailSink,
     stop: &AtomicBool,
+    look: Look,
 ) -> io::Result<Outcome> {
     let Some(file) = f.file.as_deref() else {
         return Ok(Outcome::Parked);
     };
-    let md = file.metadata()?;
-    let size = md.len();
-    let mtime = md.modified().ok();
-    if f.seen == Some((size, mtime)) && f.read_pos >= size {
-        return Ok(Outcome::Done);
-    }
-    f.seen = Some((size, mtime));
-    f.size = size;
-    f.mtime = mtime;
     let fp = f.info.fingerprint;
-    if decide::truncated(size, f.read_pos, fp.head_len, || head_matches(file, &fp))? {
-        return Ok(Outcome::Truncated);
+    // Nothing read yet from this descriptor (resumed, started at the end): no bytes to compare
+    // with, the size and head tell.
+    let look = if f.tail_len == 0 && f.read_pos > 0 {
+        Look::Poll
+    } else {
+        look
+    };
+    if look == Look::Poll {
+        let md = file.metadata()?;
+        let size = md.len();
+        let mtime = md.modified().ok();
+        if f.seen == Some((size, mtime)) && f.read_pos >= size {
+            return Ok(Outcome::Done);
+        }
+        f.seen = Some((size, mtime));
+        f.size = size;
+        f.mtime = mtime;
+        if decide::truncated(size, f.read_pos, fp.head_len, || head_matches(file, &fp))? {
+            return Ok(Outcome::Truncated);
+        }
     }
-    if (fp.head_len as usize) < HEAD_MAX && size > u64::from(fp.head_len) {
-        (f.info.fingerprint, f.head) = identity(file, &md)?;
-    }
+    // Event look: the head is checked once, when new bytes are found (not on a wake-up that
+    // finds nothing, e.g. a rotated file being drained): the bytes read last alone cannot
+    // tell a file truncated and rewritten past our position with lines of the same shape.
+    let mut head_checked = look == Look::Poll || fp.head_len == 0 || f.read_pos == 0;
     let mut budget = READ_BUDGET;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(Outcome::Done);
         }
-        let n = match file.read_at(buf, f.read_pos) {
-            Ok(0) => return Ok(Outcome::Done),
+        let k = usize::from(f.tail_len).min(f.read_pos as usize);
+        let n = match file.read_at(buf, f.read_pos - k as u64) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        if n < k || buf[..k] != f.tail[..k] {
+            // What was read last is not there any more.
+            return Ok(Outcome::Truncated);
+        }
+        if n == k {
+            return Ok(Outcome::Done);
+        }
+        if !head_checked {
+            head_checked = true;
+            if !head_unchanged(file, &fp, &f.head)? {
+                return Ok(Outcome::Truncated);
+            }
+        }
         if f.read_pos == 0 {
             if is_compressed(&buf[..n]) {
                 return Ok(Outcome::Compressed);
@@ -98,23 +134,57 @@ pub(crate) fn read_followed(
             }
         }
         let pos = f.read_pos;
-        f.read_pos += n as u64;
+        f.read_pos += (n - k) as u64;
         f.size = f.size.max(f.read_pos);
         f.last_growth = Instant::now();
+        if (f.info.fingerprint.head_len as usize) < HEAD_MAX
+            && f.read_pos > u64::from(f.info.fingerprint.head_len)
+        {
+            // A young file: its identity grows with it (up to HEAD_MAX bytes), before the
+            // batch, so that the offsets delivered are saved with the head they follow.
+            if pos == 0 {
+                let head = &buf[..n.min(HEAD_MAX)];
+                f.info.fingerprint.head_len = head.len() as u32;
+                f.info.fingerprint.head_hash = fnv1a(head);
+                f.head = HeadBytes::new(head);
+            } else {
+                let md = file.metadata()?;
+                (f.info.fingerprint, f.head) = identity(file, &md)?;
+            }
+        }
         let info = &f.info;
         let delivered = &mut f.delivered;
-        f.split.feed(pos, &buf[..n], &mut |p| match p {
+        f.split.feed(pos, &buf[k..n], &mut |p| match p {
             Piece::Data(start, d) => {
                 sink.batch(info, start, d);
                 *delivered = start + d.len() as u64;
             }
             Piece::TooLong => sink.event(TailEvent::LineTooLong { file: info.clone() }),
         });
-        budget = budget.saturating_sub(n as u64);
+        let t = n.min(TAIL);
+        f.tail[..t].copy_from_slice(&buf[n - t..n]);
+        f.tail_len = t as u8;
+        if n < buf.len() {
+            return Ok(Outcome::Done); // a short read: at the end
+        }
+        budget = budget.saturating_sub((n - k) as u64);
         if budget == 0 {
+            f.size = f.size.max(file.metadata()?.len());
             return Ok(Outcome::More);
         }
     }
+}
+
+/// Does the file still start with the bytes its identity covers? Compared with the head kept
+/// when it holds them (no hash to compute on every read), else by hash.
+fn head_unchanged(file: &File, fp: &Fingerprint, head: &HeadBytes) -> io::Result<bool> {
+    let want = (fp.head_len as usize).min(HEAD_MAX);
+    let Some(kept) = head.as_slice().get(..want) else {
+        return head_matches(file, fp);
+    };
+    let mut buf = [0u8; HEAD_MAX];
+    let n = read_head(file, want, &mut buf)?;
+    Ok(buf[..n] == *kept)
 }
 
 /// Start a truncated file over from 0 and remember the truncation: the old identity and the
@@ -134,6 +204,7 @@ pub(crate) fn truncate(f: &mut Followed) -> io::Result<Truncation> {
     f.split.reset();
     f.read_pos = 0;
     f.delivered = 0;
+    f.tail_len = 0;
     (f.info.fingerprint, f.head) = identity(file, &md)?;
     decide::remember(&mut f.truncations, t);
     Ok(t)
@@ -307,6 +378,74 @@ mod tests {
         assert_eq!(
             sink.0,
             vec![b"a\n".to_vec(), b"b\n".to_vec(), b"c".to_vec()]
+        );
+    }
+
+    /// Batches with the fingerprint they were delivered with.
+    #[derive(Default)]
+    struct Batches(Vec<(crate::source::Fingerprint, u64, usize)>);
+    impl TailSink for Batches {
+        fn batch(&mut self, file: &FileInfo, start: u64, data: &[u8]) {
+            self.0.push((file.fingerprint, start, data.len()));
+        }
+        fn event(&mut self, _: TailEvent) {}
+    }
+
+    /// Lines alike in their last 64 bytes and more.
+    fn lines(from: usize, n: usize) -> Vec<u8> {
+        (from..from + n)
+            .flat_map(|i| format!("n{i:05} {}\n", "x".repeat(90)).into_bytes())
+            .collect()
+    }
+
+    fn read_event(f: &mut Followed, sink: &mut dyn TailSink) -> Outcome {
+        let mut buf = vec![0u8; BUF_SIZE];
+        read_followed(f, &mut buf, sink, &AtomicBool::new(false), Look::Event).expect("read")
+    }
+
+    #[test]
+    fn event_look_tells_a_truncation_whatever_the_file_holds_now() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("app.log");
+        std::fs::write(&p, lines(0, 10)).expect("write");
+        let mut f = Followed::from_start(&p);
+        let mut sink = Batches::default();
+        assert_eq!(read_event(&mut f, &mut sink), Outcome::Done);
+        assert_eq!(f.read_pos, 980);
+        assert_eq!(read_event(&mut f, &mut sink), Outcome::Done, "nothing new");
+        // Truncated and written again past our position, with lines of the same shape: the
+        // bytes before our position are the same as those read last; the head tells.
+        std::fs::write(&p, lines(10, 12)).expect("rewrite");
+        assert_eq!(read_event(&mut f, &mut sink), Outcome::Truncated);
+        truncate(&mut f).expect("truncate");
+        assert_eq!(read_event(&mut f, &mut sink), Outcome::Done);
+        assert_eq!(f.read_pos, 12 * 98);
+        // Truncated to less than our position.
+        std::fs::write(&p, lines(30, 1)).expect("rewrite");
+        assert_eq!(read_event(&mut f, &mut sink), Outcome::Truncated);
+    }
+
+    #[test]
+    fn batches_carry_the_head_they_follow() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("app.log");
+        std::fs::write(&p, b"").expect("create");
+        let mut f = Followed::from_start(&p);
+        let mut sink = Batches::default();
+        std::fs::write(&p, b"short\n").expect("write");
+        read_event(&mut f, &mut sink);
+        std::fs::write(&p, [b"short\n".to_vec(), lines(0, 5)].concat()).expect("append");
+        read_event(&mut f, &mut sink);
+        // A checkpoint saved with the offset of a batch must hold the head before that
+        // offset, or a resume could not tell another file from this one.
+        let whole = std::fs::read(&p).expect("read");
+        let want = |len: usize| fnv1a(&whole[..len]);
+        assert_eq!(sink.0.len(), 2);
+        assert_eq!((sink.0[0].0.head_len, sink.0[0].0.head_hash), (6, want(6)));
+        let fp = sink.0[1].0;
+        assert_eq!(
+            (fp.head_len, fp.head_hash),
+            (HEAD_MAX as u32, want(HEAD_MAX))
         );
     }
 }

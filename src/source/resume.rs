@@ -2,11 +2,11 @@
 //! by head alone (a copy made while we were down), or by inode next to the old path (rotated
 //! out of the globs while we were down).
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::DirEntryExt;
 
 use super::decide::{self, State};
-use super::fds::Fd;
+use super::fds::{self, Fd};
 use super::fingerprint::{file_id, fingerprint, head_matches, FileId, Head};
 use super::read::resume_mid_line;
 use super::split::Splitter;
@@ -59,7 +59,7 @@ impl Tailer {
                 continue;
             };
             self.make_room();
-            let Ok(file) = File::open(&path) else {
+            let Ok(file) = fds::open(&path) else {
                 self.resume.push(cp);
                 continue;
             };

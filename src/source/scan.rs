@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::decide::{self, NewFile, Start, State, Truncation};
-use super::fds::Fd;
-use super::files::{Followed, PendingCopy};
+use super::fds::{self, Fd};
+use super::files::{Followed, PendingCopy, TAIL};
 use super::fingerprint::{
     file_id, fingerprint, fingerprint_of, is_compressed, read_head, FileId, Head, HeadBytes,
     HEAD_MAX,
@@ -54,6 +54,7 @@ impl Tailer {
             }
             scan = self.patterns.scan();
         }
+        self.events_cover = self.watch.covers(&scan.dirs);
         scan
     }
 
@@ -195,7 +196,7 @@ impl Tailer {
                 }
             }
             self.make_room();
-            let file = match File::open(path) {
+            let file = match fds::open(path) {
                 Ok(f) => f,
                 Err(e) => {
                     let m = format!("cannot open {}: {e}", path.display());
@@ -223,7 +224,7 @@ impl Tailer {
         }
         self.scan_bad = bad;
         self.table.links = scan.links;
-        self.table.index_paths();
+        self.reindex();
     }
 
     /// Start following a newly matched file (open descriptor `file`, found at `path`).
@@ -382,6 +383,8 @@ impl Tailer {
         state: State,
     ) {
         let id = file_id(md);
+        // Read in this pass, whatever woke it.
+        self.wake.dirty.push(id);
         let mut buf = [0u8; HEAD_MAX];
         let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
         self.table.files.insert(
@@ -392,6 +395,8 @@ impl Tailer {
                 orig_path: info.path.clone(),
                 info,
                 read_pos: offset,
+                tail: [0; TAIL],
+                tail_len: 0,
                 delivered: offset,
                 split,
                 last_growth: Instant::now(),
@@ -414,7 +419,7 @@ impl Tailer {
                 continue;
             }
             self.make_room();
-            match File::open(&path) {
+            match fds::open(&path) {
                 Ok(file) => {
                     if let Err(e) = self.follow_new(file, &path, sink) {
                         let m = format!("cannot read {}: {e}", path.display());
@@ -425,7 +430,7 @@ impl Tailer {
                 Err(_) => continue,
             }
         }
-        self.table.index_paths();
+        self.reindex();
     }
 
     /// Files renamed from a matched path to an unmatched one that we never opened (they lived
@@ -441,7 +446,7 @@ impl Tailer {
                 continue; // still matched: handled as a new file by the scan
             }
             self.make_room();
-            let Ok(file) = File::open(&to) else { continue };
+            let Ok(file) = fds::open(&to) else { continue };
             let Ok(md) = file.metadata() else { continue };
             let id = file_id(&md);
             // Held as a possible copy of another file, it came from a matched path: ours.

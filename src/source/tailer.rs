@@ -21,11 +21,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::decide::{self, Drain, State};
-use super::discovery::{Stopper, Wake, Watch};
+use super::discovery::{Resolve, Stopper, Wake, Watch};
 use super::files::{Dormant, FileTable};
 use super::fingerprint::{file_id, FileId};
 use super::paths::Patterns;
-use super::read::{flush, read_followed, truncate, Outcome, BUF_SIZE};
+use super::read::{flush, read_followed, truncate, Look, Outcome, BUF_SIZE};
 use super::report::{ErrorLog, Problem, SCAN_PROBLEMS};
 use super::{Checkpoint, TailError, TailEvent, TailOptions, TailSink};
 
@@ -35,6 +35,35 @@ const MIN_RESCAN_GAP: Duration = Duration::from_millis(20);
 const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Smallest poll interval accepted.
 const MIN_POLL: Duration = Duration::from_millis(10);
+
+/// At most one pass over written files per this interval while events keep coming (the
+/// detection latency it adds is at most this).
+const BATCH_INTERVAL: Duration = Duration::from_millis(100);
+/// After files are created, renamed or deleted, writes are taken at once for this long:
+/// logrotate's copy, truncation and renames follow each other closely, and a copy is only
+/// recognised while the truncation is fresh.
+const CHANGE_SPELL: Duration = Duration::from_secs(1);
+/// With working file events, every file is `fstat`ed at one poll in this many.
+const BACKSTOP_EVERY: u32 = 10;
+
+/// How the event side sees the tailer's files.
+struct Lookup<'a> {
+    table: &'a FileTable,
+    patterns: &'a Patterns,
+    errors: &'a ErrorLog,
+}
+
+impl Resolve for Lookup<'_> {
+    fn followed(&self, wd: i32, name: &std::ffi::OsStr) -> Option<FileId> {
+        self.table.by_name.get(&wd)?.get(name).copied()
+    }
+    fn matches(&self, path: &std::path::Path) -> bool {
+        self.patterns.matches(path)
+    }
+    fn has_error(&self, path: &std::path::Path) -> bool {
+        self.errors.has(path)
+    }
+}
 
 /// Follows the files of one source.
 pub struct Tailer {
@@ -52,6 +81,8 @@ pub struct Tailer {
     pub(super) buf: Vec<u8>,
     pub(super) watch: Watch,
     pub(super) wake: Wake,
+    /// Every directory of the last scan is watched: events can be trusted.
+    pub(super) events_cover: bool,
 }
 
 impl Tailer {
@@ -93,6 +124,7 @@ impl Tailer {
             buf: vec![0; BUF_SIZE],
             watch: Watch::new(),
             wake: Wake::default(),
+            events_cover: false,
             opts,
         })
     }
@@ -111,62 +143,79 @@ impl Tailer {
         }
         let poll_interval = self.opts.poll_interval;
         let mut next_poll = Instant::now();
+        let mut polls: u32 = 0;
         self.wake.rescan = true;
-        let mut more: HashSet<FileId> = HashSet::new();
+        let mut more: Vec<FileId> = Vec::new();
+        let mut ids: Vec<FileId> = Vec::new();
         let mut last_rescan: Option<Instant> = None;
+        let mut last_event: Option<Instant> = None;
+        let mut changing_until = Instant::now();
         while !self.watch.stopped() {
             let now = Instant::now();
             let polling = now >= next_poll;
             // Directory events re-glob at most every MIN_RESCAN_GAP (a directory full of
             // short-lived files must not make us re-walk it thousands of times a second).
             let rescan_due = last_rescan.map_or(now, |t| t + MIN_RESCAN_GAP);
-            let scanning = polling || (self.wake.rescan && now >= rescan_due);
             if !self.wake.created_other.is_empty() {
                 self.open_created_others(sink);
             }
+            // The backstop: the globs walked again and every file looked at (fstat) at every
+            // poll when events cannot be trusted (polling, a directory not watched), else at
+            // one poll in BACKSTOP_EVERY, and whenever events were lost.
+            let backstop = (polling && (!self.events_cover || polls % BACKSTOP_EVERY == 0))
+                || self.wake.overflow;
+            let scanning = backstop || (self.wake.rescan && now >= rescan_due);
             if scanning {
                 self.wake.created.clear();
                 self.rescan(sink);
                 last_rescan = Some(now);
                 self.wake.rescan = false;
+                self.wake.scanned();
             } else if !self.wake.created.is_empty() {
                 self.open_created(sink);
             }
-            // Which files to read.
-            let ids: Vec<FileId> = if scanning {
-                self.table.files.keys().copied().collect()
+            if polling {
+                polls = polls.wrapping_add(1);
+            }
+            // Which files to read: those written to, those being drained (their events may
+            // come from another directory or none at all), those not read to the end.
+            ids.clear();
+            let look = if backstop {
+                self.wake.overflow = false;
+                ids.extend(self.table.files.keys().copied());
+                Look::Poll
             } else {
-                let t = &self.table;
-                let mut ids: HashSet<FileId> = self
-                    .wake
-                    .dirty
-                    .iter()
-                    .filter_map(|p| t.by_path.get(p).copied())
-                    .collect();
-                ids.extend(more.iter().copied());
+                ids.append(&mut self.wake.dirty);
+                ids.append(&mut more);
                 ids.extend(
-                    t.files
+                    self.table
+                        .files
                         .iter()
                         .filter(|(_, f)| f.state != State::Active)
                         .map(|(id, _)| *id),
                 );
-                ids.into_iter().collect()
+                ids.sort_unstable();
+                ids.dedup();
+                Look::Event
             };
-            // A write to a let-go rotated file that still matches (dormant): scan to reopen it.
-            if !scanning
-                && !self.table.dormant.is_empty()
-                && self.wake.dirty.iter().any(|p| {
-                    !self.table.by_path.contains_key(p)
-                        && self.table.dormant.values().any(|d| d.info.path == *p)
-                })
-            {
-                self.wake.rescan = true;
-            }
             self.wake.dirty.clear();
+            // A write to a let-go rotated file that still matches (dormant): scan to reopen it.
+            if !self.wake.dirty_other.is_empty() {
+                let dormant = &self.table.dormant;
+                if self
+                    .wake
+                    .dirty_other
+                    .iter()
+                    .any(|p| dormant.values().any(|d| d.info.path == *p))
+                {
+                    self.wake.rescan = true;
+                }
+                self.wake.dirty_other.clear();
+            }
             more.clear();
-            for id in ids {
-                if self.read(id, sink) {
-                    more.insert(id);
+            for &id in &ids {
+                if self.read_as(id, look, sink) {
+                    more.push(id);
                 }
                 if self.watch.stopped() {
                     return;
@@ -186,19 +235,50 @@ impl Tailer {
             if self.wake.rescan {
                 wake = wake.min(rescan_due);
             }
-            let timeout = if more.is_empty() {
+            // Files still to read: more than the budget, or given a name since the pass.
+            let owed = !more.is_empty() || !self.wake.dirty.is_empty();
+            let timeout = if !owed {
                 wake.saturating_duration_since(now)
             } else {
                 Duration::ZERO
             };
-            let (patterns, errors) = (&self.patterns, &self.errors);
-            if !self
-                .watch
-                .wait(timeout, &mut self.wake, &|p| patterns.matches(p), &|p| {
-                    errors.has(p)
-                })
-            {
-                return;
+            let done = now;
+            let lookup = Lookup {
+                table: &self.table,
+                patterns: &self.patterns,
+                errors: &self.errors,
+            };
+            if !self.watch.wait(timeout, &mut self.wake, &lookup, true) {
+                continue;
+            }
+            // Writes come one event each: while they keep coming, take those of BATCH_INTERVAL
+            // together, so that a trickle over many files costs one pass per interval, not one
+            // per line; meanwhile they wait in their own queue and only the other events wake
+            // us. The first write after a quiet spell, any other event, and writes for a while
+            // after one, are taken at once (a burst of writes, then a rotation, is read as it
+            // goes).
+            let at = Instant::now();
+            let steady = last_event.is_some_and(|t| at.duration_since(t) < BATCH_INTERVAL);
+            last_event = Some(at);
+            if self.wake.urgent() {
+                changing_until = at + CHANGE_SPELL;
+            }
+            if steady && !owed && at >= changing_until {
+                let until = (done + BATCH_INTERVAL).min(wake);
+                loop {
+                    let now = Instant::now();
+                    if self.wake.urgent() {
+                        changing_until = now + CHANGE_SPELL;
+                        break;
+                    }
+                    if now >= until || self.watch.stopped() {
+                        break;
+                    }
+                    self.watch.wait(until - now, &mut self.wake, &lookup, false);
+                }
+                if self.watch.read_writes(&mut self.wake, &lookup) {
+                    last_event = Some(Instant::now());
+                }
             }
         }
     }
@@ -217,8 +297,14 @@ impl Tailer {
         self.errors.report(sink, &path, Problem::Events, message);
     }
 
-    /// Read one followed file to its end (up to the budget). True if more remains.
+    /// Read one followed file to its end (up to the budget), with a full look (`fstat`,
+    /// head). True if more remains.
     pub(super) fn read(&mut self, id: FileId, sink: &mut dyn TailSink) -> bool {
+        self.read_as(id, Look::Poll, sink)
+    }
+
+    /// Read one followed file to its end (up to the budget). True if more remains.
+    pub(super) fn read_as(&mut self, id: FileId, look: Look, sink: &mut dyn TailSink) -> bool {
         // A file rewritten in place again and again: at most a few truncations per look.
         for _ in 0..4 {
             let Some(f) = self.table.files.get(&id) else {
@@ -238,7 +324,7 @@ impl Tailer {
             let Some(f) = self.table.files.get_mut(&id) else {
                 return false;
             };
-            let err = match read_followed(f, &mut self.buf, sink, self.watch.stop_flag()) {
+            let err = match read_followed(f, &mut self.buf, sink, self.watch.stop_flag(), look) {
                 Ok(Outcome::Truncated) => match truncate(f) {
                     Ok(t) => {
                         // The copy first: a checkpoint saved between the two events then
@@ -273,13 +359,20 @@ impl Tailer {
         true
     }
 
+    /// Rebuild the event-name index of the followed files.
+    pub(super) fn reindex(&mut self) {
+        let watch = &self.watch;
+        self.table
+            .index_paths(&|d| watch.wd_of(d), &mut self.wake.dirty);
+    }
+
     /// Stop following a file that turned out to hold compressed data.
     fn ignore(&mut self, id: FileId, sink: &mut dyn TailSink) {
         if let Some(f) = self.table.files.remove(&id) {
             tracing::debug!(path = %f.info.path.display(), "compressed file: not read");
             self.table.ignored.insert(id, f.info.path.clone());
             sink.event(TailEvent::Closed { file: f.info });
-            self.table.index_paths();
+            self.reindex();
         }
     }
 
@@ -365,7 +458,7 @@ impl Tailer {
             self.table.let_go(id, f.info.clone(), f.read_pos);
             sink.event(TailEvent::Closed { file: f.info });
         }
-        self.table.index_paths();
+        self.reindex();
     }
 
     fn stats(&self, sink: &mut dyn TailSink) {
