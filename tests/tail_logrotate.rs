@@ -258,6 +258,44 @@ fn copytruncate_by_hand_with_copies_kept_counts_each_line_once() {
     check_exact("copies kept", &s.texts(), N, &event_lines(&s));
 }
 
+/// Regression: a look that finds the second copy (`app.log.2`, lines 1,000 to 1,199) while the
+/// original still holds those lines and its first truncation is not seen yet took the copy for
+/// a new file and read it from 0, then read the same lines again from the original (3,200
+/// counted). Polled, so that the look falls between the second copy and its truncation.
+#[test]
+fn a_copy_of_an_original_truncated_unseen_is_held() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let mut o = opts(d.path(), &["app.log*"]);
+    o.force_poll = true;
+    o.poll_interval = Duration::from_millis(1000);
+    let r = start(o, vec![]);
+    let mut w = open_append(&log);
+    let write = |w: &mut File, from: usize, to: usize| {
+        let text: String = (from..to).map(|i| format!("{}\n", line(i))).collect();
+        w.write_all(text.as_bytes()).expect("write");
+    };
+    write(&mut w, 0, ROTATE_AT[0]);
+    r.wait("the first lines", |s| s.lines.len() >= ROTATE_AT[0]);
+    fs::copy(&log, d.path().join("app.log.1")).expect("copy");
+    w.set_len(0).expect("truncate");
+    write(&mut w, ROTATE_AT[0], ROTATE_AT[1]);
+    fs::copy(&log, d.path().join("app.log.2")).expect("copy");
+    // Two polls see both copies, and the original before its second truncation.
+    thread::sleep(Duration::from_millis(2500));
+    w.set_len(0).expect("truncate");
+    write(&mut w, ROTATE_AT[1], N);
+    r.wait(&format!("{N} lines"), |s| s.lines.len() >= N);
+    thread::sleep(Duration::from_millis(2500));
+    let s = r.stop();
+    check_exact(
+        "second copy before its truncation",
+        &s.texts(),
+        N,
+        &event_lines(&s),
+    );
+}
+
 /// Every line of every file on disk (compressed ones decompressed). An unterminated last line
 /// is left out: logrotate's copy may end in the middle of a line being written (its read saw
 /// part of the write); the whole line was in the original, and what follows it is in neither.

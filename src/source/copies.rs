@@ -35,10 +35,19 @@ pub(super) struct CopyMatch {
 impl Tailer {
     /// The followed file a new file with first bytes `head` looks like a copy of: same head
     /// (another inode), or the head it had before a recent truncation (then `at` is set).
-    pub(super) fn copy_of(&self, head: &mut Head<'_>, id: FileId) -> Option<CopyMatch> {
+    pub(super) fn copy_of(&mut self, head: &mut Head<'_>, id: FileId) -> Option<CopyMatch> {
         if head.bytes().len() < decide::MIN_COPY_HEAD {
             return None;
         }
+        let found = self.copy_of_known(head, id);
+        if found.is_some() {
+            return found;
+        }
+        self.copy_of_changed(head, id)
+    }
+
+    /// [`Tailer::copy_of`] by what we know of the followed files.
+    fn copy_of_known(&self, head: &mut Head<'_>, id: FileId) -> Option<CopyMatch> {
         let now = Instant::now();
         for (oid, o) in &self.table.files {
             if *oid == id {
@@ -68,6 +77,41 @@ impl Tailer {
                 if decide::same_head(head.bytes(), &buf[..n]) {
                     return Some(CopyMatch { of: *oid, at: None });
                 }
+            }
+        }
+        None
+    }
+
+    /// [`Tailer::copy_of`] by what the followed files hold now, for those written to since we
+    /// last read them: one truncated and written again, then copied (logrotate's second
+    /// `copytruncate` before we saw the first), has a head we do not know yet. The copy is held
+    /// until that truncation is seen. Without trusted events, every followed file is looked at.
+    fn copy_of_changed(&mut self, head: &mut Head<'_>, id: FileId) -> Option<CopyMatch> {
+        // The truncation came before the copy: its write event is queued by now.
+        self.take_writes();
+        let mut written: Vec<FileId> = if self.events_cover {
+            self.wake
+                .dirty
+                .iter()
+                .chain(&self.reading)
+                .copied()
+                .collect()
+        } else {
+            self.table.files.keys().copied().collect()
+        };
+        written.sort_unstable();
+        written.dedup();
+        let mut buf = [0u8; HEAD_MAX];
+        for oid in written {
+            if oid == id {
+                continue;
+            }
+            let Some(file) = self.table.files.get(&oid).and_then(|o| o.file.as_deref()) else {
+                continue;
+            };
+            let n = read_head(file, HEAD_MAX, &mut buf).unwrap_or(0);
+            if decide::same_head(head.bytes(), &buf[..n]) {
+                return Some(CopyMatch { of: oid, at: None });
             }
         }
         None

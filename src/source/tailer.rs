@@ -83,6 +83,8 @@ pub struct Tailer {
     pub(super) wake: Wake,
     /// Every directory of the last scan is watched: events can be trusted.
     pub(super) events_cover: bool,
+    /// The files of the current pass (to read, or read).
+    pub(super) reading: Vec<FileId>,
 }
 
 impl Tailer {
@@ -125,6 +127,7 @@ impl Tailer {
             watch: Watch::new(),
             wake: Wake::default(),
             events_cover: false,
+            reading: Vec::new(),
             opts,
         })
     }
@@ -146,7 +149,6 @@ impl Tailer {
         let mut polls: u32 = 0;
         self.wake.rescan = true;
         let mut more: Vec<FileId> = Vec::new();
-        let mut ids: Vec<FileId> = Vec::new();
         let mut last_rescan: Option<Instant> = None;
         let mut last_event: Option<Instant> = None;
         let mut changing_until = Instant::now();
@@ -179,23 +181,23 @@ impl Tailer {
             }
             // Which files to read: those written to, those being drained (their events may
             // come from another directory or none at all), those not read to the end.
-            ids.clear();
+            self.reading.clear();
             let look = if backstop {
                 self.wake.overflow = false;
-                ids.extend(self.table.files.keys().copied());
+                self.reading.extend(self.table.files.keys().copied());
                 Look::Poll
             } else {
-                ids.append(&mut self.wake.dirty);
-                ids.append(&mut more);
-                ids.extend(
+                self.reading.append(&mut self.wake.dirty);
+                self.reading.append(&mut more);
+                self.reading.extend(
                     self.table
                         .files
                         .iter()
                         .filter(|(_, f)| f.state != State::Active)
                         .map(|(id, _)| *id),
                 );
-                ids.sort_unstable();
-                ids.dedup();
+                self.reading.sort_unstable();
+                self.reading.dedup();
                 Look::Event
             };
             self.wake.dirty.clear();
@@ -213,7 +215,8 @@ impl Tailer {
                 self.wake.dirty_other.clear();
             }
             more.clear();
-            for &id in &ids {
+            for i in 0..self.reading.len() {
+                let id = self.reading[i];
                 if self.read_as(id, look, sink) {
                     more.push(id);
                 }
@@ -357,6 +360,16 @@ impl Tailer {
             return false;
         }
         true
+    }
+
+    /// Sort the write events waiting in the queue into `wake`, without sleeping.
+    pub(super) fn take_writes(&mut self) {
+        let lookup = Lookup {
+            table: &self.table,
+            patterns: &self.patterns,
+            errors: &self.errors,
+        };
+        self.watch.read_writes(&mut self.wake, &lookup);
     }
 
     /// Rebuild the event-name index of the followed files.
