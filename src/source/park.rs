@@ -33,6 +33,11 @@ impl Tailer {
                 break;
             }
             if let Some(f) = self.table.files.get_mut(&id) {
+                // Reads after write events do not `fstat`: take the size and mtime now, so that
+                // the poll reopens it only if it changed while parked.
+                if let Some(md) = f.file.as_deref().and_then(|fd| fd.metadata().ok()) {
+                    f.seen = Some((md.len(), md.modified().ok()));
+                }
                 f.file = None;
             }
         }
