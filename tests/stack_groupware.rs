@@ -149,10 +149,10 @@ impl Drop for Live {
 // ------------------------------------------------------------------------------------------
 // Prometheus API
 
-/// `sum by (keys) (expr)` from Prometheus, as a tally (zeros left out).
-fn tally(prom: SocketAddr, expr: &str, keys: &[&str]) -> BTreeMap<Vec<String>, u64> {
+/// `sum by (keys) (expr)` from Prometheus at Unix time `at`, as a tally (zeros left out).
+fn tally(prom: SocketAddr, at: f64, expr: &str, keys: &[&str]) -> BTreeMap<Vec<String>, u64> {
     let q = format!("sum by ({}) ({expr})", keys.join(", "));
-    let v = prom_query(prom, &q).unwrap_or_else(|e| panic!("{q}: {e}"));
+    let v = prom_query_at(prom, &q, at).unwrap_or_else(|e| panic!("{q}: {e}"));
     let mut out = BTreeMap::new();
     for s in v["data"]["result"].as_array().unwrap() {
         let n: f64 = s["value"][1].as_str().unwrap().parse().unwrap();
@@ -302,8 +302,8 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     ready(&mut prom_proc, prom, "/-/ready");
     say("two agents, Prometheus and Alertmanager ready");
 
-    let scraped_all = |want: u64| {
-        prom_query(prom, "sum(logpulse_lines_total{job=\"logpulse\"})")
+    let scraped_all = |want: u64, at: f64| {
+        prom_query_at(prom, "sum(logpulse_lines_total{job=\"logpulse\"})", at)
             .ok()
             .and_then(|v| {
                 v["data"]["result"][0]["value"][1]
@@ -316,7 +316,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     if wait_for(
         Duration::from_secs(40) + scrapes(3),
         Duration::from_millis(200),
-        || scraped_all(HISTORY_LINES as u64),
+        || scraped_all(HISTORY_LINES as u64, unix_now()),
     )
     .is_none()
     {
@@ -437,15 +437,22 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     let mut lines = history;
     lines.extend(live.lines.lock().unwrap().drain(..));
     let total = lines.len() as u64;
-    if wait_for(
+    // Every count below is read at one instant `at` at which both agents' scrapes show all the
+    // lines, and which no scrape can still change: a scrape writes its samples, or on failure
+    // (a timeout on a loaded machine) stale markers for all of its target's series, at its start
+    // time, up to scrape_timeout (1 s) later. Read at "now", a failed scrape between two queries
+    // drops one agent from the later ones: they then show about half of each count.
+    let settled = || unix_now() - 3.0;
+    let Some(at) = wait_for(
         Duration::from_secs(20) + scrapes(3),
         Duration::from_millis(200),
-        || scraped_all(total),
-    )
-    .is_none()
-    {
+        || {
+            let at = settled();
+            scraped_all(total, at).map(|_| at)
+        },
+    ) else {
         panic!("Prometheus does not show the {total} lines written");
-    }
+    };
     let t = truth(&lines, 30);
     let mut bad = Vec::new();
     let mut check = |what: &str, got, want| {
@@ -453,7 +460,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
             bad.push(d);
         }
     };
-    let tenant_menus = tally(prom, "http_tenant_requests_total", &["tenant", "menu"]);
+    let tenant_menus = tally(prom, at, "http_tenant_requests_total", &["tenant", "menu"]);
     check(
         "menus per tenant",
         tenant_menus.clone(),
@@ -461,13 +468,19 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     );
     check(
         "devices per tenant",
-        tally(prom, "http_tenant_requests_total", &["tenant", "device"]),
+        tally(
+            prom,
+            at,
+            "http_tenant_requests_total",
+            &["tenant", "device"],
+        ),
         keyed2(&t.tenant_device),
     );
     check(
         "errors per tenant and menu",
         tally(
             prom,
+            at,
             "http_tenant_errors_total",
             &["tenant", "menu", "status_class"],
         ),
@@ -475,22 +488,22 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     );
     check(
         "referrers",
-        tally(prom, "http_referrer_requests_total", &["referrer"]),
+        tally(prom, at, "http_referrer_requests_total", &["referrer"]),
         keyed1(&t.referrer),
     );
     check(
         "devices",
-        tally(prom, "http_client_requests_total", &["device"]),
+        tally(prom, at, "http_client_requests_total", &["device"]),
         keyed1(&t.device),
     );
     check(
         "security events",
-        tally(prom, "http_security_events_total", &["kind"]),
+        tally(prom, at, "http_security_events_total", &["kind"]),
         keyed1(&t.security),
     );
     check(
         "apps",
-        tally(prom, "http_app_requests_total", &["app", "app_version"]),
+        tally(prom, at, "http_app_requests_total", &["app", "app_version"]),
         keyed2(&t.app),
     );
     assert!(
@@ -510,18 +523,19 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     };
     say(&format!(
         "{total} lines: menus, devices and errors per tenant ({} tenants), referrers, devices, security kinds and app versions equal the log; acme's top menus {}",
-        tally(prom, "http_tenant_requests_total", &["tenant"]).len(),
+        tally(prom, at, "http_tenant_requests_total", &["tenant"]).len(),
         top(&tenant_menus, "acme")
     ));
-    let overflow = prom_query(prom, "count({tenant=\"__overflow__\"}) or count({route=\"__overflow__\"}) or sum(logpulse_series_dropped_total) > 0").unwrap();
+    let overflow = prom_query_at(prom, "count({tenant=\"__overflow__\"}) or count({route=\"__overflow__\"}) or sum(logpulse_series_dropped_total) > 0", at).unwrap();
     assert_eq!(
         result_len(&overflow),
         0,
         "overflow at default limits: {overflow}"
     );
-    let series = prom_query(
+    let series = prom_query_at(
         prom,
         "sort_desc(count by (__name__) ({__name__=~\"http_.+\", instance=\"web-1\"}))",
+        at,
     )
     .unwrap();
     let counts: Vec<String> = series["data"]["result"]

@@ -375,8 +375,21 @@ pub fn panels(d: &serde_json::Value) -> Vec<&serde_json::Value> {
 
 /// An instant query against Prometheus' HTTP API: the JSON answer, or what went wrong.
 pub fn prom_query(prom: SocketAddr, q: &str) -> Result<serde_json::Value, String> {
-    let r =
-        get(prom, &format!("/api/v1/query?query={}", urlencode(q))).map_err(|e| e.to_string())?;
+    prom_get(prom, &format!("/api/v1/query?query={}", urlencode(q)))
+}
+
+/// An instant query evaluated at Unix time `at` rather than now. Queries whose answers must
+/// agree read one settled instant: at "now" a target whose scrape just failed (a timeout on a
+/// loaded machine) has vanished, since Prometheus marks its series stale at that scrape's start.
+pub fn prom_query_at(prom: SocketAddr, q: &str, at: f64) -> Result<serde_json::Value, String> {
+    prom_get(
+        prom,
+        &format!("/api/v1/query?query={}&time={at:.3}", urlencode(q)),
+    )
+}
+
+fn prom_get(prom: SocketAddr, path: &str) -> Result<serde_json::Value, String> {
+    let r = get(prom, path).map_err(|e| e.to_string())?;
     let v: serde_json::Value =
         serde_json::from_str(&r.body).map_err(|e| format!("HTTP {}: {e}: {}", r.status, r.body))?;
     if v["status"] != "success" {
