@@ -212,11 +212,12 @@ impl Worker {
         }
     }
 
-    fn report_parse_errors(&mut self, errors: u64, first_err: Option<String>, file: &FileInfo) {
+    /// Log a batch's parse errors (at most every 10 s); they are counted under the progress
+    /// lock with the batch's lines.
+    fn log_parse_errors(&mut self, errors: u64, first_err: Option<String>, file: &FileInfo) {
         if errors == 0 {
             return;
         }
-        self.shared.metrics.parse_errors.add(errors as f64);
         let now = Instant::now();
         if self
             .last_parse_log
@@ -257,9 +258,12 @@ impl Worker {
                 }
             }
         }
+        if errors > 0 {
+            // Before the lock is released: a scrape sees the records with their parse errors.
+            self.shared.metrics.parse_errors.add(errors as f64);
+        }
         drop(progress);
         if errors > 0 {
-            self.shared.metrics.parse_errors.add(errors as f64);
             if let Some(e) = first {
                 tracing::warn!(source = %self.shared.name, "multiline record did not parse: {e}");
             }
@@ -367,8 +371,13 @@ impl TailSink for Worker {
         m.lines.add(lines as f64);
         m.bytes.add(data.len() as f64);
         m.last_line.set(now as f64);
+        if errors > 0 {
+            // With the lines, before the lock is released: a scrape pauses the source between
+            // batches, so it sees all of a batch's self-metrics or none of them.
+            m.parse_errors.add(errors as f64);
+        }
         drop(progress);
-        self.report_parse_errors(errors, first_err, file);
+        self.log_parse_errors(errors, first_err, file);
     }
 
     fn event(&mut self, event: TailEvent) {
@@ -464,4 +473,58 @@ pub fn file_rows(p: &Progress) -> Vec<(PathBuf, u64)> {
         .collect();
     v.sort();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// A scrape pauses each source between batches (it holds the progress lock while it
+    /// renders), so it sees all of a batch's self-metrics or none: never lines without their
+    /// parse errors.
+    #[test]
+    fn a_scrape_sees_a_batchs_lines_and_parse_errors_together() {
+        let c = Config::from_yaml(
+            "global:\n  state_dir: /nonexistent/state\nsources:\n  - name: web\n    paths: ['/nonexistent/web.log']\n    format: combined\n    profile: http\n",
+            "test.yml",
+        )
+        .expect("valid config");
+        let (_store, _selfstore, _lines, mut workers) =
+            crate::agent::build(&c, None).expect("build");
+        let mut w = workers.pop().expect("one source");
+        let shared = w.shared().clone();
+        let file = FileInfo {
+            path: "/nonexistent/web.log".into(),
+            fingerprint: Fingerprint {
+                dev: 1,
+                ino: 2,
+                head_len: 0,
+                head_hash: 0,
+            },
+        };
+        const BATCHES: u64 = 20_000;
+        let writer = std::thread::spawn(move || {
+            for i in 0..BATCHES {
+                w.batch(&file, i * 4, b"bad\n");
+            }
+        });
+        let m = &shared.metrics;
+        let mut torn = 0;
+        loop {
+            let done = writer.is_finished();
+            let seen = {
+                let _paused = shared.lock();
+                (m.lines.scalar(), m.parse_errors.scalar())
+            };
+            torn += u32::from(seen.0 != seen.1);
+            if done {
+                break;
+            }
+        }
+        writer.join().expect("worker thread");
+        assert_eq!(torn, 0, "scrapes that saw lines without their parse errors");
+        assert_eq!(m.lines.scalar(), BATCHES as f64);
+        assert_eq!(m.parse_errors.scalar(), BATCHES as f64);
+    }
 }
