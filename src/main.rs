@@ -224,6 +224,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                         read_header_timeout,
                         idle_timeout,
                         enable_lifecycle,
+                        metrics: Default::default(),
                     },
                     config_path: config,
                     external_url,

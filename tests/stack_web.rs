@@ -1,6 +1,7 @@
 //! A real Prometheus scrapes agents secured by `--web.config.file`: over https with
 //! `tls_config.ca_file` and `basic_auth`, with a client certificate, and (to be refused) with a
-//! wrong password, without a client certificate, and over plain http.
+//! wrong password, without a client certificate, and over plain http. Prometheus asks for gzip:
+//! it gets it.
 //! Tools missing: the test fails with "run scripts/setup". Loopback only, free ports.
 
 mod common;
@@ -177,6 +178,18 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates() {
     };
     assert_eq!(q("logpulse_lines_total{job=\"auth_ok\"}"), Some(7.0));
     assert_eq!(q("logpulse_lines_total{job=\"mtls_ok\"}"), Some(5.0));
+    // Prometheus asks for gzip and got it on every scrape (the agent counts them; a scrape
+    // shows the ones before it), and decoded it: the values above came through.
+    let gzipped = wait_for(Duration::from_secs(20), Duration::from_millis(250), || {
+        q("sum(logpulse_http_scrapes_total{job=\"auth_ok\",encoding=\"gzip\"})")
+            .filter(|n| *n >= 2.0)
+    });
+    assert!(gzipped.is_some(), "no gzip scrape counted\n{}", a.log());
+    assert_eq!(
+        q("sum(logpulse_http_scrapes_total{job=\"auth_ok\",encoding=\"identity\"})"),
+        Some(0.0),
+        "a scrape by Prometheus was not compressed"
+    );
 }
 
 /// The deploy files as shipped: deploy/web/make-web-config.sh makes the CA, certificate,

@@ -24,7 +24,7 @@ use super::{build, AgentError};
 use crate::config::{CheckpointMode, Config, Global, Source};
 use crate::export::status::{metric_rows, CheckpointState, FileRow, SourceRow, StatusPage};
 use crate::export::web_config::WebConfigFile;
-use crate::export::{Format, ScrapeRequest, Snapshot, WebOptions};
+use crate::export::{Exposition, Format, HttpMetrics, ScrapeRequest, Snapshot, WebOptions};
 use crate::logging::LogStats;
 use crate::source::checkpoint;
 use crate::source::{Checkpoint, TailOptions, Tailer};
@@ -104,6 +104,9 @@ pub(super) struct Live {
     pub(super) sources: Vec<Arc<SourceHandle>>,
 }
 
+/// A render kept for reuse: its format, whether it was saved with a checkpoint, when.
+pub(super) type Render = (Format, bool, Instant, Arc<Exposition>);
+
 /// The running agent as the exporter sees it.
 pub(super) struct Running {
     pub(super) live: RwLock<Arc<Live>>,
@@ -117,7 +120,7 @@ pub(super) struct Running {
     /// Serialises scrapes (checkpoints are written in snapshot order) and reloads (a
     /// checkpoint never mixes two configs), and holds the last render per format and per kind:
     /// saved with a checkpoint (`true`) or not.
-    pub(super) scrape: Mutex<Vec<(Format, bool, Instant, String)>>,
+    pub(super) scrape: Mutex<Vec<Render>>,
     checkpoints: Mutex<Checkpoints>,
     ckm: CheckpointMetrics,
     pub(super) series: Arc<Family>,
@@ -253,7 +256,7 @@ impl Running {
 }
 
 impl Snapshot for Running {
-    fn metrics(&self, format: Format, req: ScrapeRequest) -> String {
+    fn metrics(&self, format: Format, req: ScrapeRequest) -> Arc<Exposition> {
         let mut last = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         let moves = req.moves_checkpoint && self.mode == CheckpointMode::Scrape;
         // Reused per format: with scrapers asking for both formats, the checkpoint is still
@@ -287,6 +290,7 @@ impl Snapshot for Running {
         let mut enc = crate::export::Encoder::new(format, &mut out);
         enc.stores(&[&self.ckm.store]);
         enc.finish();
+        let out = Arc::new(Exposition::new(out));
         last.retain(|(f, saved, _, _)| (*f, *saved) != (format, moves));
         last.push((format, moves, Instant::now(), out.clone()));
         out
@@ -614,6 +618,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
     );
     source_series(&build_info, env!("CARGO_PKG_VERSION")).set(1.0);
     web_info(&selfstore, &web, opts.external_url.as_deref());
+    web.metrics = Arc::new(HttpMetrics::register(&selfstore));
     let series = self_family(
         &selfstore,
         "logpulse_series",

@@ -1,15 +1,16 @@
 //! Exporter: HTTP `/metrics`, `/healthz`, `/` (status page) and `/lines` (the line view), and
 //! the encoders they use.
 //!
-//! axum routes on a current-thread tokio runtime; [`server`] drives the connections (TLS, limits,
-//! timeouts) and gates every request ([`web_config`]: basic auth, headers, rate limit). The
-//! handlers only read snapshots through [`Snapshot`]; rendering runs on the blocking pool so a
-//! large scrape never stalls the accept loop. Each encoder is a file beside this one, reading
-//! label values and atomics from the store.
+//! axum routes on a current-thread tokio runtime; [`server`] drives the connections (TLS,
+//! per-client limits, timeouts) and [`gate`] checks every request ([`web_config`]: basic auth,
+//! headers, rate limit). The handlers only read snapshots through [`Snapshot`]; rendering (and
+//! gzip, [`gzip`]) runs on the blocking pool so a large scrape never stalls the accept loop.
+//! Each encoder is a file beside this one, reading label values and atomics from the store.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -19,7 +20,11 @@ use axum::Router;
 use crate::store::Store;
 
 pub mod auth;
+pub mod clients;
 pub mod escape;
+pub mod gate;
+pub mod gzip;
+pub mod http_metrics;
 pub mod lines;
 pub mod openmetrics;
 pub mod openmetrics_backfill;
@@ -29,6 +34,8 @@ pub mod text;
 pub mod tls;
 pub mod web_config;
 
+pub use gzip::Exposition;
+pub use http_metrics::HttpMetrics;
 pub use server::{Access, WebOptions};
 
 /// Facts about a `/metrics` request that decide what its answer may do.
@@ -144,8 +151,9 @@ pub fn encode(format: Format, stores: &[&Store], out: &mut String) {
 
 /// What the exporter serves; implemented by the agent.
 pub trait Snapshot: Send + Sync + 'static {
-    /// The full exposition in `format` (may block briefly: runs on the blocking pool).
-    fn metrics(&self, format: Format, req: ScrapeRequest) -> String;
+    /// The full exposition in `format` (may block briefly: runs on the blocking pool). A render
+    /// may be shared by several requests (its gzip form is then made once).
+    fn metrics(&self, format: Format, req: ScrapeRequest) -> Arc<Exposition>;
     /// What the status page shows.
     fn status(&self) -> StatusPage;
     /// `Ok` when every source is running; `Err(why)` otherwise.
@@ -162,30 +170,71 @@ pub trait Snapshot: Send + Sync + 'static {
     }
 }
 
-async fn metrics(
-    State(s): State<Arc<dyn Snapshot>>,
-    Extension(access): Extension<Access>,
-    headers: HeaderMap,
-) -> Response {
-    let accept = headers
-        .get_all(header::ACCEPT)
+/// The answer's body: the shared render itself, not a copy.
+struct Shared(Arc<Exposition>, bool);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        if self.1 {
+            self.0.gzip()
+        } else {
+            self.0.text().as_bytes()
+        }
+    }
+}
+
+/// Every field line of `name` joined with `,` (how a list-valued header may be split).
+fn joined(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
-        .join(",");
+        .join(",")
+}
+
+async fn metrics(
+    State(s): State<Arc<dyn Snapshot>>,
+    Extension(access): Extension<Access>,
+    Extension(counters): Extension<Arc<HttpMetrics>>,
+    headers: HeaderMap,
+) -> Response {
+    let accept = joined(&headers, header::ACCEPT);
     let format = Format::negotiate((!accept.is_empty()).then_some(accept.as_str()));
+    let gzip = gzip::accepts_gzip(&joined(&headers, header::ACCEPT_ENCODING));
     let req = ScrapeRequest {
         moves_checkpoint: access.moves_checkpoint,
     };
-    match tokio::task::spawn_blocking(move || s.metrics(format, req)).await {
-        Ok(body) => (
-            [
-                (header::CONTENT_TYPE, format.content_type()),
-                (header::VARY, "Accept"),
-            ],
-            body,
-        )
-            .into_response(),
+    // The render saves the checkpoint (when it may) before it returns, so before any byte of
+    // the answer, compressed or not, leaves.
+    let render = tokio::task::spawn_blocking(move || {
+        let e = s.metrics(format, req);
+        if gzip {
+            e.gzip();
+        }
+        e
+    });
+    match render.await {
+        Ok(e) => {
+            counters.scrape(format, gzip);
+            let mut r = Response::new(Body::from(Bytes::from_owner(Shared(e, gzip))));
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(format.content_type()),
+            );
+            h.insert(
+                header::VARY,
+                header::HeaderValue::from_static("Accept, Accept-Encoding"),
+            );
+            if gzip {
+                h.insert(
+                    header::CONTENT_ENCODING,
+                    header::HeaderValue::from_static("gzip"),
+                );
+            }
+            r
+        }
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("render failed: {e}"),
@@ -263,7 +312,8 @@ pub async fn serve(
             }
             .get(post_or_put_only),
         )
-        .with_state(snapshot);
+        .with_state(snapshot)
+        .layer(Extension(web.metrics.clone()));
     server::serve(listener, app, web, shutdown).await
 }
 

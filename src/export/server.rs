@@ -1,29 +1,31 @@
 //! The listener: one hyper HTTP/1.1 connection per accepted socket, with the hygiene
-//! `axum::serve` has no knobs for, TLS from the web config, and the gate every request passes
-//! (rate limit, basic auth, response headers, which scrapes may move the checkpoint).
+//! `axum::serve` has no knobs for, TLS from the web config, and the [gate](super::gate) every
+//! request passes (framing, per-client rate limit, basic auth, response headers, which scrapes
+//! may move the checkpoint).
 //!
 //! Connection hygiene, per connection, on the single runtime thread:
 //! - a request head (and the TLS handshake before the first one) must arrive within
 //!   `read_header_timeout` of the connection or of its first byte: a client that sends half a
 //!   request line and stalls is closed;
 //! - a connection with no request in flight and no bytes moving for `idle_timeout` is closed;
-//! - at most `max_connections` are open: one more evicts the open connection that waits longest
-//!   for a request head (then the longest idle one), so slow or idle clients can never lock
-//!   Prometheus out; only when every connection has a request in flight is the newcomer turned
-//!   away (503 on plain HTTP).
+//! - at most `max_connections` are open, and one client (an IPv4 address or an IPv6 /64, see
+//!   [`ClientKey`]) holds at most half of them. A new connection past either cap evicts a
+//!   connection with no request in flight: past its own share, one of the client's own; past
+//!   the total, one of the client holding the most (never of a client holding fewer than the
+//!   newcomer's would then hold), a connection still waiting for its first request head before
+//!   an idle keep-alive one, the longest waiting first. So a flood of idle or slow connections
+//!   only ever evicts its own, and Prometheus' connection stays. Only when no connection may
+//!   be evicted is the newcomer turned away (503 on plain HTTP).
 
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -32,8 +34,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
-use super::auth::Authenticator;
-use super::web_config::{RateLimit, WebConfigFile};
+use super::clients::ClientKey;
+use super::gate::{gate, Gate, Peer};
+use super::http_metrics::{Closed, HttpMetrics, Rejected};
+use super::web_config::WebConfigFile;
+
+pub use super::gate::{moves_checkpoint, Access};
 
 /// How the listener behaves (`run`'s `--web.*` flags).
 #[derive(Clone)]
@@ -48,6 +54,8 @@ pub struct WebOptions {
     pub idle_timeout: Duration,
     /// `--web.enable-lifecycle`: `POST /-/reload` reloads the config (else it answers 403).
     pub enable_lifecycle: bool,
+    /// The listener's self-metrics (`logpulse_http_*`); the agent registers them in its store.
+    pub metrics: Arc<HttpMetrics>,
 }
 
 impl Default for WebOptions {
@@ -58,117 +66,9 @@ impl Default for WebOptions {
             read_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             enable_lifecycle: false,
+            metrics: Arc::default(),
         }
     }
-}
-
-/// What the gate found out about a request; handlers read it from the request extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct Access {
-    /// Authenticated (or no authentication configured).
-    pub authorized: bool,
-    /// Credentials were checked: the web config's basic auth passed, or every client presents
-    /// a verified certificate (`RequireAndVerifyClientCert`).
-    pub authenticated: bool,
-    /// The listener is bound to a loopback address: only this host can connect.
-    pub loopback: bool,
-    /// A `/metrics` answer to this request may save the checkpoint (see [`moves_checkpoint`]).
-    pub moves_checkpoint: bool,
-}
-
-/// User agents of people, not scrapers: their requests never move the checkpoint, so a `curl`
-/// between two Prometheus scrapes followed by a crash hides nothing from Prometheus.
-const INTERACTIVE_AGENTS: &[&str] = &["curl/", "Wget/", "Mozilla/", "HTTPie/"];
-
-/// Whether a request may move the checkpoint: it passed authentication (when configured) and
-/// does not come from a browser or a command-line HTTP tool. Any other client is treated like a
-/// Prometheus replica (an unknown scraper that never moved it would make every restart re-read
-/// everything since start).
-pub fn moves_checkpoint(authorized: bool, user_agent: Option<&[u8]>) -> bool {
-    authorized
-        && !user_agent.is_some_and(|ua| {
-            INTERACTIVE_AGENTS
-                .iter()
-                .any(|p| ua.starts_with(p.as_bytes()))
-        })
-}
-
-struct Gate {
-    web: Option<Arc<WebConfigFile>>,
-    /// The listener's address is a loopback one.
-    loopback: bool,
-    auth: Authenticator,
-    /// (settings, tokens, last refill)
-    bucket: Mutex<Option<(RateLimit, f64, Instant)>>,
-}
-
-impl Gate {
-    fn allow(&self, rl: RateLimit) -> bool {
-        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if b.as_ref().is_none_or(|(r, _, _)| *r != rl) {
-            *b = Some((rl, f64::from(rl.burst), now));
-        }
-        let Some((rl, tokens, last)) = b.as_mut() else {
-            return true;
-        };
-        let refill = now.duration_since(*last).as_secs_f64() / rl.interval.as_secs_f64();
-        *tokens = (*tokens + refill).min(f64::from(rl.burst));
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-async fn gate(State(g): State<Arc<Gate>>, mut req: Request, next: Next) -> Response {
-    let cfg = g.web.as_ref().map(|w| w.current());
-    let mut resp = 'resp: {
-        if let Some(rl) = cfg.as_ref().and_then(|c| c.rate_limit) {
-            if !g.allow(rl) {
-                break 'resp (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n").into_response();
-            }
-        }
-        let (authorized, checked) = match &cfg {
-            Some(c) if !c.users.is_empty() => {
-                let h = req
-                    .headers()
-                    .get(header::AUTHORIZATION)
-                    .map(|v| v.as_bytes());
-                let ok = g.auth.check(&c.users, h).await;
-                (ok, ok)
-            }
-            _ => (true, false),
-        };
-        let authenticated = checked || cfg.as_ref().is_some_and(|c| c.clients_verified);
-        // /healthz answers everyone (probes carry no credentials), without details.
-        if !authorized && req.uri().path() != "/healthz" {
-            break 'resp (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Basic")],
-                "Unauthorized\n",
-            )
-                .into_response();
-        }
-        let ua = req.headers().get(header::USER_AGENT).map(|v| v.as_bytes());
-        let access = Access {
-            authorized,
-            authenticated,
-            loopback: g.loopback,
-            moves_checkpoint: moves_checkpoint(authorized, ua),
-        };
-        req.extensions_mut().insert(access);
-        next.run(req).await
-    };
-    if let Some(c) = &cfg {
-        for (n, v) in &c.headers {
-            resp.headers_mut().insert(n.clone(), v.clone());
-        }
-    }
-    resp
 }
 
 const HEAD: u8 = 0;
@@ -177,6 +77,7 @@ const IDLE: u8 = 2;
 
 /// One open connection as the watchdog and the eviction see it.
 struct Conn {
+    client: ClientKey,
     phase: AtomicU8,
     /// Milliseconds since the server's epoch: start of the awaited head (HEAD), or last
     /// activity (IDLE).
@@ -184,6 +85,24 @@ struct Conn {
     in_flight: AtomicU32,
     evicted: AtomicBool,
     kill: Notify,
+}
+
+impl Conn {
+    fn live(&self) -> bool {
+        !self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Eviction order among a client's connections: not busy; waiting for a head before idle,
+    /// then the longest waiting. `None`: a request is in flight.
+    fn eviction_rank(&self) -> Option<(bool, u64)> {
+        let phase = self.phase.load(Ordering::Relaxed);
+        (phase != BUSY).then(|| (phase != HEAD, self.mark.load(Ordering::Relaxed)))
+    }
+
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Relaxed);
+        self.kill.notify_one();
+    }
 }
 
 struct Shared {
@@ -194,43 +113,81 @@ struct Shared {
     router: Router,
 }
 
+/// Why the watchdog ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    Evicted,
+    HeaderTimeout,
+    IdleTimeout,
+}
+
 impl Shared {
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// When `c` is due to be closed, in ms since the epoch (None: a request is in flight).
-    fn deadline(&self, c: &Conn) -> Option<u64> {
+    fn metrics(&self) -> &HttpMetrics {
+        &self.opts.metrics
+    }
+
+    /// When `c` is due to be closed, in ms since the epoch, and why (None: a request is in
+    /// flight).
+    fn deadline(&self, c: &Conn) -> Option<(u64, Ended)> {
         let mark = c.mark.load(Ordering::Relaxed);
         match c.phase.load(Ordering::Relaxed) {
-            HEAD => Some(mark + self.opts.read_header_timeout.as_millis() as u64),
-            IDLE => Some(mark + self.opts.idle_timeout.as_millis() as u64),
+            HEAD => Some((
+                mark + self.opts.read_header_timeout.as_millis() as u64,
+                Ended::HeaderTimeout,
+            )),
+            IDLE => Some((
+                mark + self.opts.idle_timeout.as_millis() as u64,
+                Ended::IdleTimeout,
+            )),
             _ => None,
         }
     }
 
-    /// Make room for one more connection; false when every open one is busy.
-    fn admit(&self) -> bool {
+    /// Connections one client may hold: half the cap, so others always find room.
+    fn per_client(&self) -> usize {
+        (self.opts.max_connections / 2).max(1)
+    }
+
+    /// Make room for one more connection of `client`; false when nothing may be evicted.
+    fn admit(&self, client: ClientKey) -> bool {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let live = conns
-            .values()
-            .filter(|c| !c.evicted.load(Ordering::Relaxed))
-            .count();
-        if live < self.opts.max_connections {
-            return true;
+        let mut held: HashMap<ClientKey, usize> = HashMap::new();
+        for c in conns.values().filter(|c| c.live()) {
+            *held.entry(c.client).or_default() += 1;
         }
-        let victim = conns
-            .values()
-            .filter(|c| !c.evicted.load(Ordering::Relaxed))
-            .filter_map(|c| {
-                let phase = c.phase.load(Ordering::Relaxed);
-                (phase != BUSY).then(|| ((phase != HEAD, c.mark.load(Ordering::Relaxed)), c))
-            })
-            .min_by_key(|(k, _)| *k);
+        let total: usize = held.values().sum();
+        let mine = held.get(&client).copied().unwrap_or(0);
+        let victim = if mine >= self.per_client() {
+            // Past its share: one of its own.
+            conns
+                .values()
+                .filter(|c| c.live() && c.client == client)
+                .filter_map(|c| Some((c.eviction_rank()?, c)))
+                .min_by_key(|(rank, _)| *rank)
+                .map(|(_, c)| c)
+        } else if total >= self.opts.max_connections {
+            // Past the cap: from whoever holds the most, and at least as many as this client
+            // would with the newcomer (so nobody loses a slot to a smaller holder).
+            conns
+                .values()
+                .filter(|c| c.live() && held[&c.client] > mine)
+                .filter_map(|c| {
+                    let rank = c.eviction_rank()?;
+                    Some(((std::cmp::Reverse(held[&c.client]), rank), c))
+                })
+                .min_by_key(|(rank, _)| *rank)
+                .map(|(_, c)| c)
+        } else {
+            return true;
+        };
         match victim {
-            Some((_, c)) => {
-                c.evicted.store(true, Ordering::Relaxed);
-                c.kill.notify_one();
+            Some(c) => {
+                c.evict();
                 true
             }
             None => false,
@@ -317,28 +274,44 @@ impl Drop for InFlight {
     }
 }
 
-/// Resolves when `conn` is evicted, times out, or the server shuts down (`true` then).
-async fn watchdog(conn: &Conn, shared: &Shared, shutdown: &mut watch::Receiver<bool>) -> bool {
+/// Resolves when `conn` is evicted, times out, or the server shuts down.
+async fn watchdog(conn: &Conn, shared: &Shared, shutdown: &mut watch::Receiver<bool>) -> Ended {
     loop {
         let wait = match shared.deadline(conn) {
-            Some(d) => {
+            Some((d, why)) => {
                 let now = shared.now_ms();
                 if now >= d {
-                    return false;
+                    return why;
                 }
                 Duration::from_millis(d - now)
             }
             None => shared.opts.read_header_timeout,
         };
         tokio::select! {
-            _ = conn.kill.notified() => return false,
+            _ = conn.kill.notified() => return Ended::Evicted,
             _ = tokio::time::sleep(wait) => {}
-            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return true },
+            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return Ended::Shutdown },
         }
     }
 }
 
-async fn connection(tcp: TcpStream, id: u64, conn: Arc<Conn>, shared: Arc<Shared>) {
+/// Count why the listener closed a connection.
+fn count_end(shared: &Shared, why: Ended) {
+    match why {
+        Ended::Shutdown => {}
+        Ended::Evicted => shared.metrics().closed(Closed::Evicted),
+        Ended::HeaderTimeout => shared.metrics().closed(Closed::HeaderTimeout),
+        Ended::IdleTimeout => shared.metrics().closed(Closed::IdleTimeout),
+    }
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+) {
     let tls = shared
         .opts
         .config
@@ -351,7 +324,7 @@ async fn connection(tcp: TcpStream, id: u64, conn: Arc<Conn>, shared: Arc<Shared
         shared: shared.clone(),
     };
     match tls {
-        None => drive(io, &conn, &shared, &mut shutdown).await,
+        None => drive(io, peer, &conn, &shared, &mut shutdown).await,
         Some(cfg) => {
             let handshake = async {
                 let mut first = [0u8; 1];
@@ -374,11 +347,19 @@ async fn connection(tcp: TcpStream, id: u64, conn: Arc<Conn>, shared: Arc<Shared
                 }
             };
             let stream = tokio::select! {
-                s = handshake => s,
-                _ = watchdog(&conn, &shared, &mut shutdown) => None,
+                s = handshake => {
+                    if s.is_none() {
+                        shared.metrics().closed(Closed::TlsHandshake);
+                    }
+                    s
+                }
+                why = watchdog(&conn, &shared, &mut shutdown) => {
+                    count_end(&shared, why);
+                    None
+                }
             };
             if let Some(s) = stream {
-                drive(s, &conn, &shared, &mut shutdown).await;
+                drive(s, peer, &conn, &shared, &mut shutdown).await;
             }
         }
     }
@@ -387,10 +368,12 @@ async fn connection(tcp: TcpStream, id: u64, conn: Arc<Conn>, shared: Arc<Shared
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
+    shared.metrics().open.add(-1.0);
 }
 
 async fn drive<I>(
     io: I,
+    peer: SocketAddr,
     conn: &Arc<Conn>,
     shared: &Arc<Shared>,
     shutdown: &mut watch::Receiver<bool>,
@@ -399,8 +382,10 @@ async fn drive<I>(
 {
     let svc = TowerToHyperService::new(shared.router.clone());
     let (c2, s2) = (conn.clone(), shared.clone());
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let client = Peer(ClientKey::of(peer.ip()));
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let guard = InFlight::new(c2.clone(), s2.clone());
+        req.extensions_mut().insert(client);
         let fut = hyper::service::Service::call(&svc, req);
         async move {
             let r = fut.await;
@@ -409,9 +394,12 @@ async fn drive<I>(
         }
     });
     let mut b = hyper::server::conn::http1::Builder::new();
+    // A request head above 64 KiB gets 431 (hyper's buffer limit alone lets a head that
+    // arrives in one read through).
     b.keep_alive(true)
         .header_read_timeout(None)
-        .max_buf_size(64 * 1024);
+        .max_buf_size(64 * 1024)
+        .max_header_size(64 * 1024);
     let http = b.serve_connection(TokioIo::new(io), service);
     tokio::pin!(http);
     let mut draining = false;
@@ -419,12 +407,19 @@ async fn drive<I>(
         tokio::select! {
             r = http.as_mut() => {
                 if let Err(e) = r {
+                    // hyper answered 400 or 431 itself.
+                    if e.is_parse() || e.is_parse_too_large() {
+                        shared.metrics().rejected(Rejected::BadRequest);
+                    }
                     tracing::debug!("connection ended: {e}");
                 }
                 return;
             }
-            down = watchdog(conn, shared, shutdown), if !draining => {
-                if !down {
+            why = watchdog(conn, shared, shutdown), if !draining => {
+                count_end(shared, why);
+                // Evicted just as a request arrived: that one is answered first.
+                let busy = shared.deadline(conn).is_none();
+                if why != Ended::Shutdown && !(why == Ended::Evicted && busy) {
                     return;
                 }
                 // Finish the request in flight, then close; the caller bounds the wait.
@@ -443,12 +438,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
-    let g = Arc::new(Gate {
-        web: opts.config.clone(),
+    let g = Arc::new(Gate::new(
+        opts.config.clone(),
         loopback,
-        auth: Authenticator::default(),
-        bucket: Mutex::new(None),
-    });
+        opts.metrics.clone(),
+    ));
     let router = router.layer(axum::middleware::from_fn_with_state(g, gate));
     let (down_tx, down_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -467,7 +461,7 @@ pub async fn serve(
     let mut next_id = 0u64;
     let mut last_accept_error: Option<Instant> = None;
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -483,7 +477,9 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        if !shared.admit() {
+        let client = ClientKey::of(peer.ip());
+        if !shared.admit(client) {
+            shared.metrics().closed(Closed::Refused);
             if !tls {
                 let _ = tcp.try_write(
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 20\r\nConnection: close\r\n\r\ntoo many connections",
@@ -493,6 +489,7 @@ pub async fn serve(
         }
         next_id += 1;
         let conn = Arc::new(Conn {
+            client,
             phase: AtomicU8::new(HEAD),
             mark: AtomicU64::new(shared.now_ms()),
             in_flight: AtomicU32::new(0),
@@ -504,7 +501,8 @@ pub async fn serve(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(next_id, conn.clone());
-        tokio::spawn(connection(tcp, next_id, conn, shared.clone()));
+        shared.metrics().open.add(1.0);
+        tokio::spawn(connection(tcp, peer, next_id, conn, shared.clone()));
     }
     drop(listener);
     let _ = down_tx.send(true);
@@ -525,29 +523,94 @@ pub async fn serve(
 mod tests {
     use super::*;
 
-    #[test]
-    fn interactive_clients_never_move_the_checkpoint() {
-        assert!(moves_checkpoint(true, Some(b"Prometheus/2.42.0")));
-        assert!(moves_checkpoint(true, Some(b"vm_promscrape")));
-        assert!(moves_checkpoint(true, None));
-        assert!(!moves_checkpoint(true, Some(b"curl/8.5.0")));
-        assert!(!moves_checkpoint(true, Some(b"Mozilla/5.0 (X11)")));
-        assert!(!moves_checkpoint(false, Some(b"Prometheus/2.42.0")));
+    fn shared(max: usize) -> Shared {
+        Shared {
+            epoch: Instant::now(),
+            opts: WebOptions {
+                max_connections: max,
+                ..WebOptions::default()
+            },
+            conns: Mutex::new(HashMap::new()),
+            shutdown: watch::channel(false).1,
+            router: Router::new(),
+        }
+    }
+
+    /// Admit a connection of client `who` (last octet) with `phase` and `mark`; its id.
+    fn open(s: &Shared, id: u64, who: u8, phase: u8, mark: u64) -> bool {
+        let client = ClientKey::V4([192, 0, 2, who]);
+        let ok = s.admit(client);
+        if ok {
+            s.conns.lock().unwrap().insert(
+                id,
+                Arc::new(Conn {
+                    client,
+                    phase: AtomicU8::new(phase),
+                    mark: AtomicU64::new(mark),
+                    in_flight: AtomicU32::new(0),
+                    evicted: AtomicBool::new(false),
+                    kill: Notify::new(),
+                }),
+            );
+        }
+        ok
+    }
+
+    fn evicted(s: &Shared) -> Vec<u64> {
+        let mut v: Vec<u64> = s
+            .conns
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, c)| !c.live())
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort();
+        v
     }
 
     #[test]
-    fn rate_limit_is_a_token_bucket() {
-        let g = Gate {
-            web: None,
-            loopback: true,
-            auth: Authenticator::default(),
-            bucket: Mutex::new(None),
-        };
-        let rl = RateLimit {
-            interval: Duration::from_secs(3600),
-            burst: 2,
-        };
-        assert!(g.allow(rl) && g.allow(rl));
-        assert!(!g.allow(rl));
+    fn a_flood_evicts_its_own_connections_not_the_scrapers() {
+        let s = shared(8);
+        // The scraper's keep-alive connection, idle since long ago.
+        assert!(open(&s, 1, 1, IDLE, 0));
+        // A flood from another address: it may hold half the cap, then evicts its own,
+        // waiting-for-a-head ones first, oldest first.
+        for i in 0..4 {
+            assert!(open(&s, 10 + i, 2, IDLE, 100 + i));
+        }
+        assert!(open(&s, 20, 2, HEAD, 200));
+        assert_eq!(evicted(&s), vec![10]);
+        assert!(open(&s, 21, 2, HEAD, 300));
+        assert_eq!(evicted(&s), vec![10, 20]);
+        // A third client fills the rest; past the cap the biggest holder gives up one.
+        for i in 0..3 {
+            assert!(open(&s, 30 + i, 3, HEAD, 400 + i));
+        }
+        assert!(open(&s, 40, 4, HEAD, 500));
+        assert!(!evicted(&s).contains(&1), "{:?}", evicted(&s));
+        assert_eq!(evicted(&s).len(), 3);
+        // A holder never loses a slot to a client that would then hold more.
+        let s = shared(4);
+        for i in 0..2 {
+            assert!(open(&s, i, 1, IDLE, i));
+            assert!(open(&s, 10 + i, 2, IDLE, i));
+        }
+        assert!(open(&s, 20, 2, HEAD, 50));
+        assert_eq!(
+            evicted(&s),
+            vec![10],
+            "client 2 at its share evicts its own"
+        );
+    }
+
+    #[test]
+    fn busy_connections_are_never_evicted() {
+        let s = shared(2);
+        assert!(open(&s, 1, 1, BUSY, 0));
+        assert!(open(&s, 2, 2, BUSY, 0));
+        assert!(!open(&s, 3, 3, HEAD, 1), "everything is busy: refused");
+        assert!(!open(&s, 4, 1, HEAD, 1), "its one slot is busy: refused");
+        assert!(evicted(&s).is_empty());
     }
 }
