@@ -376,6 +376,94 @@ fn resume_inside_a_cut_line_skips_its_rest() {
     assert_eq!(second.texts(), strs(&["after"]));
 }
 
+/// The lag reported in the last stats event.
+fn last_lag(s: &Seen) -> Option<(u64, f64)> {
+    s.events.iter().rev().find_map(|e| match e {
+        TailEvent::Stats {
+            lag_bytes,
+            oldest_unread_age,
+            ..
+        } => Some((*lag_bytes, *oldest_unread_age)),
+        _ => None,
+    })
+}
+
+/// A line too long, written in pieces, whose newline comes last with nothing after it: the
+/// skipped rest is consumed (no lag, no unread age, the checkpoint past it), and the cut line
+/// is delivered once. Before: the lag stayed at the skipped bytes and the unread age climbed.
+#[test]
+fn too_long_line_ending_last_leaves_no_lag() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let mut o = opts(d.path(), &["app.log"]);
+    o.max_line_bytes = 10;
+    o.poll_interval = Duration::from_millis(50);
+    append(&log, "short\n");
+    let r = start(o.clone(), vec![]);
+    r.wait_lines(&["short"]);
+    let piece = "y".repeat(300_000);
+    for _ in 0..3 {
+        append(&log, &piece);
+        thread::sleep(Duration::from_millis(50));
+    }
+    let size = fs::metadata(&log).expect("stat").len();
+    // While the rest is being skipped, what was written is consumed too.
+    r.wait("no lag while the rest is skipped", |s| {
+        s.lines.len() == 2 && s.cps.values().any(|cp| cp.offset == size)
+    });
+    append(&log, "\n");
+    let size = size + 1;
+    r.wait("checkpoint past the newline", |s| {
+        s.cps.values().any(|cp| cp.offset == size)
+    });
+    let stats_before = lock(&r.seen).count(|e| matches!(e, TailEvent::Stats { .. }));
+    r.wait("stats after the newline", |s| {
+        s.count(|e| matches!(e, TailEvent::Stats { .. })) > stats_before + 2
+    });
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["short", "yyyyyyyyyy"]));
+    assert_eq!(last_lag(&s), Some((0, 0.0)), "lag after the long line");
+    assert_eq!(s.count(|e| matches!(e, TailEvent::LineTooLong { .. })), 1);
+    // Resumed from there: nothing read again.
+    let resume: Vec<Checkpoint> = s.cps.values().cloned().collect();
+    append(&log, "after\n");
+    let r = start(o, resume);
+    r.wait_lines(&["after"]);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(r.stop().texts(), strs(&["after"]));
+}
+
+/// The same with the whole long line and its newline in one write, and a partial line flushed
+/// then ended by a newline alone: no byte is left unread.
+#[test]
+fn swallowed_bytes_leave_no_lag() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let mut o = opts(d.path(), &["app.log"]);
+    o.max_line_bytes = 10;
+    o.poll_interval = Duration::from_millis(50);
+    o.partial_flush = Some(Duration::from_millis(100));
+    append(&log, "short\n");
+    let r = start(o, vec![]);
+    r.wait_lines(&["short"]);
+    append(&log, &format!("{}\n", "z".repeat(5000)));
+    r.wait_lines(&["short", "zzzzzzzzzz"]);
+    append(&log, "partial");
+    r.wait_lines(&["short", "zzzzzzzzzz", "partial"]);
+    append(&log, "\n");
+    let size = fs::metadata(&log).expect("stat").len();
+    r.wait("checkpoint at the end", |s| {
+        s.cps.values().any(|cp| cp.offset == size)
+    });
+    let stats_before = lock(&r.seen).count(|e| matches!(e, TailEvent::Stats { .. }));
+    r.wait("stats", |s| {
+        s.count(|e| matches!(e, TailEvent::Stats { .. })) > stats_before + 2
+    });
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["short", "zzzzzzzzzz", "partial"]));
+    assert_eq!(last_lag(&s), Some((0, 0.0)));
+}
+
 #[test]
 fn stats_report_followed_files_and_lag() {
     let d = tmp();

@@ -370,7 +370,10 @@ impl TailSink for Worker {
         let m = &self.shared.metrics;
         m.lines.add(lines as f64);
         m.bytes.add(data.len() as f64);
-        m.last_line.set(now as f64);
+        if lines > 0 {
+            // (An empty batch only moves the offset past a skipped part of a line.)
+            m.last_line.set(now as f64);
+        }
         if errors > 0 {
             // With the lines, before the lock is released: a scrape pauses the source between
             // batches, so it sees all of a batch's self-metrics or none of them.

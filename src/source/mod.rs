@@ -199,6 +199,9 @@ pub trait TailSink {
     /// ends with `\n`, except that the last one may have none (a partial line flushed after
     /// `partial_flush`, or the kept prefix of a line cut at `max_line_bytes`); it is a whole line
     /// all the same. After the call, everything up to `start_offset + data.len()` is delivered.
+    /// `data` is empty when bytes up to `start_offset` were consumed without a line (the
+    /// skipped rest of a line cut at `max_line_bytes`, a newline ending a flushed partial line):
+    /// only the offset moves.
     fn batch(&mut self, file: &FileInfo, start_offset: u64, data: &[u8]);
     /// Something happened to a file.
     fn event(&mut self, event: TailEvent);

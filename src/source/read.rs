@@ -160,6 +160,12 @@ pub(crate) fn read_followed(
                 *delivered = start + d.len() as u64;
             }
             Piece::TooLong => sink.event(TailEvent::LineTooLong { file: info.clone() }),
+            // Consumed without a line: an empty batch moves the offset (no lag is left, and a
+            // checkpoint resumes past them).
+            Piece::Skipped(at) => {
+                sink.batch(info, at, &[]);
+                *delivered = at;
+            }
         });
         let t = n.min(TAIL);
         f.tail[..t].copy_from_slice(&buf[n - t..n]);
@@ -299,6 +305,7 @@ pub fn read_file(
     let mut out = |p: Piece<'_>| match p {
         Piece::Data(start, d) => sink.batch(&info, start, d),
         Piece::TooLong => sink.event(TailEvent::LineTooLong { file: info.clone() }),
+        Piece::Skipped(_) => {}
     };
     loop {
         let n = match file.read(&mut buf) {

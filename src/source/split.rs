@@ -12,6 +12,10 @@ pub(crate) enum Piece<'a> {
     Data(u64, &'a [u8]),
     /// The line just delivered was cut at `max_line_bytes`; the rest up to its newline is skipped.
     TooLong,
+    /// Everything before this file offset is consumed, with no line to deliver (the skipped
+    /// rest of a cut line, the newline ending a flushed partial line): the offset moves on
+    /// without a line, so no lag stays behind and a checkpoint resumes past them.
+    Skipped(u64),
 }
 
 /// Splits a byte stream into lines, carrying a partial line between chunks.
@@ -25,6 +29,9 @@ pub(crate) struct Splitter {
     /// The previous line was delivered without its newline (partial flush); a newline arriving
     /// next terminates that line and is swallowed instead of making an empty line.
     after_flush: bool,
+    /// End of the last piece handed out (data or skip); `None` before the first feed (which
+    /// then starts at the offset fed).
+    out_end: Option<u64>,
 }
 
 impl Splitter {
@@ -36,6 +43,7 @@ impl Splitter {
             pending_start: 0,
             skipping: false,
             after_flush: false,
+            out_end: None,
         }
     }
 
@@ -44,6 +52,7 @@ impl Splitter {
         self.pending.clear();
         self.skipping = false;
         self.after_flush = false;
+        self.out_end = None;
     }
 
     /// Bytes held as a partial line.
@@ -65,6 +74,7 @@ impl Splitter {
     pub(crate) fn flush(&mut self, out: &mut dyn FnMut(Piece<'_>)) {
         if !self.pending.is_empty() {
             out(Piece::Data(self.pending_start, &self.pending));
+            self.out_end = Some(self.pending_start + self.pending.len() as u64);
             self.pending.clear();
             self.after_flush = true;
         }
@@ -72,10 +82,34 @@ impl Splitter {
 
     /// Feed `data`, read at file offset `pos` (the offset right after the previous chunk).
     pub(crate) fn feed(&mut self, pos: u64, data: &[u8], out: &mut dyn FnMut(Piece<'_>)) {
-        let mut i = 0usize;
         if data.is_empty() {
             return;
         }
+        let end = pos + data.len() as u64;
+        let mut out_end = self.out_end.unwrap_or(pos);
+        self.feed_pieces(pos, data, &mut |p| {
+            match p {
+                Piece::Data(start, d) => out_end = start + d.len() as u64,
+                Piece::Skipped(at) => out_end = at,
+                Piece::TooLong => {}
+            }
+            out(p)
+        });
+        // What is not held as a partial line is consumed: say so if no piece reached it.
+        let consumed = if self.pending.is_empty() {
+            end
+        } else {
+            self.pending_start
+        };
+        if consumed > out_end {
+            out(Piece::Skipped(consumed));
+            out_end = consumed;
+        }
+        self.out_end = Some(out_end);
+    }
+
+    fn feed_pieces(&mut self, pos: u64, data: &[u8], out: &mut dyn FnMut(Piece<'_>)) {
+        let mut i = 0usize;
         if self.after_flush {
             self.after_flush = false;
             if data[0] == b'\n' {
@@ -215,9 +249,23 @@ mod tests {
                     }
                 }
                 Piece::TooLong => too_long += 1,
+                Piece::Skipped(at) => {
+                    if let Some(n) = expect_next {
+                        assert!(at >= n);
+                    }
+                    expect_next = Some(at);
+                }
             });
             pos = b;
         }
+        // Everything is consumed but an unterminated tail no longer than `max`.
+        let after_nl = data.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+        let consumed = if data.len() - after_nl > max {
+            data.len()
+        } else {
+            after_nl
+        };
+        assert_eq!(expect_next.unwrap_or(0), consumed as u64, "consumed");
         (lines, too_long)
     }
 
@@ -255,5 +303,48 @@ mod tests {
             }
         });
         assert_eq!(out, vec![(0, b"abc".to_vec()), (4, b"x\n".to_vec())]);
+    }
+
+    fn pieces(s: &mut Splitter, pos: u64, data: &[u8]) -> Vec<String> {
+        let mut v = Vec::new();
+        s.feed(pos, data, &mut |p| {
+            v.push(match p {
+                Piece::Data(o, d) => format!("{o}:{}", String::from_utf8_lossy(d)),
+                Piece::TooLong => "cut".into(),
+                Piece::Skipped(at) => format!("to {at}"),
+            })
+        });
+        v
+    }
+
+    #[test]
+    fn skipped_bytes_are_consumed() {
+        // A cut line whose newline comes last, alone or with its rest.
+        let mut s = Splitter::new(4);
+        assert_eq!(
+            pieces(&mut s, 0, b"ab\nlonger"),
+            ["0:ab\nlong", "cut", "to 9"]
+        );
+        assert_eq!(pieces(&mut s, 9, b"rest"), ["to 13"]);
+        assert_eq!(pieces(&mut s, 13, b"\n"), ["to 14"]);
+        assert_eq!(pieces(&mut s, 14, b"ok\n"), ["14:ok\n"]);
+        assert_eq!(
+            pieces(&mut s, 17, b"toolong\n"),
+            ["17:tool", "cut", "to 25"]
+        );
+        // Followed by a line: its data says it.
+        assert_eq!(
+            pieces(&mut s, 25, b"toolong\nx\n"),
+            ["25:tool", "cut", "33:x\n"]
+        );
+        // A flushed partial line ended by a newline alone.
+        let mut s = Splitter::new(100);
+        assert_eq!(pieces(&mut s, 50, b"abc"), Vec::<String>::new());
+        s.flush(&mut |_| {});
+        assert_eq!(pieces(&mut s, 53, b"\n"), ["to 54"]);
+        // Resumed inside a cut line: the first feed starts there.
+        let mut s = Splitter::new(4);
+        s.set_skipping();
+        assert_eq!(pieces(&mut s, 1000, b"xx\nyy"), ["to 1003"]);
     }
 }
