@@ -569,7 +569,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
             &ckm_store,
             "logpulse_checkpoint_errors_total",
             Kind::Counter,
-            "Checkpoint writes that failed (also counts a state directory that cannot be created).",
+            "Checkpoint writes that failed (also counts a state directory that cannot be created, and a checkpoint file that could not be loaded at start).",
             &[],
         )
         .declare(&[]),
@@ -596,8 +596,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
             match checkpoint::load(&path) {
                 Ok(m) => m,
                 Err(e) => {
-                    // A corrupt file must not stop the agent: start as on a first run, loudly.
+                    // A corrupt (or unreadable, oversized, non-regular) file must not stop the
+                    // agent: start as on a first run, loudly and counted.
                     tracing::error!("{e}; starting without checkpoints");
+                    ckm.errors.add(1.0);
                     HashMap::new()
                 }
             }

@@ -37,6 +37,22 @@ pub enum CheckpointError {
         /// What is wrong.
         message: String,
     },
+    /// Not a regular file (a symlink, FIFO, device or directory): not read.
+    #[error("checkpoint file {path} is not a regular file ({what}); it was not read")]
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
+    /// Larger than [`MAX_FILE_BYTES`]: not read.
+    #[error("checkpoint file {path} is larger than {limit} bytes; it was not read")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
     /// Written by a newer (or unknown) format version.
     #[error("checkpoint file {path} has unsupported version {version} (expected {VERSION})")]
     Version {
@@ -60,17 +76,74 @@ struct FileFormatRef<'a> {
     sources: &'a HashMap<String, Vec<Checkpoint>>,
 }
 
-/// Load checkpoints per source. A missing file is an empty map (first run).
-pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointError> {
-    let data = match fs::read(path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(e) => {
-            return Err(CheckpointError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            })
+/// Most bytes read from a checkpoint file (about 200 bytes per followed file, plus what the
+/// store keeps with them): a larger file is refused unread, as a corrupt one is.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Read the checkpoint file: a regular file only, never through a symlink, never blocking (a
+/// FIFO), at most [`MAX_FILE_BYTES`]. `None`: there is none (first run).
+fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CheckpointError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io_err = |e| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let not_regular = |what: &str| CheckpointError::NotRegular {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+    };
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(not_regular("a symbolic link"))
         }
+        Err(e) => return Err(io_err(e)),
+    };
+    let md = file.metadata().map_err(io_err)?;
+    let ft = md.file_type();
+    if !ft.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(not_regular(what));
+    }
+    let too_large = || CheckpointError::TooLarge {
+        path: path.to_path_buf(),
+        limit: MAX_FILE_BYTES,
+    };
+    if md.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut data = Vec::with_capacity(md.len() as usize);
+    // Bounded even if it grows while read.
+    (&file)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(io_err)?;
+    if data.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(Some(data))
+}
+
+/// Load checkpoints per source. A missing file is an empty map (first run). Anything but a
+/// regular file of at most [`MAX_FILE_BYTES`] is an error naming the file, unread.
+pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointError> {
+    let Some(data) = read_bounded(path)? else {
+        return Ok(HashMap::new());
     };
     // Check the version first so a future format gives a clear message.
     #[derive(Deserialize)]
@@ -247,5 +320,40 @@ mod tests {
         fs::write(&path, b"{\"version\":7,\"sources\":{}}").expect("write");
         let err = load(&path).expect_err("version");
         assert!(matches!(err, CheckpointError::Version { version: 7, .. }));
+    }
+
+    #[test]
+    fn only_a_bounded_regular_file_is_read() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("checkpoints.json");
+        // Through a link, to a device that never ends: refused unread.
+        symlink("/dev/zero", &path).expect("symlink");
+        let err = load(&path).expect_err("symlink");
+        assert!(matches!(err, CheckpointError::NotRegular { .. }), "{err:?}");
+        assert!(err.to_string().contains(&path.display().to_string()));
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        fs::remove_file(&path).expect("rm");
+        // A FIFO nobody writes to: refused at once, not waited on.
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = load(&path).expect_err("fifo");
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        fs::remove_file(&path).expect("rm");
+        // A directory.
+        fs::create_dir(&path).expect("mkdir");
+        let err = load(&path).expect_err("dir");
+        assert!(err.to_string().contains("a directory"), "{err}");
+        fs::remove_dir(&path).expect("rmdir");
+        // Larger than the limit (sparse: no disk used): refused unread.
+        let f = File::create(&path).expect("create");
+        f.set_len(MAX_FILE_BYTES + 1).expect("set_len");
+        let err = load(&path).expect_err("too large");
+        assert!(matches!(err, CheckpointError::TooLarge { .. }), "{err:?}");
+        // At the limit it is read (and here, corrupt).
+        f.set_len(MAX_FILE_BYTES).expect("set_len");
+        let err = load(&path).expect_err("zeros");
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err:?}");
     }
 }
