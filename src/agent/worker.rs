@@ -73,6 +73,10 @@ pub struct SelfMetrics {
     pub too_long: Arc<Series>,
     /// `logpulse_read_errors_total`.
     pub read_errors: Arc<Series>,
+    /// `logpulse_files_held_total`.
+    pub held: Arc<Series>,
+    /// `logpulse_bytes_skipped_total`.
+    pub skipped: Arc<Series>,
 }
 
 impl SelfMetrics {
@@ -147,6 +151,16 @@ impl SelfMetrics {
                 "logpulse_read_errors_total",
                 Counter,
                 "Errors opening or reading files (permission denied, I/O), per source.",
+            ),
+            held: m(
+                "logpulse_files_held_total",
+                Counter,
+                "New files held unread because they start like a followed file (a possible copy), per source.",
+            ),
+            skipped: m(
+                "logpulse_bytes_skipped_total",
+                Counter,
+                "Bytes not read because a followed file holds the same bytes (a copy followed from its end), per source.",
             ),
         }
     }
@@ -428,6 +442,14 @@ impl TailSink for Worker {
                     self.shared.metrics.parse_errors.add(errors as f64);
                 }
                 self.shared.lock().files.remove(&k);
+            }
+            TailEvent::Held { path, of } => {
+                m.held.add(1.0);
+                tracing::info!(source = %self.shared.name, file = %path.display(), of = %of.display(), "new file starts like a followed one: held unread until it differs from it (then read from its start) or its original is truncated (a copy)");
+            }
+            TailEvent::Skipped { file, of, bytes } => {
+                m.skipped.add(bytes as f64);
+                tracing::warn!(source = %self.shared.name, file = %file.path.display(), of = %of.display(), bytes, "file holds the same bytes as a followed one and no truncation came: a copy, followed from its end (counted in logpulse_bytes_skipped_total)");
             }
             TailEvent::LineTooLong { file } => {
                 m.too_long.add(1.0);

@@ -1,28 +1,41 @@
-//! Copies (copytruncate). logrotate copies the file, then truncates it; the lines between our
-//! last read and the truncation exist only in the copy. When a truncation is seen, the copy is
-//! looked for at once: among the held files, then in the original's directory (so a copy the
-//! globs do not match, `app.log-20261127` for `app.log`, is found too), and read from the
-//! original's delivered position before the truncation. A matched copy seen before the
-//! truncation is held ([`super::files::PendingCopy`]) until then, or until quiet (then it is
-//! just another file, read from 0). New files shorter than 64 bytes are held at most 250 ms to
-//! tell (a copy may be in progress). The rules are in [`super::decide`].
+//! Held files: is a new file a copy of a followed one (`copytruncate`), or a new file that only
+//! starts alike (a banner, a CSV header, IIS W3C headers)? Equal first bytes only make it a
+//! *possible* copy, held unread ([`super::files::PendingCopy`], reported as
+//! [`TailEvent::Held`]). It is looked at again whenever it grows:
+//! - its original's truncation is seen, and it holds the original's old first bytes (all of
+//!   them): a copy, read from the original's delivered position before the truncation;
+//! - its bytes differ from what its original holds at the same offsets, and the original was
+//!   not truncated: a new file, read from 0;
+//! - it keeps its original's bytes and no truncation comes for `COPY_WINDOW` after it went
+//!   quiet: a plain copy (`cp app.log app.log.bak`), followed from its end
+//!   ([`TailEvent::Skipped`]).
+//!
+//! New files shorter than 64 bytes are held at most 250 ms to tell (a copy may be in
+//! progress). Held files count in the descriptor budget: past it they are parked like idle
+//! followed files. Finding the copy when a truncation is seen is [`super::recover`]; the rules
+//! are in [`super::decide`].
 
-use std::fs;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use super::decide::{self, State, Truncation};
+use super::decide::{self, State};
 use super::fds::{self, Fd};
 use super::files::PendingCopy;
 use super::fingerprint::{
-    file_id, fingerprint_of, is_compressed, read_head, FileId, Head, HEAD_MAX,
+    file_id, fingerprint_of, is_compressed, read_head, FileId, Head, HeadBytes, HEAD_MAX,
 };
 use super::read::resume_mid_line;
 use super::split::Splitter;
 use super::tailer::Tailer;
 use super::{FileInfo, TailEvent, TailSink};
+
+/// A held file's first bytes compared with its original's, at most (bytes).
+const VERIFY_HEAD: u64 = 64 * 1024;
+/// And its last bytes.
+const VERIFY_TAIL: u64 = 4 * 1024;
 
 /// A copy as found: its first bytes and where its original stood.
 pub(super) struct CopyMatch {
@@ -30,6 +43,43 @@ pub(super) struct CopyMatch {
     pub of: FileId,
     /// Made before a truncation already seen: start here.
     pub at: Option<u64>,
+}
+
+/// Are the first `size` bytes of `a` those of `b` at the same offsets (looked at: the first
+/// [`VERIFY_HEAD`] and the last [`VERIFY_TAIL`] bytes)? `b` shorter than `size`: no.
+pub(super) fn same_bytes(a: &File, b: &File, size: u64) -> io::Result<bool> {
+    let head_end = size.min(VERIFY_HEAD);
+    let tail_start = size.saturating_sub(VERIFY_TAIL).max(head_end);
+    for (from, to) in [(0, head_end), (tail_start, size)] {
+        let mut pos = from;
+        let (mut x, mut y) = ([0u8; 4096], [0u8; 4096]);
+        while pos < to {
+            let want = ((to - pos) as usize).min(x.len());
+            let n = read_full_at(a, &mut x[..want], pos)?;
+            if n < want {
+                return Ok(false); // shrank since: not what was held
+            }
+            let m = read_full_at(b, &mut y[..want], pos)?;
+            if m < want || x[..want] != y[..want] {
+                return Ok(false);
+            }
+            pos += want as u64;
+        }
+    }
+    Ok(true)
+}
+
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 impl Tailer {
@@ -101,25 +151,67 @@ impl Tailer {
         };
         written.sort_unstable();
         written.dedup();
-        let mut buf = [0u8; HEAD_MAX];
+        // A file whose first bytes are still those we know was compared by `copy_of_known`.
         for oid in written {
-            if oid == id {
-                continue;
-            }
-            let Some(file) = self.table.files.get(&oid).and_then(|o| o.file.as_deref()) else {
+            let Some(o) = self.table.files.get(&oid) else {
                 continue;
             };
-            let n = read_head(file, HEAD_MAX, &mut buf).unwrap_or(0);
-            if decide::same_head(head.bytes(), &buf[..n]) {
-                return Some(CopyMatch { of: oid, at: None });
-            }
+            let Some(file) = o.file.as_deref() else {
+                continue;
+            };
+            let now = || {
+                let mut buf = [0u8; HEAD_MAX];
+                let n = read_head(file, HEAD_MAX, &mut buf).ok()?;
+                Some(HeadBytes::new(&buf[..n]))
+            };
+            self.heads.look(oid, now, o.head.as_slice());
         }
-        None
+        self.heads
+            .changed()
+            .iter()
+            .find(|(oid, h)| *oid != id && decide::same_head(head.bytes(), h.as_slice()))
+            .map(|(oid, _)| CopyMatch { of: *oid, at: None })
     }
 
-    /// Decide where held files start: a file too short to tell is released as soon as it is long
-    /// enough and not a copy, or once quiet; a copy is released once quiet (or as soon as its
-    /// original's truncation is seen, by [`Tailer::recover_copy`]).
+    /// Hold `file` (with metadata `md`, found at `path`) as a possible copy of `of` (`None`:
+    /// too short yet to tell).
+    pub(super) fn hold(
+        &mut self,
+        file: Fd,
+        md: &Metadata,
+        path: &Path,
+        of: Option<FileId>,
+        matched: bool,
+        sink: &mut dyn TailSink,
+    ) {
+        let id = file_id(md);
+        let c = PendingCopy::new(file, path.to_path_buf(), of, matched, md.len());
+        self.table.copies.insert(id, c);
+        self.report_hold(id, sink);
+    }
+
+    /// Tell the sink (once) that a matched file is held as a possible copy.
+    fn report_hold(&mut self, id: FileId, sink: &mut dyn TailSink) {
+        let Some(c) = self.table.copies.get_mut(&id) else {
+            return;
+        };
+        let Some(of) = c.of.and_then(|o| self.table.files.get(&o)) else {
+            return;
+        };
+        if c.reported || !c.matched {
+            return;
+        }
+        c.reported = true;
+        tracing::debug!(path = %c.path.display(), of = %of.info.path.display(), "held: starts like a followed file");
+        sink.event(TailEvent::Held {
+            path: c.path.clone(),
+            of: of.info.path.clone(),
+        });
+    }
+
+    /// Decide where held files start: each is looked at again when it grows ([`Tailer::judge`]);
+    /// a copy is released once quiet (or as soon as its original's truncation is seen, by
+    /// [`Tailer::recover_copy`]), a file too short to tell after a short while.
     pub(super) fn resolve_copies(&mut self, sink: &mut dyn TailSink, at: &mut dyn FnMut(Instant)) {
         let now = Instant::now();
         let mut wait = self.opts.rotate_wait;
@@ -131,37 +223,22 @@ impl Tailer {
             let Some(c) = self.table.copies.get_mut(&id) else {
                 continue;
             };
-            let size = c.file.metadata().map(|m| m.len()).unwrap_or(c.size);
-            if size != c.size {
-                c.size = size;
-                c.changed = now;
+            // Parked and written to since: open it again to look.
+            if c.file.is_none() && c.looked.is_none() && !self.unpark_held(id) {
+                continue;
             }
-            if c.of.is_none() && size >= decide::MIN_COPY_HEAD as u64 {
-                let mut buf = [0u8; HEAD_MAX];
-                let m = read_head(&c.file, HEAD_MAX, &mut buf)
-                    .ok()
-                    .and_then(|n| self.copy_of(&mut Head::new(&buf[..n]), id));
-                match m {
-                    Some(m) if m.at.is_none() => {
-                        if let Some(c) = self.table.copies.get_mut(&id) {
-                            c.of = Some(m.of);
-                        }
-                    }
-                    // A copy whose truncation was seen: start it now.
-                    Some(_) => {
-                        self.release(id, sink);
-                        continue;
-                    }
-                    // Not a copy: a matched file is read like any other, an unmatched one let go.
-                    None => {
-                        if self.table.copies.get(&id).is_some_and(|c| c.matched) {
-                            self.release(id, sink);
-                        } else {
-                            self.table.copies.remove(&id);
-                        }
-                        continue;
-                    }
+            let Some(c) = self.table.copies.get_mut(&id) else {
+                continue;
+            };
+            if let Some(md) = c.file.as_deref().and_then(|f| f.metadata().ok()) {
+                if md.len() != c.size {
+                    c.size = md.len();
+                    c.changed = now;
                 }
+            }
+            if c.file.is_some() && c.looked != Some(c.size) {
+                c.looked = Some(c.size);
+                self.judge(id, sink);
             }
             let Some(c) = self.table.copies.get(&id) else {
                 continue;
@@ -175,19 +252,182 @@ impl Tailer {
         }
     }
 
-    /// Start following a held file (see [`super::files::PendingCopy`]), at the original's
-    /// position before a truncation the copy predates, else at 0.
-    pub(super) fn release(&mut self, id: FileId, sink: &mut dyn TailSink) {
-        let Some(c) = self.table.copies.get(&id) else {
+    /// Look at held file `id` again: released if it is the copy of a truncation already seen,
+    /// or if it is not a copy (first bytes or later bytes differ from its original's);
+    /// otherwise still held, now with its original known.
+    fn judge(&mut self, id: FileId, sink: &mut dyn TailSink) {
+        let Some(file) = self.table.copies.get(&id).and_then(|c| c.file.as_deref()) else {
             return;
         };
         let mut buf = [0u8; HEAD_MAX];
-        let n = read_head(&c.file, HEAD_MAX, &mut buf).unwrap_or(0);
-        let of =
-            c.of.or_else(|| self.copy_of(&mut Head::new(&buf[..n]), id).map(|m| m.of));
+        let Ok(n) = read_head(file, HEAD_MAX, &mut buf) else {
+            return;
+        };
+        if n < decide::MIN_COPY_HEAD {
+            return; // too short to tell (released after a short hold)
+        }
+        match self.copy_of(&mut Head::new(&buf[..n]), id) {
+            Some(CopyMatch { at: Some(_), .. }) => self.release(id, sink),
+            Some(CopyMatch { of, at: None }) => {
+                if let Some(c) = self.table.copies.get_mut(&id) {
+                    c.of = Some(of);
+                }
+                self.report_hold(id, sink);
+                if self.differs(id, of, sink) {
+                    self.release(id, sink);
+                }
+            }
+            // Not a copy: a matched file is read like any other, an unmatched one let go.
+            None => {
+                if let Some(c) = self.table.copies.get_mut(&id) {
+                    c.diverged = true;
+                }
+                self.release(id, sink);
+            }
+        }
+    }
+
+    /// Does held file `id` hold bytes its original `of` does not (at the same offsets), while
+    /// `of` was not truncated? Then it is a new file (marked so). `of` is looked at first, and
+    /// again before answering yes: a copy of a truncated original differs from what the
+    /// original holds now, and is released by that truncation instead.
+    fn differs(&mut self, id: FileId, of: FileId, sink: &mut dyn TailSink) -> bool {
+        self.read(of, sink);
+        if !self.table.copies.contains_key(&id) || !self.unpark(of) {
+            return false; // released as a copy, or cannot tell
+        }
+        let (Some(c), Some(o)) = (self.table.copies.get(&id), self.table.files.get(&of)) else {
+            return false;
+        };
+        let (Some(a), Some(b)) = (c.file.as_deref(), o.file.as_deref()) else {
+            return false;
+        };
+        if same_bytes(a, b, c.size).unwrap_or(true) {
+            return false;
+        }
+        self.read(of, sink);
+        match self.table.copies.get_mut(&id) {
+            Some(c) => {
+                c.diverged = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Before opening a file: park held files (oldest first) if the budget is still used up
+    /// once idle followed files are parked. True if there is room.
+    pub(super) fn park_held(&mut self) -> bool {
+        if !fds::over_budget() {
+            return true;
+        }
+        let target = fds::max_open_files() * 7 / 8;
+        let mut held: Vec<(Instant, FileId)> = self
+            .table
+            .copies
+            .iter()
+            .filter(|(_, c)| c.file.is_some())
+            .map(|(id, c)| (c.found, *id))
+            .collect();
+        held.sort_unstable();
+        for (_, id) in held {
+            if fds::open_now() <= target {
+                break;
+            }
+            if let Some(c) = self.table.copies.get_mut(&id) {
+                // Looked at again when written to (an event, or a scan that finds it grown).
+                if let Some(md) = c.file.as_deref().and_then(|f| f.metadata().ok()) {
+                    if md.len() != c.size {
+                        c.size = md.len();
+                        c.changed = Instant::now();
+                    }
+                }
+                if c.looked != Some(c.size) {
+                    c.looked = None;
+                }
+                c.file = None;
+            }
+        }
+        !fds::over_budget()
+    }
+
+    /// Held files written to (by event paths): look at them again.
+    pub(super) fn look_at_held(&mut self, written: &[std::path::PathBuf]) {
+        if self.table.copies.is_empty() || written.is_empty() {
+            return;
+        }
+        let by_path: std::collections::HashMap<&Path, FileId> = self
+            .table
+            .copies
+            .iter()
+            .map(|(id, c)| (c.path.as_path(), *id))
+            .collect();
+        let ids: Vec<FileId> = written
+            .iter()
+            .filter_map(|p| by_path.get(p.as_path()).copied())
+            .collect();
+        for id in ids {
+            if let Some(c) = self.table.copies.get_mut(&id) {
+                c.looked = None;
+            }
+        }
+    }
+
+    /// Reopen a parked held file at its path, by identity. False if it is not there any more.
+    pub(super) fn unpark_held(&mut self, id: FileId) -> bool {
+        let Some(c) = self.table.copies.get(&id) else {
+            return false;
+        };
+        if c.file.is_some() {
+            return true;
+        }
+        let path = c.path.clone();
+        if !self.make_room() {
+            return false;
+        }
+        let Ok(file) = fds::open(&path) else {
+            return false;
+        };
+        if !file.metadata().is_ok_and(|md| file_id(&md) == id) {
+            return false;
+        }
+        match self.table.copies.get_mut(&id) {
+            Some(c) => {
+                c.file = Some(Fd::new(file));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Start following a held file (see [`super::files::PendingCopy`]), at the original's
+    /// position before a truncation the copy predates, at 0 if it is a new file, else (a plain
+    /// copy) at its end.
+    pub(super) fn release(&mut self, id: FileId, sink: &mut dyn TailSink) {
+        if !self.unpark_held(id) {
+            let there = self
+                .table
+                .copies
+                .get(&id)
+                .is_some_and(|c| std::fs::metadata(&c.path).is_ok_and(|md| file_id(&md) == id));
+            if !there {
+                // Gone: if it is still matched somewhere, a scan finds it and decides again.
+                self.table.copies.remove(&id);
+            }
+            // Else no descriptor to be had now: tried again later.
+            return;
+        }
+        let Some(file) = self.table.copies.get(&id).and_then(|c| c.file.as_deref()) else {
+            return;
+        };
+        let mut buf = [0u8; HEAD_MAX];
+        let n = read_head(file, HEAD_MAX, &mut buf).unwrap_or(0);
+        let held_of = self.table.copies.get(&id).and_then(|c| c.of);
+        let of = held_of.or_else(|| self.copy_of(&mut Head::new(&buf[..n]), id).map(|m| m.of));
         // Its original may have been truncated since we last looked (logrotate truncates, then
         // compresses and deletes the copy, all at once): look first. That look may find this
-        // copy and release it.
+        // copy and release it. A plain copy is compared with its original once more (it may
+        // have grown while parked).
         if let Some(of) = of {
             let head = &mut Head::new(&buf[..n]);
             let now = Instant::now();
@@ -196,168 +436,64 @@ impl Tailer {
                     .iter()
                     .any(|t| decide::copy_before(head, t, now))
             });
-            if !known {
+            let looked = self
+                .table
+                .copies
+                .get(&id)
+                .is_some_and(|c| c.diverged || c.looked == Some(c.size));
+            if known {
+                // The copy of a truncation being handled now: nothing to look at.
+            } else if !looked {
+                self.differs(id, of, sink);
+            } else {
                 self.read(of, sink);
             }
         }
         let Some(c) = self.table.copies.remove(&id) else {
             return;
         };
-        let Ok(md) = c.file.metadata() else { return };
-        let n = read_head(&c.file, HEAD_MAX, &mut buf).unwrap_or(0);
+        let Some(file) = c.file else { return };
+        let Ok(md) = file.metadata() else { return };
+        let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
         let head = &mut Head::new(&buf[..n]);
-        let truncations = of
-            .and_then(|of| self.table.files.get(&of))
+        let original = of.and_then(|of| self.table.files.get(&of));
+        let truncations = original
             .map(|o| o.truncations.as_slice())
             .unwrap_or_default();
+        let of_path = original.map(|o| o.info.path.clone());
         let state = if c.matched {
             State::Active
         } else {
             State::Copy
         };
-        match (decide::copy_start(head, md.len(), c.found, truncations), of) {
-            (Some(offset), _) => self.start_copy(c.file, &c.path, offset, state, sink),
+        match (
+            decide::copy_start(head, md.len(), c.found, truncations),
+            of_path,
+        ) {
+            (Some(offset), _) => self.start_copy(file, &c.path, offset, state, None, sink),
+            (None, _) if c.diverged && c.matched => {
+                self.start_copy(file, &c.path, 0, state, None, sink)
+            }
             // A copy never followed by a truncation holds only lines its original holds too:
             // followed from its end (`cp app.log app.log.bak`).
-            (None, Some(_)) if c.matched => self.start_copy(c.file, &c.path, md.len(), state, sink),
-            (None, None) if c.matched => self.start_copy(c.file, &c.path, 0, state, sink),
+            (None, Some(of)) if c.matched => {
+                self.start_copy(file, &c.path, md.len(), state, Some(of), sink)
+            }
+            (None, None) if c.matched => self.start_copy(file, &c.path, 0, state, None, sink),
             // Unmatched and not the copy of a truncated file: not ours.
             (None, _) => {}
         }
     }
 
-    /// Files created next to a followed file under a name logrotate gives its copies, that the
-    /// globs do not match: open them at once (with `compress`, the copy is deleted a moment
-    /// after the truncation) and hold them until a truncation tells whether they are a copy.
-    pub(super) fn open_created_others(&mut self, sink: &mut dyn TailSink) {
-        for path in std::mem::take(&mut self.wake.created_other) {
-            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-                continue;
-            };
-            let next_to_followed = self.table.files.values().any(|f| {
-                f.orig_path.parent() == Some(dir)
-                    && f.orig_path
-                        .file_name()
-                        .is_some_and(|o| decide::copy_name(name.as_bytes(), o.as_bytes()))
-            });
-            if !next_to_followed {
-                continue;
-            }
-            self.make_room();
-            let Ok(file) = fds::open(&path) else {
-                continue;
-            };
-            let file = Fd::new(file);
-            let Ok(md) = file.metadata() else { continue };
-            let id = file_id(&md);
-            if !md.is_file() || self.table.knows(&id) {
-                continue;
-            }
-            let mut buf = [0u8; HEAD_MAX];
-            let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
-            if is_compressed(&buf[..n]) {
-                continue;
-            }
-            let m = self.copy_of(&mut Head::new(&buf[..n]), id);
-            if let Some(CopyMatch { at: Some(at), .. }) = m {
-                self.start_copy(file, &path, at.min(md.len()), State::Copy, sink);
-                continue;
-            }
-            if m.is_none() && n >= decide::MIN_COPY_HEAD {
-                continue; // not a copy
-            }
-            let now = Instant::now();
-            self.table.copies.insert(
-                id,
-                PendingCopy {
-                    file,
-                    path,
-                    of: m.map(|m| m.of),
-                    matched: false,
-                    found: now,
-                    size: md.len(),
-                    changed: now,
-                },
-            );
-        }
-    }
-
-    /// A truncation `t` of followed file `id` was just seen: find the copy made before it and
-    /// read what it holds beyond what we delivered.
-    pub(super) fn recover_copy(&mut self, id: FileId, t: &Truncation, sink: &mut dyn TailSink) {
-        let now = Instant::now();
-        let held: Vec<FileId> = self.table.copies.keys().copied().collect();
-        for cid in held {
-            let Some(c) = self.table.copies.get_mut(&cid) else {
-                continue;
-            };
-            let mut buf = [0u8; HEAD_MAX];
-            let n = read_head(&c.file, HEAD_MAX, &mut buf).unwrap_or(0);
-            if decide::copy_before(&mut Head::new(&buf[..n]), t, now) {
-                c.of = Some(id);
-                self.release(cid, sink);
-                return;
-            }
-        }
-        let Some(dir) = self
-            .table
-            .files
-            .get(&id)
-            .and_then(|f| f.orig_path.parent().map(Path::to_path_buf))
-        else {
-            return;
-        };
-        let Ok(entries) = fs::read_dir(&dir) else {
-            return;
-        };
-        let recent = |md: &fs::Metadata| {
-            md.modified().is_ok_and(|m| {
-                SystemTime::now()
-                    .duration_since(m)
-                    .map_or(true, |age| age < decide::COPY_WINDOW)
-            })
-        };
-        for e in entries.flatten() {
-            let Ok(md) = e.metadata() else { continue };
-            let cid = (md.dev(), md.ino());
-            if !md.is_file()
-                || md.len() < decide::MIN_COPY_HEAD as u64
-                || !recent(&md)
-                || self.table.knows(&cid)
-            {
-                continue;
-            }
-            let path = e.path();
-            self.make_room();
-            let Ok(file) = fds::open(&path) else {
-                continue;
-            };
-            let file = Fd::new(file);
-            let mut buf = [0u8; HEAD_MAX];
-            let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
-            if !decide::copy_before(&mut Head::new(&buf[..n]), t, now) {
-                continue;
-            }
-            // Matched by the globs: followed like any file from now on; otherwise read to its
-            // end and let go.
-            let state = if self.patterns.matches(&path) {
-                State::Active
-            } else {
-                State::Copy
-            };
-            tracing::debug!(copy = %path.display(), offset = t.pos, "copy of a truncated file");
-            self.start_copy(file, &path, t.pos.min(md.len()), state, sink);
-            return;
-        }
-    }
-
-    /// Follow copy `file` (at `path`) from `offset` and read it at once.
-    fn start_copy(
+    /// Follow copy `file` (at `path`) from `offset` and read it at once. `same_as`: a plain
+    /// copy of that followed file, whose first `offset` bytes are skipped as its own.
+    pub(super) fn start_copy(
         &mut self,
         file: Fd,
         path: &Path,
         mut offset: u64,
         state: State,
+        same_as: Option<std::path::PathBuf>,
         sink: &mut dyn TailSink,
     ) {
         let Ok(md) = file.metadata() else { return };
@@ -379,6 +515,13 @@ impl Tailer {
             path: path.to_path_buf(),
             fingerprint: fingerprint_of(&md, &buf[..n]),
         };
+        if let Some(of) = same_as.filter(|_| offset > 0) {
+            sink.event(TailEvent::Skipped {
+                file: info.clone(),
+                of,
+                bytes: offset,
+            });
+        }
         sink.event(TailEvent::Opened {
             file: info.clone(),
             offset,
@@ -386,5 +529,38 @@ impl Tailer {
         self.insert(file, info, &md, offset, split, state);
         self.reindex();
         self.read(id, sink);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_holds_its_originals_bytes() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        let body: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        std::fs::write(&a, &body).expect("write");
+        std::fs::write(&b, &body[..150_000]).expect("write");
+        let (fa, fb) = (File::open(&a).expect("open"), File::open(&b).expect("open"));
+        // A copy (shorter: the original grew since) holds the original's bytes.
+        assert!(same_bytes(&fb, &fa, 150_000).expect("read"));
+        // The original is longer than the held size: not a copy of it.
+        assert!(!same_bytes(&fa, &fb, body.len() as u64).expect("read"));
+        // Same start, then other lines: a new file.
+        let mut other = body[..100].to_vec();
+        other.extend_from_slice(b"another line\n");
+        std::fs::write(&b, &other).expect("write");
+        let fb = File::open(&b).expect("open");
+        assert!(!same_bytes(&fb, &fa, other.len() as u64).expect("read"));
+        // Differing only near its end (past the first 64 KiB): told by its last bytes.
+        let mut late = body[..100_000].to_vec();
+        late[99_990] = b'x';
+        std::fs::write(&b, &late).expect("write");
+        let fb = File::open(&b).expect("open");
+        assert!(!same_bytes(&fb, &fa, late.len() as u64).expect("read"));
     }
 }

@@ -221,7 +221,11 @@ pub(crate) fn copy_before(head: &mut Head<'_>, t: &Truncation, now: Instant) -> 
 
 fn copy_of_old(head: &mut Head<'_>, t: &Truncation) -> bool {
     match &t.head {
-        Some(old) => same_head(head.bytes(), old.as_slice()),
+        // All of the old head: a file still shorter than it may yet turn out to differ (a new
+        // file starting with the same banner), so it is not taken for the copy until then.
+        Some(old) => {
+            head.bytes().len() >= old.as_slice().len() && same_head(head.bytes(), old.as_slice())
+        }
         None => {
             head.bytes().len() >= MIN_COPY_HEAD
                 && t.old.head_len as usize >= MIN_COPY_HEAD
@@ -466,6 +470,12 @@ mod tests {
             copy_start(&mut Head::new(&other), 100, now, &[t, later]),
             Some(70)
         );
+        // Shorter than the old head: not told yet (it may be a new file with the same banner).
+        assert_eq!(
+            copy_start(&mut Head::new(&other[..79]), 100, now, &[later]),
+            None
+        );
+        assert!(!copy_before(&mut Head::new(&other[..79]), &later, now));
         let mut history = Vec::new();
         for i in 0..20 {
             remember(&mut history, Truncation { pos: i, ..t });

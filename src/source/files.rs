@@ -47,14 +47,18 @@ pub(crate) struct Followed {
     pub truncations: Vec<Truncation>,
 }
 
-/// A file found while running that is held before being read: its head equals a followed file's
-/// (probably a copy made by `copytruncate`), or it is still too short to tell (the copy may be
-/// in progress). A copy is not read until it has been quiet for `rotate_wait`; if the original
-/// was truncated meanwhile, the copy is read from the original's pre-truncation position
-/// (recovering the lines written between our last read and the truncation, with no duplicates),
-/// otherwise from its start like any new file.
+/// A file found while running that is held before being read: its first bytes (at least 64)
+/// are a followed file's (it may be a copy made by `copytruncate`), or it is still too short to
+/// tell (a copy may be in progress). Equal first bytes are not enough to take it for a copy:
+/// it is looked at again whenever it grows ([`super::copies`]). A copy is released when its
+/// original's truncation is seen (read from the original's position before it, recovering the
+/// lines written between our last read and the truncation, with no duplicates); a file whose
+/// bytes differ from its original's is a new file, read from 0; one that keeps its original's
+/// bytes and no truncation comes for `COPY_WINDOW` is a plain copy, followed from its end.
 pub(crate) struct PendingCopy {
-    pub file: Fd,
+    /// `None` while parked (closed to stay within the descriptor budget; reopened at `path`
+    /// by identity when it must be looked at).
+    pub file: Option<Fd>,
     pub path: PathBuf,
     /// The original, once known (`None`: too short yet to tell).
     pub of: Option<FileId>,
@@ -64,6 +68,36 @@ pub(crate) struct PendingCopy {
     pub found: Instant,
     pub size: u64,
     pub changed: Instant,
+    /// Its size when last looked at (compared with its original).
+    pub looked: Option<u64>,
+    /// Its bytes differ from its original's, which was not truncated: a new file.
+    pub diverged: bool,
+    /// Its hold was reported (`TailEvent::Held`).
+    pub reported: bool,
+}
+
+impl PendingCopy {
+    pub(crate) fn new(
+        file: Fd,
+        path: PathBuf,
+        of: Option<FileId>,
+        matched: bool,
+        size: u64,
+    ) -> Self {
+        let now = Instant::now();
+        PendingCopy {
+            file: Some(file),
+            path,
+            of,
+            matched,
+            found: now,
+            size,
+            changed: now,
+            looked: None,
+            diverged: false,
+            reported: false,
+        }
+    }
 }
 
 /// A rotated file that was drained and let go but still matches the globs: never read twice.

@@ -165,6 +165,27 @@ pub enum TailEvent {
         /// The file.
         file: FileInfo,
     },
+    /// A new file is held, not read yet: its first bytes (at least 64) are those of the
+    /// followed file `of`, so it may be a copy of it (`copytruncate`). It is read from 0 as soon
+    /// as its bytes differ from `of`'s; from where `of` stood, if `of` is truncated (a copy);
+    /// from its end, if it keeps `of`'s bytes and no truncation comes within 60 s (`Skipped`).
+    Held {
+        /// The file held.
+        path: PathBuf,
+        /// The followed file it starts like.
+        of: PathBuf,
+    },
+    /// A file is followed from `bytes`, not from 0, because those bytes are the same as the
+    /// followed file `of`'s (a copy of it never followed by a truncation, `cp app.log
+    /// app.log.bak`): its lines are counted once, from `of`.
+    Skipped {
+        /// The file.
+        file: FileInfo,
+        /// The followed file whose bytes it holds.
+        of: PathBuf,
+        /// Bytes not read.
+        bytes: u64,
+    },
     /// A line longer than `max_line_bytes` was cut.
     LineTooLong {
         /// The file.
@@ -246,6 +267,7 @@ mod fingerprint;
 mod park;
 mod paths;
 mod read;
+mod recover;
 mod report;
 mod resume;
 mod scan;

@@ -14,10 +14,12 @@ use super::{TailEvent, TailSink};
 
 impl Tailer {
     /// Before opening a file: if the budget is used up, park this source's idle files, the
-    /// longest idle first, down to 7/8 of the budget. Files being drained are never parked.
-    pub(super) fn make_room(&mut self) {
+    /// longest idle first, down to 7/8 of the budget, then its held files. Files being drained
+    /// are never parked (their bytes may have no name left). True if there is room: if not,
+    /// what was to be opened waits for a later look.
+    pub(super) fn make_room(&mut self) -> bool {
         if !fds::over_budget() {
-            return;
+            return true;
         }
         let target = fds::max_open_files() * 7 / 8;
         let mut idle: Vec<(Instant, FileId)> = self
@@ -41,6 +43,7 @@ impl Tailer {
                 f.file = None;
             }
         }
+        self.park_held()
     }
 
     /// Reopen a parked file by identity. False if it cannot be found (deleted, or moved out
@@ -52,31 +55,34 @@ impl Tailer {
         if f.file.is_some() {
             return true;
         }
-        let mut candidates = vec![f.info.path.clone(), f.orig_path.clone()];
-        self.make_room();
-        let Some(f) = self.table.files.get(&id) else {
+        let candidates = [f.info.path.clone(), f.orig_path.clone()];
+        let dir = f.orig_path.parent().map(std::path::Path::to_path_buf);
+        if !self.make_room() {
+            self.deferred = true;
             return false;
+        }
+        let reopen = |p: &std::path::Path| {
+            fds::open(p)
+                .ok()
+                .filter(|file| file.metadata().is_ok_and(|md| file_id(&md) == id))
         };
-        if let Some(dir) = f.orig_path.parent() {
-            if let Ok(entries) = fs::read_dir(dir) {
-                // Only if it is not at its paths (a rename): listing the directory costs more.
-                let lazy = entries
+        let mut found = candidates.iter().find_map(|p| reopen(p));
+        // Not at its paths (a rename): look for it in its directory, which costs more.
+        if found.is_none() {
+            if let Some(entries) = dir.and_then(|d| fs::read_dir(d).ok()) {
+                found = entries
                     .flatten()
                     .filter(|e| e.ino() == id.1)
-                    .map(|e| e.path());
-                candidates.extend(lazy.take(1));
+                    .find_map(|e| reopen(&e.path()));
             }
         }
-        for p in candidates {
-            let Ok(file) = fds::open(&p) else { continue };
-            if file.metadata().is_ok_and(|md| file_id(&md) == id) {
-                if let Some(f) = self.table.files.get_mut(&id) {
-                    f.file = Some(Fd::new(file));
-                    return true;
-                }
+        match (found, self.table.files.get_mut(&id)) {
+            (Some(file), Some(f)) => {
+                f.file = Some(Fd::new(file));
+                true
             }
+            _ => false,
         }
-        false
     }
 
     /// On a scan: parked files whose path no longer leads to them are reopened where they

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::decide::{self, NewFile, Start, State, Truncation};
 use super::fds::{self, Fd};
-use super::files::{Followed, PendingCopy, TAIL};
+use super::files::{Followed, TAIL};
 use super::fingerprint::{
     file_id, fingerprint, fingerprint_of, is_compressed, read_head, FileId, Head, HeadBytes,
     HEAD_MAX,
@@ -102,12 +102,24 @@ impl Tailer {
             .iter()
             .filter(|(id, c)| {
                 !fs::metadata(&c.path).is_ok_and(|m| file_id(&m) == **id)
-                    || c.file.metadata().is_ok_and(|m| m.nlink() == 0)
+                    || c.file
+                        .as_deref()
+                        .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() == 0))
             })
             .map(|(id, _)| *id)
             .collect();
         for id in gone {
             self.release(id, sink);
+        }
+        // Parked held files the listing finds grown: looked at again.
+        for md in scan.files.values() {
+            if let Some(c) = self.table.copies.get_mut(&file_id(md)) {
+                if c.file.is_none() && md.len() != c.size {
+                    c.size = md.len();
+                    c.changed = Instant::now();
+                    c.looked = None;
+                }
+            }
         }
 
         // Followed files: rotation, deletion, new names.
@@ -195,7 +207,11 @@ impl Tailer {
                     continue;
                 }
             }
-            self.make_room();
+            if !self.make_room() {
+                // No descriptor to be had now (files being drained hold them): a later scan.
+                self.deferred = true;
+                continue;
+            }
             let file = match fds::open(path) {
                 Ok(f) => f,
                 Err(e) => {
@@ -309,20 +325,7 @@ impl Tailer {
                 0
             }
             Start::Hold(of) => {
-                let now = Instant::now();
-                let size = md.len();
-                self.table.copies.insert(
-                    id,
-                    PendingCopy {
-                        file: Fd::new(file),
-                        path: path.to_path_buf(),
-                        of,
-                        matched: true,
-                        found: now,
-                        size,
-                        changed: now,
-                    },
-                );
+                self.hold(Fd::new(file), &md, path, of, true, sink);
                 return Ok(());
             }
             Start::CopyAfterTruncation(offset) => {
@@ -418,7 +421,10 @@ impl Tailer {
             if !md.is_file() || self.table.knows(&file_id(&md)) {
                 continue;
             }
-            self.make_room();
+            if !self.make_room() {
+                self.deferred = true;
+                continue;
+            }
             match fds::open(&path) {
                 Ok(file) => {
                     if let Err(e) = self.follow_new(file, &path, sink) {

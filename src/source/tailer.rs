@@ -22,8 +22,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::decide::{self, Drain, State};
 use super::discovery::{Resolve, Stopper, Wake, Watch};
+use super::fds;
 use super::files::{Dormant, FileTable};
-use super::fingerprint::{file_id, FileId};
+use super::fingerprint::{file_id, FileId, HeadBytes};
 use super::paths::Patterns;
 use super::read::{flush, read_followed, truncate, Look, Outcome, BUF_SIZE};
 use super::report::{ErrorLog, Problem, SCAN_PROBLEMS};
@@ -85,6 +86,55 @@ pub struct Tailer {
     pub(super) events_cover: bool,
     /// The files of the current pass (to read, or read).
     pub(super) reading: Vec<FileId>,
+    /// Files were left unopened for want of descriptors: scan again at the next poll.
+    pub(super) deferred: bool,
+    /// The event-name index is to be rebuilt.
+    index_due: bool,
+    /// First bytes of written files, read once per pass (see [`HeadCache`]).
+    pub(super) heads: HeadCache,
+}
+
+/// The first bytes of followed files written to, as they are now, read once per pass: a new
+/// file is compared with those that no longer start with what we know of them (truncated and
+/// written again, unseen yet). Thousands of new files then cost one read per written file, not
+/// one per pair.
+#[derive(Default)]
+pub(crate) struct HeadCache {
+    looked: HashSet<FileId>,
+    changed: Vec<(FileId, HeadBytes)>,
+}
+
+impl HeadCache {
+    pub(crate) fn clear(&mut self) {
+        self.looked.clear();
+        self.changed.clear();
+    }
+
+    /// Look at `id` (first bytes now `now`, known as `known`) unless already looked at.
+    pub(crate) fn look(
+        &mut self,
+        id: FileId,
+        now: impl FnOnce() -> Option<HeadBytes>,
+        known: &[u8],
+    ) {
+        if self.looked.insert(id) {
+            if let Some(h) = now().filter(|h| h.as_slice() != known) {
+                self.changed.push((id, h));
+            }
+        }
+    }
+
+    /// `id` was written to again: look again.
+    pub(crate) fn forget(&mut self, id: &FileId) {
+        if self.looked.remove(id) {
+            self.changed.retain(|(o, _)| o != id);
+        }
+    }
+
+    /// Written files whose first bytes changed, with them.
+    pub(crate) fn changed(&self) -> &[(FileId, HeadBytes)] {
+        &self.changed
+    }
 }
 
 impl Tailer {
@@ -128,6 +178,9 @@ impl Tailer {
             wake: Wake::default(),
             events_cover: false,
             reading: Vec::new(),
+            deferred: false,
+            index_due: false,
+            heads: HeadCache::default(),
             opts,
         })
     }
@@ -164,10 +217,15 @@ impl Tailer {
             // The backstop: the globs walked again and every file looked at (fstat) at every
             // poll when events cannot be trusted (polling, a directory not watched), else at
             // one poll in BACKSTOP_EVERY, and whenever events were lost.
-            let backstop = (polling && (!self.events_cover || polls % BACKSTOP_EVERY == 0))
+            let backstop = (polling
+                && (!self.events_cover || polls % BACKSTOP_EVERY == 0 || self.deferred))
                 || self.wake.overflow;
             let scanning = backstop || (self.wake.rescan && now >= rescan_due);
+            if fds::over_budget() {
+                self.make_room();
+            }
             if scanning {
+                self.deferred = false;
                 self.wake.created.clear();
                 self.rescan(sink);
                 last_rescan = Some(now);
@@ -212,7 +270,10 @@ impl Tailer {
                 {
                     self.wake.rescan = true;
                 }
-                self.wake.dirty_other.clear();
+                let mut written = std::mem::take(&mut self.wake.dirty_other);
+                self.look_at_held(&written);
+                written.clear();
+                self.wake.dirty_other = written;
             }
             more.clear();
             for i in 0..self.reading.len() {
@@ -238,6 +299,8 @@ impl Tailer {
             if self.wake.rescan {
                 wake = wake.min(rescan_due);
             }
+            self.index_now();
+            self.heads.clear();
             // Files still to read: more than the budget, or given a name since the pass.
             let owed = !more.is_empty() || !self.wake.dirty.is_empty();
             let timeout = if !owed {
@@ -364,19 +427,34 @@ impl Tailer {
 
     /// Sort the write events waiting in the queue into `wake`, without sleeping.
     pub(super) fn take_writes(&mut self) {
+        self.index_now();
+        let before = self.wake.dirty.len();
         let lookup = Lookup {
             table: &self.table,
             patterns: &self.patterns,
             errors: &self.errors,
         };
         self.watch.read_writes(&mut self.wake, &lookup);
+        // Written again: their first bytes may have changed since looked at.
+        for id in &self.wake.dirty[before..] {
+            self.heads.forget(id);
+        }
     }
 
-    /// Rebuild the event-name index of the followed files.
+    /// The set of followed files changed: rebuild the event-name index before events are
+    /// matched to files again (once, however many files changed: rebuilding it per file made
+    /// starting thousands of files quadratic).
     pub(super) fn reindex(&mut self) {
-        let watch = &self.watch;
-        self.table
-            .index_paths(&|d| watch.wd_of(d), &mut self.wake.dirty);
+        self.index_due = true;
+    }
+
+    /// Rebuild the event-name index of the followed files, if due.
+    fn index_now(&mut self) {
+        if std::mem::take(&mut self.index_due) {
+            let watch = &self.watch;
+            self.table
+                .index_paths(&|d| watch.wd_of(d), &mut self.wake.dirty);
+        }
     }
 
     /// Stop following a file that turned out to hold compressed data.
