@@ -465,3 +465,185 @@ fn copytruncate_scrape_kill_9_restart_does_not_reread_the_copy() {
         a.log()
     );
 }
+
+/// Restarted from a checkpoint older than what was read (the last scrape came before the last
+/// lines were read; SIGTERM or `kill -9`, before or after the rotation): the lines read but
+/// never scraped are read again after the restart, from wherever they are now: the original,
+/// a copy outside the glob, or a compressed rotated file.
+fn stale_checkpoint_run(options: &str, glob: &str, stop_before_rotation: bool) {
+    let d = tmp();
+    let logs = d.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let log = logs.join("app.log");
+    let rot = Rotator::new(d.path(), &log, options);
+    let reopen = !options.contains("copytruncate");
+    let mut w = open_append(&log);
+    let write = |w: &mut File, from: usize, to: usize| {
+        let text: String = (from..to).map(|i| format!("{}\n", line(i))).collect();
+        w.write_all(text.as_bytes()).expect("write");
+    };
+    let r = start(opts(&logs, &[glob]), vec![]);
+    write(&mut w, 0, 100);
+    r.wait("100 lines", |s| s.lines.len() >= 100);
+    // The last scrape: what Prometheus saw, and the checkpoint saved with it.
+    let (scraped, resume): (Vec<String>, Vec<Checkpoint>) = {
+        let s = lock(&r.seen);
+        (s.texts(), s.cps.values().cloned().collect())
+    };
+    assert_eq!(scraped.len(), 100);
+    // Read, never scraped.
+    write(&mut w, 100, 200);
+    r.wait("200 lines", |s| s.lines.len() >= 200);
+    let first = if stop_before_rotation {
+        let s = r.stop();
+        rot.rotate(false);
+        s
+    } else {
+        rot.rotate(false);
+        r.wait("the rotation seen", |s| {
+            s.count(|e| matches!(e, TailEvent::Truncated { .. } | TailEvent::Rotated { .. })) > 0
+        });
+        thread::sleep(Duration::from_millis(300));
+        r.stop()
+    };
+    if reopen {
+        w = open_append(&log);
+    }
+    let r = start(opts(&logs, &[glob]), resume);
+    write(&mut w, 200, 250);
+    r.wait("150 lines after the restart", |s| s.lines.len() >= 150);
+    thread::sleep(Duration::from_millis(1000));
+    let s = r.stop();
+    let mut counted = scraped;
+    counted.extend(s.texts());
+    let mut events = event_lines(&first);
+    events.push("--- restart".into());
+    events.extend(event_lines(&s));
+    check_exact(
+        &format!("{options:?} glob {glob}, stopped before the rotation: {stop_before_rotation}"),
+        &counted,
+        250,
+        &events,
+    );
+}
+
+macro_rules! stale {
+    ($($name:ident: $options:expr, $glob:expr, $before:expr;)*) => {
+        $(#[test]
+        fn $name() {
+            stale_checkpoint_run($options, $glob, $before);
+        })*
+    };
+}
+
+stale! {
+    stale_checkpoint_copytruncate_copy_not_matched_stop_before: COPYTRUNCATE, "app.log", true;
+    stale_checkpoint_copytruncate_copy_not_matched_stop_after: COPYTRUNCATE, "app.log", false;
+    stale_checkpoint_copytruncate_dateext_not_matched: COPY_DATEEXT, "app.log", true;
+    stale_checkpoint_copytruncate_compress_not_matched: COPY_COMPRESS, "app.log", true;
+    stale_checkpoint_copytruncate_compress_matched_stop_after: COPY_COMPRESS, "app.log*", false;
+    stale_checkpoint_create_compress_not_matched_stop_before: CREATE_COMPRESS, "app.log", true;
+    stale_checkpoint_create_compress_matched_stop_after: CREATE_COMPRESS, "app.log*", false;
+    stale_checkpoint_create_delaycompress_not_matched: CREATE_DELAYCOMPRESS, "app.log", true;
+}
+
+/// `logpulse_lines_total` read as a person would (`curl`): it does not move the checkpoint.
+fn peek_lines(port: u16) -> Option<f64> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        common::dechunk(body)
+    } else {
+        body.to_string()
+    };
+    common::sample(&body, "logpulse_lines_total{source=\"web\"}")
+}
+
+/// The reported sequences with the agent and the README's first config (`paths: [app.log]`):
+/// 100 lines scraped, 100 more read but not scraped, a stop (`signal`) before or after the
+/// rotation, a restart, 50 more lines: the new process counts 150.
+fn agent_restart_run(options: &str, signal: i32, stop_before_rotation: bool) {
+    const LINES: &str = "logpulse_lines_total{source=\"web\"}";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let cfg = dir.path().join("logpulse.yml");
+    fs::write(
+        &cfg,
+        format!(
+            "global:\n  state_dir: {}\nsources:\n  - name: web\n    paths: ['{}/app.log']\n    format: auto\n    profile: http\n    start_at: beginning\n",
+            dir.path().join("state").display(),
+            logs.display()
+        ),
+    )
+    .expect("write config");
+    let log = logs.join("app.log");
+    let rot = Rotator::new(dir.path(), &log, options);
+    let reopen = !options.contains("copytruncate");
+    let mut w = open_append(&log);
+    let write = |w: &mut File, from: usize, to: usize| {
+        for i in from..to {
+            w.write_all(common::access_line(i, "GET", "/", 200).as_bytes())
+                .expect("write");
+        }
+    };
+    write(&mut w, 0, 100);
+    let a = common::Agent::start(&cfg, dir.path());
+    a.wait_value(LINES, 100.0, 20);
+    write(&mut w, 100, 200);
+    common::wait_for(20, "200 lines read", || {
+        (peek_lines(a.port) == Some(200.0)).then_some(())
+    });
+    if stop_before_rotation {
+        a.signal(signal);
+        rot.rotate(false);
+    } else {
+        rot.rotate(false);
+        common::wait_for(20, "the rotation seen", || {
+            let body = common::http_get(a.port, "/healthz")?;
+            let log = a.log();
+            (body.0 == 200 && (log.contains("truncated") || log.contains("rotated"))).then_some(())
+        });
+        a.signal(signal);
+    }
+    if reopen {
+        w = open_append(&log);
+    }
+    let a = common::Agent::start(&cfg, dir.path());
+    write(&mut w, 200, 250);
+    a.wait_value(LINES, 150.0, 20);
+    thread::sleep(Duration::from_millis(1500));
+    let expo = a.scrape();
+    assert_eq!(
+        common::sample(&expo, LINES),
+        Some(150.0),
+        "after the restart\n{}",
+        a.log()
+    );
+}
+
+#[test]
+fn agent_copytruncate_copy_not_matched_sigterm_then_rotation_rereads_unscraped_lines() {
+    agent_restart_run(COPYTRUNCATE, 15, true);
+}
+
+#[test]
+fn agent_create_compress_rotation_then_kill_9_rereads_unscraped_lines_from_the_gz() {
+    agent_restart_run(CREATE_COMPRESS, 9, false);
+}

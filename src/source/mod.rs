@@ -258,6 +258,7 @@ pub enum TailError {
 }
 
 pub mod checkpoint;
+mod compressed;
 mod copies;
 mod decide;
 mod discovery;

@@ -3,11 +3,15 @@
 //! out of the globs while we were down).
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirEntryExt;
 
+use super::compressed::gz_matches;
 use super::decide::{self, State};
 use super::fds::{self, Fd};
-use super::fingerprint::{file_id, fingerprint, head_matches, FileId, Head};
+use super::fingerprint::{
+    file_id, fingerprint, head_matches, is_compressed, read_head, FileId, Head, HEAD_MAX,
+};
 use super::read::resume_mid_line;
 use super::split::Splitter;
 use super::tailer::Tailer;
@@ -55,7 +59,10 @@ impl Tailer {
                 .find(|e| e.ino() == cp.fingerprint.ino)
                 .map(|e| e.path());
             let Some(path) = found else {
-                self.resume.push(cp);
+                // Gone: rotated and compressed (then deleted) while we were down?
+                if !self.recover_compressed(&cp, false, sink) {
+                    self.resume.push(cp);
+                }
                 continue;
             };
             self.make_room();
@@ -63,6 +70,14 @@ impl Tailer {
                 self.resume.push(cp);
                 continue;
             };
+            // A compressed file we were reading when we stopped (its checkpoint holds its
+            // decompressed first bytes).
+            if file.metadata().is_ok_and(|md| file_id(&md) == id)
+                && gz_matches(&file, &cp).unwrap_or(false)
+            {
+                self.read_compressed(Fd::new(file), &path, cp.offset, false, sink);
+                continue;
+            }
             let ok = file.metadata().is_ok_and(|md| {
                 file_id(&md) == id
                     && md.len() >= cp.offset
@@ -100,5 +115,66 @@ impl Tailer {
                 f.orig_path = cp.path.clone();
             }
         }
+    }
+
+    /// Restart: checkpoint `cp` names file `orig`, truncated while we were down
+    /// (`copytruncate`). Its bytes past the checkpoint are in the copy logrotate made, if any:
+    /// a file of the same directory, not followed, at least `cp.offset` long, starting with the
+    /// checkpointed first bytes (at least 64 of them, or fewer under a name logrotate gives
+    /// copies), matched by the globs or not, or that copy compressed. It is read from
+    /// `cp.offset` (the newest, if several). Call before the truncation is reported, so that
+    /// the copy's checkpoint is recorded first. True if one was found.
+    pub(super) fn recover_checkpoint_copy(
+        &mut self,
+        cp: &Checkpoint,
+        orig: FileId,
+        sink: &mut dyn TailSink,
+    ) -> bool {
+        let fp = cp.fingerprint;
+        let (Some(dir), Some(orig_name)) = (cp.path.parent(), cp.path.file_name()) else {
+            return false;
+        };
+        if fp.head_len == 0 || cp.offset == 0 {
+            return false; // nothing was read from it
+        }
+        let Ok(entries) = fs::read_dir(dir) else {
+            return false;
+        };
+        let short = (fp.head_len as usize) < decide::MIN_COPY_HEAD;
+        let mut best: Option<(std::time::SystemTime, std::path::PathBuf, fs::File)> = None;
+        for e in entries.flatten() {
+            let Ok(md) = e.metadata() else { continue };
+            let id = file_id(&md);
+            if !md.is_file()
+                || id == orig
+                || md.len() < cp.offset
+                || self.table.files.contains_key(&id)
+                || (short && !decide::copy_name(e.file_name().as_bytes(), orig_name.as_bytes()))
+            {
+                continue;
+            }
+            let path = e.path();
+            let Ok(file) = fds::open(&path) else { continue };
+            let mut buf = [0u8; HEAD_MAX];
+            let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
+            if is_compressed(&buf[..n]) || !Head::new(&buf[..n]).starts_with(&fp) {
+                continue;
+            }
+            let mtime = md.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+            if best.as_ref().is_none_or(|(t, _, _)| mtime > *t) {
+                best = Some((mtime, path, file));
+            }
+        }
+        let Some((_, path, file)) = best else {
+            return self.recover_compressed(cp, true, sink);
+        };
+        let state = if self.patterns.matches(&path) {
+            State::Active
+        } else {
+            State::Copy
+        };
+        tracing::debug!(copy = %path.display(), offset = cp.offset, "copy of a file truncated while down");
+        self.start_copy(Fd::new(file), &path, cp.offset, state, None, sink);
+        true
     }
 }

@@ -21,7 +21,7 @@ use super::read::{line_aligned_end, resume_mid_line};
 use super::report::{Problem, SCAN_PROBLEMS};
 use super::split::Splitter;
 use super::tailer::Tailer;
-use super::{FileInfo, TailEvent, TailSink};
+use super::{Checkpoint, FileInfo, TailEvent, TailSink};
 
 impl Tailer {
     /// Watch the directories of `scan`; re-list if new watches were added. Returns the last scan.
@@ -264,6 +264,18 @@ impl Tailer {
         let head = &mut Head::new(&buf[..n]);
         let fp = fingerprint_of(&md, head.bytes());
         let cp_inode = self.checkpoint_for(id, head);
+        // A checkpoint of this inode whose first bytes it no longer has: truncated and written
+        // again while we were down (`copytruncate`), or the inode reused by a new file. Either
+        // way its old bytes are not here: read those past the checkpoint from its copy, if
+        // logrotate made one (before this file's checkpoint is recorded).
+        let mut copied_while_down = false;
+        if cp_inode.is_none() {
+            let same_inode = |cp: &Checkpoint| (cp.fingerprint.dev, cp.fingerprint.ino) == id;
+            if let Some(i) = self.resume.iter().position(same_inode) {
+                let cp = self.resume.swap_remove(i);
+                copied_while_down = self.recover_checkpoint_copy(&cp, id, sink);
+            }
+        }
         let cp_content = self.checkpoint_by_content(head);
         // Asked of every followed file: not on a first run's first scan (nothing to copy yet).
         let copy = if self.scanned_once || !self.first_run {
@@ -320,7 +332,10 @@ impl Tailer {
             }
             Start::TruncatedWhileDown => {
                 if let Some(i) = cp_inode {
-                    truncated = Some(self.resume.swap_remove(i));
+                    let cp = self.resume.swap_remove(i);
+                    // The copy first: its checkpoint is recorded before the truncation's.
+                    let recovered = self.recover_checkpoint_copy(&cp, id, sink);
+                    truncated = Some((cp, recovered));
                 }
                 0
             }
@@ -359,8 +374,8 @@ impl Tailer {
             split,
             State::Active,
         );
-        if let (Some(cp), Some(f)) = (truncated, self.table.files.get_mut(&id)) {
-            // A copy made before this truncation (found later in this scan) starts where the
+        if let (Some((cp, false)), Some(f)) = (truncated, self.table.files.get_mut(&id)) {
+            // No copy yet: one made before this truncation (found later) starts where the
             // checkpoint stood.
             let t = Truncation {
                 old: cp.fingerprint,
@@ -370,7 +385,7 @@ impl Tailer {
             };
             decide::remember(&mut f.truncations, t);
         }
-        if was_truncated {
+        if was_truncated || copied_while_down {
             sink.event(TailEvent::Truncated { file: info });
         }
         Ok(())
