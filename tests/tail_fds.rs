@@ -198,3 +198,62 @@ fn two_thousand_files_created_after_start_that_start_alike_stay_within_the_budge
     );
     assert_no_fd_exhaustion(&log);
 }
+
+/// Resident memory of process `pid`, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// 400 files each ending in a partial line of 250 KB (no newline yet), `max_line_bytes`
+/// 256 KiB: partial lines are kept in memory within a budget (64 lines' worth here), not 100 MB;
+/// those let go are read again from their files, and every line is counted once its newline
+/// comes. (Before: each file kept its partial line, and then the buffer, in memory.)
+#[test]
+fn partial_lines_of_many_files_stay_within_a_memory_budget() {
+    const FILES: usize = 400;
+    const LINES: &str = "logpulse_lines_total{source=\"app\"}";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let cfg = dir.path().join("logpulse.yml");
+    fs::write(
+        &cfg,
+        format!(
+            "global:\n  state_dir: {}\n  max_line_bytes: 262144\nsources:\n  - name: app\n    paths: ['{}/*.log']\n    format: logfmt\n    start_at: beginning\n    metrics:\n      - name: app_records_total\n        type: counter\n        help: Records.\n",
+            dir.path().join("state").display(),
+            logs.display()
+        ),
+    )
+    .expect("write config");
+    let a = common::Agent::start(&cfg, dir.path());
+    let pid = a.child.id();
+    let name = |i: usize| logs.join(format!("app-{i:03}.log"));
+    for i in 0..FILES {
+        append(&name(i), format!("level=info file={i}\n").as_bytes());
+    }
+    a.wait_value(LINES, FILES as f64, 60);
+    let before = rss_kb(pid);
+    let head = format!("level=info msg={}", "m".repeat(250_000));
+    for i in 0..FILES {
+        append(&name(i), head.as_bytes());
+    }
+    // Each file read to its end: what is not delivered yet is exactly the partial lines.
+    let partial = (FILES * head.len()) as f64;
+    common::wait_for(60, "the partial lines read", || {
+        let expo = a.scrape();
+        (sample(&expo, "logpulse_file_lag_bytes{source=\"app\"}") == Some(partial)).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let grown = rss_kb(pid).saturating_sub(before);
+    for i in 0..FILES {
+        append(&name(i), b" end=1\n");
+    }
+    a.wait_value(LINES, (2 * FILES) as f64, 60);
+    eprintln!("resident memory grew by {grown} kB for {FILES} partial lines of 250 KB");
+    assert!(grown < 50_000, "partial lines took {grown} kB");
+}

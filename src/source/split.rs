@@ -4,6 +4,10 @@
 
 use memchr::{memchr, memchr_iter};
 
+/// A partial line's buffer grown past this is freed once the line is delivered (a file that
+/// once held a long line does not keep its memory).
+pub(crate) const KEEP: usize = 64 * 1024;
+
 /// What the splitter hands out.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Piece<'a> {
@@ -49,7 +53,7 @@ impl Splitter {
 
     /// Forget any partial state (truncation).
     pub(crate) fn reset(&mut self) {
-        self.pending.clear();
+        self.clear_pending();
         self.skipping = false;
         self.after_flush = false;
         self.out_end = None;
@@ -58,6 +62,29 @@ impl Splitter {
     /// Bytes held as a partial line.
     pub(crate) fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Memory held for the partial line.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.pending.capacity()
+    }
+
+    /// Let go of the partial line (its bytes are still in the file): returns the offset where
+    /// it starts, to read it again from there. `None`: there is none.
+    pub(crate) fn evict(&mut self) -> Option<u64> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.pending = Vec::new();
+        Some(self.pending_start)
+    }
+
+    fn clear_pending(&mut self) {
+        if self.pending.capacity() > KEEP {
+            self.pending = Vec::new();
+        } else {
+            self.pending.clear();
+        }
     }
 
     /// Start by skipping to the next newline (resumed or started in the middle of a line).
@@ -75,7 +102,7 @@ impl Splitter {
         if !self.pending.is_empty() {
             out(Piece::Data(self.pending_start, &self.pending));
             self.out_end = Some(self.pending_start + self.pending.len() as u64);
-            self.pending.clear();
+            self.clear_pending();
             self.after_flush = true;
         }
     }
@@ -137,7 +164,7 @@ impl Splitter {
                         out(Piece::Data(self.pending_start, &self.pending));
                         out(Piece::TooLong);
                     }
-                    self.pending.clear();
+                    self.clear_pending();
                     i += j + 1;
                 }
                 None => {
@@ -148,7 +175,7 @@ impl Splitter {
                         self.pending.extend_from_slice(&data[i..i + room]);
                         out(Piece::Data(self.pending_start, &self.pending));
                         out(Piece::TooLong);
-                        self.pending.clear();
+                        self.clear_pending();
                         self.skipping = true;
                     }
                     return;
@@ -346,5 +373,22 @@ mod tests {
         let mut s = Splitter::new(4);
         s.set_skipping();
         assert_eq!(pieces(&mut s, 1000, b"xx\nyy"), ["to 1003"]);
+    }
+
+    #[test]
+    fn a_long_partial_line_is_let_go_and_its_memory_freed() {
+        let mut s = Splitter::new(1 << 20);
+        let long = vec![b'a'; 200_000];
+        assert!(pieces(&mut s, 0, b"x\n").len() == 1);
+        assert!(pieces(&mut s, 2, &long).is_empty());
+        assert!(s.held_bytes() >= 200_000);
+        // Evicted: it starts at 2, to be read again from there.
+        assert_eq!(s.evict(), Some(2));
+        assert_eq!(s.held_bytes(), 0);
+        assert_eq!(s.evict(), None);
+        // Read again, then ended: one line, and the buffer is freed once delivered.
+        assert!(pieces(&mut s, 2, &long).is_empty());
+        assert_eq!(pieces(&mut s, 200_002, b"\n").len(), 1);
+        assert_eq!(s.held_bytes(), 0);
     }
 }

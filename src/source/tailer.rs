@@ -28,6 +28,7 @@ use super::fingerprint::{file_id, FileId, HeadBytes};
 use super::paths::Patterns;
 use super::read::{flush, read_followed, truncate, Look, Outcome, BUF_SIZE};
 use super::report::{ErrorLog, Problem, SCAN_PROBLEMS};
+use super::split;
 use super::{Checkpoint, TailError, TailEvent, TailOptions, TailSink};
 
 /// Shortest time between two scans triggered by directory events.
@@ -44,6 +45,8 @@ const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// logrotate's copy, truncation and renames follow each other closely, and a copy is only
 /// recognised while the truncation is fresh.
 const CHANGE_SPELL: Duration = Duration::from_secs(1);
+/// Most memory for partial lines over a source's files (see `bound_partial_lines`).
+const PARTIAL_BUDGET: usize = 64 << 20;
 /// With working file events, every file is `fstat`ed at one poll in this many.
 const BACKSTOP_EVERY: u32 = 10;
 
@@ -90,6 +93,8 @@ pub struct Tailer {
     pub(super) deferred: bool,
     /// The event-name index is to be rebuilt.
     index_due: bool,
+    /// A read left a long partial line in memory: check the total.
+    large_partial: bool,
     /// First bytes of written files, read once per pass (see [`HeadCache`]).
     pub(super) heads: HeadCache,
 }
@@ -180,6 +185,7 @@ impl Tailer {
             reading: Vec::new(),
             deferred: false,
             index_due: false,
+            large_partial: false,
             heads: HeadCache::default(),
             opts,
         })
@@ -284,6 +290,9 @@ impl Tailer {
                 if self.watch.stopped() {
                     return;
                 }
+            }
+            if std::mem::take(&mut self.large_partial) {
+                self.bound_partial_lines();
             }
             let next_timer = self.timers(sink);
             if polling {
@@ -412,6 +421,10 @@ impl Tailer {
                 Ok(outcome) => {
                     if self.errors.has(&f.info.path) && !self.scan_bad.contains(&f.info.path) {
                         self.errors.clear(&f.info.path, SCAN_PROBLEMS);
+                    }
+                    let held = f.split.held_bytes();
+                    if held > split::KEEP || held * 2 > self.opts.max_line_bytes {
+                        self.large_partial = true;
                     }
                     return outcome == Outcome::More;
                 }
@@ -550,6 +563,45 @@ impl Tailer {
             sink.event(TailEvent::Closed { file: f.info });
         }
         self.reindex();
+    }
+
+    /// Partial lines are kept in memory, each up to `max_line_bytes`: over all files, at most
+    /// [`PARTIAL_BUDGET`] (or a few lines, with a larger `max_line_bytes`). Past it, the
+    /// largest are let go; their bytes are still in the file, read again from where the line
+    /// starts the next time the file is read.
+    fn bound_partial_lines(&mut self) {
+        let max = self.opts.max_line_bytes;
+        let budget = (64 * max).min(PARTIAL_BUDGET).max(4 * max);
+        let mut total: usize = self
+            .table
+            .files
+            .values()
+            .map(|f| f.split.held_bytes())
+            .sum();
+        if total <= budget {
+            return;
+        }
+        let mut large: Vec<(usize, FileId)> = self
+            .table
+            .files
+            .iter()
+            .map(|(id, f)| (f.split.held_bytes(), *id))
+            .filter(|(n, _)| *n > 0)
+            .collect();
+        large.sort_unstable_by(|a, b| b.cmp(a));
+        for (n, id) in large {
+            if total <= budget / 2 {
+                break;
+            }
+            if let Some(f) = self.table.files.get_mut(&id) {
+                if let Some(start) = f.split.evict() {
+                    f.read_pos = start;
+                    f.tail_len = 0;
+                    f.seen = None;
+                }
+                total = total.saturating_sub(n);
+            }
+        }
     }
 
     fn stats(&self, sink: &mut dyn TailSink) {
