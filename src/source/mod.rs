@@ -10,26 +10,28 @@
 //! | Situation | What the tailer does | Lines |
 //! |---|---|---|
 //! | Append | inotify modify event → read to EOF in 128 KiB buffers | each once |
-//! | Partial last line | held until its `\n` (or delivered whole after `partial_flush` of quiet; a late `\n` then ends it, no empty line) | never split |
-//! | Line > `max_line_bytes` | first `max_line_bytes` bytes delivered, rest skipped to `\n`, `LineTooLong`; a restart inside the skipped rest skips it too | cut, not split |
+//! | Partial last line | held until its `\n` (or delivered whole after `partial_flush` of quiet; a late `\n` then ends it, no empty line); over all files at most 64 lines' worth (64 MiB) in memory, the largest let go past it and read again | never split |
+//! | Line > `max_line_bytes` | first `max_line_bytes` bytes delivered, rest skipped to `\n`, `LineTooLong`; the skipped rest is consumed as it goes (an empty batch moves the offset: no lag); a restart inside the skipped rest skips it too | cut, not split |
 //! | Rename rotation (logrotate `create`) | old file drained through its open fd, writes after the rename included, until quiet for `rotate_wait` *and* a new file exists at the path; new file read from 0 | each once |
 //! | Rotated sibling matched by the glob (`access.log.1` for `access.log*`) | same inode as the file already followed: never read again, also after a restart (no `Closed`, so its checkpoint stays, until it has left the glob for 1 s: a listing racing logrotate's renames may skip it); a file let go that shows up again within 10 minutes goes on from its offset | each once |
 //! | Rename without create | old file followed until a new file appears at the path | each once |
 //! | Delete (+ recreate) | drained through the open fd until quiet for `rotate_wait`, `Closed`; a recreated file is read from 0 | each once |
 //! | Truncation (`> file`) | size < offset, or the head hash changed (truncated and rewritten past our offset between two looks): `Truncated`, read from 0 | new content once; a held partial line is dropped |
-//! | copytruncate (numbered or `dateext`, copies kept or shifted, matched by the glob or not) | on the truncation, its copy (same first ≥ 64 bytes as the original had) is taken from the held files or looked up in the directory, and read from the last position delivered from the original; its `Opened` comes before the original's `Truncated`; an unmatched copy is let go once read | each once, except lines written between the copy and the truncation (in neither file) |
-//! | A matched copy with no truncation after it (up to 60 s) | followed from its end | its lines are the original's |
-//! | Compressed file (gzip, bzip2, xz, zstd, lz4, zip magic) | never read | — |
-//! | Agent restarted | checkpointed files resume at their offset if dev + inode + head hash match; others read from 0; a checkpointed file renamed out of the glob while down is found by inode in its old directory and drained; a copytruncate copy made while down is matched to the checkpoint by its head (or held, if its truncation is still to come) | each once up to the last saved checkpoint |
+//! | copytruncate (numbered or `dateext`, copies kept or shifted, matched by the glob or not) | on the truncation, its copy (all of the original's old first bytes, up to 256) is taken from the held files or looked up in the directory, and read from the last position delivered from the original; its `Opened` comes before the original's `Truncated`; an unmatched copy is let go once read | each once, except lines written between the copy and the truncation (in neither file) |
+//! | New file starting like a followed one (banner, CSV header) | held (`Held`) only while its bytes are the followed file's; read from 0 once they differ | each once |
+//! | A matched copy with no truncation after it (up to 60 s), same bytes as its original | followed from its end (`Skipped`) | its lines are the original's |
+//! | Compressed file (gzip, bzip2, xz, zstd, lz4, zip magic) | not followed; after a restart, a gzip file whose decompressed first bytes are a checkpoint's (rotated and compressed while down) is read from its offset | — |
+//! | Agent restarted | checkpointed files resume at their offset if dev + inode + head hash match; others read from 0; a checkpointed file renamed out of the glob while down is found by inode in its old directory and drained; a copytruncate copy made while down is matched to the checkpoint by its head (or held, if its truncation is still to come), also when the original's inode holds other bytes and the copy is outside the glob | each once up to the last saved checkpoint |
 //! | Inode reused by another file | head hash differs: treated as a new file, never resumed from a stale offset | — |
 //! | File / directory appears later | the nearest existing ancestor is watched; the file is read from 0 | each once |
-//! | More files than the descriptor budget (`fds`) | idle files parked (descriptor closed; identity, offset, partial line kept), reopened by dev + inode on their next write or changed size; draining files never parked | each once, unless a parked file is deleted or leaves its directory between a write and its reopening |
+//! | More files than the descriptor budget (`fds`) | idle files parked (descriptor closed; identity, offset, partial line kept), then held files, reopened by dev + inode on their next write or changed size; draining files never parked (opening waits when only they hold the budget) | each once, unless a parked file is deleted or leaves its directory between a write and its reopening |
 //! | Unreadable file | `Error` naming the path, once per state change; other files keep flowing; retried on directory events and each poll | — |
 //!
 //! Lines written between the copy and the truncation of a copytruncate are in neither file: no
 //! tailer can deliver them. With `compress` but no `delaycompress`, the copy is compressed and
-//! deleted right after the truncation; lines not read by then are recovered only if the copy was
-//! opened on its create event before that. Lines written to a rotated file after it was let go (quiet for
+//! deleted right after the truncation; while running, lines not read by then are recovered only
+//! if the copy was opened on its create event before that (after a restart, from the `.gz`).
+//! Lines written to a rotated file after it was let go (quiet for
 //! `rotate_wait` with a new file at its path) are read only if it still matches the glob.
 //! Symlinked files are followed; the directory of their target is watched too.
 
@@ -42,7 +44,8 @@
 //! - `paths` (globs → files and directories to watch) and `discovery` (inotify events → what
 //!   to read, open or scan);
 //! - `read` and `split`: reading a file from its position into batches of whole lines;
-//! - `scan`, `copies`, `resume`: acting on the decisions (new files, held copies, checkpoints);
+//! - `scan`, `copies`, `recover`, `resume`, `compressed`: acting on the decisions (new files,
+//!   held files, copies of truncated files, checkpoints, gzip files rotated while down);
 //! - `fds` and `park`: the descriptor budget, closing idle files and reopening them by identity;
 //! - `tailer`: the run loop; [`checkpoint`]: the checkpoint file.
 //!
