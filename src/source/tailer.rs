@@ -93,8 +93,6 @@ pub struct Tailer {
     pub(super) deferred: bool,
     /// The event-name index is to be rebuilt.
     index_due: bool,
-    /// A read left a long partial line in memory: check the total.
-    large_partial: bool,
     /// First bytes of written files, read once per pass (see [`HeadCache`]).
     pub(super) heads: HeadCache,
 }
@@ -185,7 +183,6 @@ impl Tailer {
             reading: Vec::new(),
             deferred: false,
             index_due: false,
-            large_partial: false,
             heads: HeadCache::default(),
             opts,
         })
@@ -290,9 +287,6 @@ impl Tailer {
                 if self.watch.stopped() {
                     return;
                 }
-            }
-            if std::mem::take(&mut self.large_partial) {
-                self.bound_partial_lines();
             }
             let next_timer = self.timers(sink);
             if polling {
@@ -422,9 +416,11 @@ impl Tailer {
                     if self.errors.has(&f.info.path) && !self.scan_bad.contains(&f.info.path) {
                         self.errors.clear(&f.info.path, SCAN_PROBLEMS);
                     }
+                    // A long partial line left in memory: check the total at once (a pass
+                    // may read thousands of files).
                     let held = f.split.held_bytes();
                     if held > split::KEEP || held * 2 > self.opts.max_line_bytes {
-                        self.large_partial = true;
+                        self.bound_partial_lines();
                     }
                     return outcome == Outcome::More;
                 }
