@@ -715,3 +715,88 @@ fn metrics_are_gzipped_when_asked_and_only_then() {
     );
     assert!(gz.is_some_and(|n| n >= 5.0), "{gz:?}");
 }
+
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[test]
+fn slow_readers_share_one_answer_and_lose_their_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let a = start(
+        d,
+        &[
+            "--web.read-header-timeout",
+            "2s",
+            "--web.idle-timeout",
+            "60s",
+        ],
+    );
+    // 4,000 routes: an exposition of about 5.7 MB, more than the kernel takes into a socket's
+    // send buffer (4 MB at most by default), so the writes of an unread answer block.
+    let word = |mut i: usize| -> String {
+        (0..3)
+            .map(|_| {
+                let c = (b'a' + (i % 26) as u8) as char;
+                i /= 26;
+                c
+            })
+            .collect()
+    };
+    let lines: String = (0..4000)
+        .map(|i| access_line(i, "GET", &format!("/{}/list", word(i)), 200))
+        .collect();
+    append(&d.join("logs/access.log"), lines.as_bytes());
+    let size = a.wait_value(LINES, 4005.0, 30).len();
+    assert!(size > 5_000_000, "exposition of {size} bytes");
+    let pid = a.child.id();
+    let base = rss_mb(pid);
+
+    // 20 clients ask for /metrics and never read the answer.
+    let slow: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            s.set_recv_buffer_size(4096).expect("rcvbuf");
+            let from: SocketAddr = "127.0.0.2:0".parse().unwrap();
+            s.bind(&from.into()).expect("bind");
+            let to: SocketAddr = format!("127.0.0.1:{}", a.port).parse().unwrap();
+            s.connect(&to.into()).expect("connect");
+            let mut s: TcpStream = s.into();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5.0\r\n\r\n")
+                .expect("send");
+            s
+        })
+        .collect();
+    let mut peak = base;
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(100));
+        peak = peak.max(rss_mb(pid));
+    }
+    // Each answer copied (per request, and again into hyper's buffer) would be 20 × 2 × 5.7 MB.
+    eprintln!("RSS {base:.1} MB, with 20 slow readers at most {peak:.1} MB");
+    assert!(
+        peak - base < 40.0,
+        "RSS grew from {base:.1} to {peak:.1} MB"
+    );
+
+    // They are closed once their answer stops moving for the header timeout (2 s), long
+    // before the idle timeout (60 s).
+    wait_for(30, "the slow readers to be closed", || {
+        std::thread::sleep(Duration::from_millis(1000));
+        let n = sample(
+            &a.scrape(),
+            "logpulse_http_connections_closed_total{reason=\"write_timeout\"}",
+        )?;
+        (n >= 20.0).then_some(())
+    });
+    drop(slow);
+}

@@ -32,12 +32,14 @@ pub enum Closed {
     IdleTimeout,
     /// The TLS handshake failed (plain HTTP on the TLS port included).
     TlsHandshake,
+    /// The client stopped taking its answer for `--web.read-header-timeout`.
+    WriteTimeout,
 }
 
 /// The counters; registered in the agent's self-metrics store.
 pub struct HttpMetrics {
     rejected: [Arc<Series>; 4],
-    closed: [Arc<Series>; 5],
+    closed: [Arc<Series>; 6],
     /// `logpulse_http_connections_open`.
     pub open: Arc<Series>,
     /// `logpulse_http_bcrypt_verifications_total`.
@@ -83,7 +85,7 @@ impl HttpMetrics {
             store,
             "logpulse_http_connections_closed_total",
             Kind::Counter,
-            "Connections the listener closed, by reason: evicted (room for a new one), refused (at accept, all busy), header_timeout, idle_timeout, tls_handshake.",
+            "Connections the listener closed, by reason: evicted (room for a new one), refused (at accept, all busy), header_timeout, idle_timeout, tls_handshake, write_timeout (the client stopped reading its answer).",
             &["reason"],
         );
         let scrapes = family(
@@ -102,6 +104,7 @@ impl HttpMetrics {
                 "header_timeout",
                 "idle_timeout",
                 "tls_handshake",
+                "write_timeout",
             ]
             .map(|r| series(&closed, &[r])),
             open: series(

@@ -7,7 +7,9 @@
 //! - a request head (and the TLS handshake before the first one) must arrive within
 //!   `read_header_timeout` of the connection or of its first byte: a client that sends half a
 //!   request line and stalls is closed;
-//! - a connection with no request in flight and no bytes moving for `idle_timeout` is closed;
+//! - a connection with no request in flight and no bytes moving for `idle_timeout` is closed,
+//!   and one whose answer the client stopped taking after `read_header_timeout` (the answer,
+//!   shared with other requests, is not copied per connection);
 //! - at most `max_connections` are open, and one client (an IPv4 address or an IPv6 /64, see
 //!   [`ClientKey`]) holds at most half of them. A new connection past either cap evicts a
 //!   connection with no request in flight: past its own share, one of the client's own; past
@@ -83,6 +85,8 @@ struct Conn {
     /// activity (IDLE).
     mark: AtomicU64,
     in_flight: AtomicU32,
+    /// The last write of a response could not go out: the client is not reading.
+    write_blocked: AtomicBool,
     evicted: AtomicBool,
     kill: Notify,
 }
@@ -120,6 +124,7 @@ enum Ended {
     Evicted,
     HeaderTimeout,
     IdleTimeout,
+    WriteTimeout,
 }
 
 impl Shared {
@@ -139,6 +144,12 @@ impl Shared {
             HEAD => Some((
                 mark + self.opts.read_header_timeout.as_millis() as u64,
                 Ended::HeaderTimeout,
+            )),
+            // An answer the client stopped taking has the time of a request head to move again:
+            // a slow reader cannot hold a render (megabytes) for the whole idle timeout.
+            IDLE if c.write_blocked.load(Ordering::Relaxed) => Some((
+                mark + self.opts.read_header_timeout.as_millis() as u64,
+                Ended::WriteTimeout,
             )),
             IDLE => Some((
                 mark + self.opts.idle_timeout.as_millis() as u64,
@@ -224,6 +235,24 @@ impl AsyncRead for Watched {
     }
 }
 
+impl Watched {
+    /// A response still going out is activity; a client that stops reading is not.
+    fn wrote(&self, r: &Poll<io::Result<usize>>) {
+        match r {
+            Poll::Pending => self.conn.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.conn.write_blocked.store(false, Ordering::Relaxed);
+                if self.conn.phase.load(Ordering::Relaxed) == IDLE {
+                    self.conn
+                        .mark
+                        .store(self.shared.now_ms(), Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(_) => {}
+        }
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -231,15 +260,22 @@ impl AsyncWrite for Watched {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.io).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0)
-            && self.conn.phase.load(Ordering::Relaxed) == IDLE
-        {
-            // A response still going out is activity (a client that stops reading is not).
-            self.conn
-                .mark
-                .store(self.shared.now_ms(), Ordering::Relaxed);
-        }
+        self.wrote(&r);
         r
+    }
+    // Vectored writes let hyper queue the shared body instead of copying it into its own
+    // buffer (a copy of the whole exposition per connection otherwise).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(&r);
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
@@ -287,6 +323,9 @@ async fn watchdog(conn: &Conn, shared: &Shared, shutdown: &mut watch::Receiver<b
             }
             None => shared.opts.read_header_timeout,
         };
+        // Woken at least this often: a deadline can come closer meanwhile (an idle connection
+        // starts a head, an answer stops moving).
+        let wait = wait.min(shared.opts.read_header_timeout);
         tokio::select! {
             _ = conn.kill.notified() => return Ended::Evicted,
             _ = tokio::time::sleep(wait) => {}
@@ -302,6 +341,7 @@ fn count_end(shared: &Shared, why: Ended) {
         Ended::Evicted => shared.metrics().closed(Closed::Evicted),
         Ended::HeaderTimeout => shared.metrics().closed(Closed::HeaderTimeout),
         Ended::IdleTimeout => shared.metrics().closed(Closed::IdleTimeout),
+        Ended::WriteTimeout => shared.metrics().closed(Closed::WriteTimeout),
     }
 }
 
@@ -493,6 +533,7 @@ pub async fn serve(
             phase: AtomicU8::new(HEAD),
             mark: AtomicU64::new(shared.now_ms()),
             in_flight: AtomicU32::new(0),
+            write_blocked: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
             kill: Notify::new(),
         });
@@ -548,6 +589,7 @@ mod tests {
                     phase: AtomicU8::new(phase),
                     mark: AtomicU64::new(mark),
                     in_flight: AtomicU32::new(0),
+                    write_blocked: AtomicBool::new(false),
                     evicted: AtomicBool::new(false),
                     kill: Notify::new(),
                 }),
