@@ -664,3 +664,27 @@ fn unreadable_directory_is_reported_once_per_state_change() {
             .collect::<Vec<_>>()
     );
 }
+
+/// A FIFO created next to a followed file under a name logrotate gives copies (opened at once
+/// on its create event, to catch a copy before it is compressed away): opening it must not wait
+/// for a writer. Before, the tailer thread blocked in open(2) for good.
+#[test]
+fn a_fifo_named_like_a_copy_does_not_stall_the_tailer() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    append(&log, "one\n");
+    let r = start(opts(d.path(), &["app.log"]), vec![]);
+    r.wait_lines(&["one"]);
+    for name in ["app.log.1", "app.log-20261127"] {
+        let st = std::process::Command::new("mkfifo")
+            .arg(d.path().join(name))
+            .status()
+            .expect("mkfifo");
+        assert!(st.success());
+    }
+    thread::sleep(Duration::from_millis(200));
+    append(&log, "two\n");
+    r.wait_lines(&["one", "two"]);
+    let s = r.stop();
+    assert_eq!(s.texts(), strs(&["one", "two"]));
+}

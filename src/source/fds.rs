@@ -56,14 +56,17 @@ fn soft_nofile() -> u64 {
 
 /// Open a log file for reading without updating its access time when allowed (`O_NOATIME`
 /// needs the file's owner or CAP_FOWNER): with `relatime`, every read of a file written since
-/// the last read would otherwise dirty its inode.
+/// the last read would otherwise dirty its inode. Never blocks (`O_NONBLOCK`): a FIFO put where
+/// a file was expected (`mkfifo app.log.1`) would otherwise hold the tailer in `open` until a
+/// writer comes; callers look at what they opened (`fstat`) before reading. (On a regular file
+/// the flag changes nothing.)
 pub(crate) fn open(path: &Path) -> io::Result<File> {
-    match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOATIME)
-        .open(path)
-    {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
+    let flags = libc::O_NOATIME | libc::O_NONBLOCK | libc::O_NOCTTY;
+    match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path),
         other => other,
     }
 }
