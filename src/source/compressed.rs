@@ -7,19 +7,18 @@
 //! bytes, so a restart while it is read goes on from there. bzip2, xz and zstd files are not
 //! read (their lines past the checkpoint are lost, as logged).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 use memchr::memrchr;
 
 use super::decide;
 use super::fds::{self, Fd};
-use super::fingerprint::{file_id, fingerprint_of, fnv1a, HEAD_MAX};
+use super::fingerprint::{file_id, fingerprint_of, Head, HeadBytes, HEAD_MAX};
 use super::report::Problem;
 use super::split::{Piece, Splitter};
 use super::tailer::Tailer;
@@ -46,28 +45,29 @@ fn decoder(file: &File) -> MultiGzDecoder<BufReader<ReadAt<'_>>> {
     MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, ReadAt { file, pos: 0 }))
 }
 
-/// Is `file` gzip data whose first decompressed bytes are those checkpoint `cp` hashed?
-pub(super) fn gz_matches(file: &File, cp: &Checkpoint) -> io::Result<bool> {
-    let mut magic = [0u8; 2];
-    if file.read_at(&mut magic, 0)? < 2 || magic != *GZIP {
-        return Ok(false);
-    }
-    let want = (cp.fingerprint.head_len as usize).min(HEAD_MAX);
-    if want == 0 {
-        return Ok(false);
+/// The first decompressed bytes (up to [`HEAD_MAX`]) of `file`, if it is gzip data (its first
+/// bytes, as stored, are `raw`).
+pub(super) fn gz_head(file: &File, raw: &[u8]) -> Option<HeadBytes> {
+    if !raw.starts_with(GZIP) {
+        return None;
     }
     let mut buf = [0u8; HEAD_MAX];
     let mut n = 0;
     let mut dec = decoder(file);
-    while n < want {
-        match dec.read(&mut buf[n..want]) {
+    while n < HEAD_MAX {
+        match dec.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(_) => return None,
         }
     }
-    Ok(n == want && fnv1a(&buf[..n]) == cp.fingerprint.head_hash)
+    Some(HeadBytes::new(&buf[..n]))
+}
+
+/// Do the first bytes `head` start with those checkpoint `cp` hashed (at least one)?
+pub(super) fn has_head(head: &HeadBytes, cp: &Checkpoint) -> bool {
+    cp.fingerprint.head_len > 0 && Head::new(head.as_slice()).starts_with(&cp.fingerprint)
 }
 
 /// Could `name` be a rotated (and compressed) name of `orig` (`app.log.1.gz` for `app.log`)?
@@ -91,32 +91,31 @@ impl Tailer {
         let (Some(dir), Some(orig)) = (cp.path.parent(), cp.path.file_name()) else {
             return false;
         };
-        let Ok(entries) = fs::read_dir(dir) else {
-            return false;
-        };
         let short = (cp.fingerprint.head_len as usize) < decide::MIN_COPY_HEAD;
-        let mut best: Option<(SystemTime, PathBuf, File)> = None;
-        for e in entries.flatten() {
-            let Ok(md) = e.metadata() else { continue };
-            if !md.is_file() || self.table.files.contains_key(&file_id(&md)) {
-                continue;
-            }
-            if short && !rotated_name(e.file_name().as_bytes(), orig.as_bytes()) {
-                continue;
-            }
-            let path = e.path();
-            let Ok(file) = fds::open(&path) else { continue };
-            if !gz_matches(&file, cp).unwrap_or(false) {
-                continue;
-            }
-            let mtime = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            if best.as_ref().is_none_or(|(t, _, _)| mtime > *t) {
-                best = Some((mtime, path, file));
-            }
-        }
-        let Some((_, path, file)) = best else {
+        let followed = &self.table.files;
+        let best = self
+            .listings
+            .of(dir)
+            .iter()
+            .filter(|l| {
+                l.gz_head.as_ref().is_some_and(|h| has_head(h, cp))
+                    && !followed.contains_key(&l.id)
+                    && (!short
+                        || l.path
+                            .file_name()
+                            .is_some_and(|n| rotated_name(n.as_bytes(), orig.as_bytes())))
+            })
+            .max_by_key(|l| l.mtime)
+            .map(|l| (l.path.clone(), l.id));
+        let Some((path, id)) = best else {
             return false;
         };
+        let Ok(file) = fds::open(&path) else {
+            return false;
+        };
+        if !file.metadata().is_ok_and(|md| file_id(&md) == id) {
+            return false;
+        }
         self.read_compressed(Fd::new(file), &path, cp.offset, copy, sink);
         true
     }
@@ -235,12 +234,13 @@ mod tests {
 
     #[test]
     fn a_gz_is_told_by_its_decompressed_head() {
+        use crate::source::fingerprint::{fnv1a, read_head};
         let d = tempfile::tempdir().expect("tempdir");
         let text: Vec<u8> = (0..100)
             .flat_map(|i| format!("line {i:03} of the rotated file\n").into_bytes())
             .collect();
         let p = d.path().join("app.log.1.gz");
-        fs::write(&p, gz(&text)).expect("write");
+        std::fs::write(&p, gz(&text)).expect("write");
         let cp = |head: &[u8]| Checkpoint {
             path: d.path().join("app.log"),
             fingerprint: Fingerprint {
@@ -251,14 +251,24 @@ mod tests {
             },
             offset: 500,
         };
-        let f = File::open(&p).expect("open");
-        assert!(gz_matches(&f, &cp(&text[..HEAD_MAX])).expect("read"));
-        assert!(gz_matches(&f, &cp(&text[..10])).expect("read"));
-        assert!(!gz_matches(&f, &cp(&text[1..HEAD_MAX + 1])).expect("read"));
-        // Not gzip: never.
-        fs::write(d.path().join("plain"), &text).expect("write");
-        let plain = File::open(d.path().join("plain")).expect("open");
-        assert!(!gz_matches(&plain, &cp(&text[..HEAD_MAX])).expect("read"));
+        let head_of = |p: &Path| {
+            let f = File::open(p).expect("open");
+            let mut buf = [0u8; HEAD_MAX];
+            let n = read_head(&f, HEAD_MAX, &mut buf).expect("read");
+            gz_head(&f, &buf[..n])
+        };
+        let h = head_of(&p).expect("gzip");
+        assert_eq!(h.as_slice(), &text[..HEAD_MAX]);
+        assert!(has_head(&h, &cp(&text[..HEAD_MAX])));
+        assert!(has_head(&h, &cp(&text[..10])));
+        assert!(!has_head(&h, &cp(&text[1..HEAD_MAX + 1])));
+        assert!(!has_head(&h, &cp(&[])), "no head: nothing to tell by");
+        // Not gzip: none.
+        std::fs::write(d.path().join("plain"), &text).expect("write");
+        assert!(head_of(&d.path().join("plain")).is_none());
+        // Corrupt gzip: none.
+        std::fs::write(d.path().join("bad.gz"), b"\x1f\x8b\x08\x00garbage").expect("write");
+        assert!(head_of(&d.path().join("bad.gz")).is_none_or(|h| h.as_slice().is_empty()));
         assert!(rotated_name(b"app.log.1.gz", b"app.log"));
         assert!(rotated_name(b"app-20261127.log.gz", b"app.log"));
         assert!(!rotated_name(b"other.log.1.gz", b"app.log"));

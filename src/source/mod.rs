@@ -268,6 +268,7 @@ mod discovery;
 mod fds;
 mod files;
 mod fingerprint;
+mod listing;
 mod park;
 mod paths;
 mod read;

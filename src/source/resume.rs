@@ -2,16 +2,12 @@
 //! by head alone (a copy made while we were down), or by inode next to the old path (rotated
 //! out of the globs while we were down).
 
-use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirEntryExt;
 
-use super::compressed::gz_matches;
+use super::compressed::has_head;
 use super::decide::{self, State};
 use super::fds::{self, Fd};
-use super::fingerprint::{
-    file_id, fingerprint, head_matches, is_compressed, read_head, FileId, Head, HEAD_MAX,
-};
+use super::fingerprint::{file_id, fingerprint, head_matches, is_compressed, FileId, Head};
 use super::read::resume_mid_line;
 use super::split::Splitter;
 use super::tailer::Tailer;
@@ -50,15 +46,13 @@ impl Tailer {
                 self.resume.push(cp);
                 continue;
             };
-            let Ok(entries) = fs::read_dir(dir) else {
-                self.resume.push(cp);
-                continue;
-            };
-            let found = entries
-                .flatten()
-                .find(|e| e.ino() == cp.fingerprint.ino)
-                .map(|e| e.path());
-            let Some(path) = found else {
+            let found = self
+                .listings
+                .of(dir)
+                .iter()
+                .find(|l| l.id == id)
+                .map(|l| (l.path.clone(), l.gz_head.is_some_and(|h| has_head(&h, &cp))));
+            let Some((path, gz)) = found else {
                 // Gone: rotated and compressed (then deleted) while we were down?
                 if !self.recover_compressed(&cp, false, sink) {
                     self.resume.push(cp);
@@ -72,9 +66,7 @@ impl Tailer {
             };
             // A compressed file we were reading when we stopped (its checkpoint holds its
             // decompressed first bytes).
-            if file.metadata().is_ok_and(|md| file_id(&md) == id)
-                && gz_matches(&file, &cp).unwrap_or(false)
-            {
+            if gz && file.metadata().is_ok_and(|md| file_id(&md) == id) {
                 self.read_compressed(Fd::new(file), &path, cp.offset, false, sink);
                 continue;
             }
@@ -137,37 +129,35 @@ impl Tailer {
         if fp.head_len == 0 || cp.offset == 0 {
             return false; // nothing was read from it
         }
-        let Ok(entries) = fs::read_dir(dir) else {
-            return false;
-        };
         let short = (fp.head_len as usize) < decide::MIN_COPY_HEAD;
-        let mut best: Option<(std::time::SystemTime, std::path::PathBuf, fs::File)> = None;
-        for e in entries.flatten() {
-            let Ok(md) = e.metadata() else { continue };
-            let id = file_id(&md);
-            if !md.is_file()
-                || id == orig
-                || md.len() < cp.offset
-                || self.table.files.contains_key(&id)
-                || (short && !decide::copy_name(e.file_name().as_bytes(), orig_name.as_bytes()))
-            {
-                continue;
-            }
-            let path = e.path();
-            let Ok(file) = fds::open(&path) else { continue };
-            let mut buf = [0u8; HEAD_MAX];
-            let n = read_head(&file, HEAD_MAX, &mut buf).unwrap_or(0);
-            if is_compressed(&buf[..n]) || !Head::new(&buf[..n]).starts_with(&fp) {
-                continue;
-            }
-            let mtime = md.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
-            if best.as_ref().is_none_or(|(t, _, _)| mtime > *t) {
-                best = Some((mtime, path, file));
-            }
-        }
-        let Some((_, path, file)) = best else {
+        let followed = &self.table.files;
+        let best = self
+            .listings
+            .of(dir)
+            .iter()
+            .filter(|l| {
+                l.id != orig
+                    && l.len >= cp.offset
+                    && l.gz_head.is_none()
+                    && !is_compressed(l.head.as_slice())
+                    && Head::new(l.head.as_slice()).starts_with(&fp)
+                    && !followed.contains_key(&l.id)
+                    && (!short
+                        || l.path
+                            .file_name()
+                            .is_some_and(|n| decide::copy_name(n.as_bytes(), orig_name.as_bytes())))
+            })
+            .max_by_key(|l| l.mtime)
+            .map(|l| (l.path.clone(), l.id));
+        let Some((path, id)) = best else {
             return self.recover_compressed(cp, true, sink);
         };
+        let Ok(file) = fds::open(&path) else {
+            return false;
+        };
+        if !file.metadata().is_ok_and(|md| file_id(&md) == id) {
+            return false;
+        }
         let state = if self.patterns.matches(&path) {
             State::Active
         } else {

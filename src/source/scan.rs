@@ -240,6 +240,7 @@ impl Tailer {
         }
         self.scan_bad = bad;
         self.table.links = scan.links;
+        self.listings.clear();
         self.reindex();
     }
 

@@ -25,6 +25,7 @@ use super::discovery::{Resolve, Stopper, Wake, Watch};
 use super::fds;
 use super::files::{Dormant, FileTable};
 use super::fingerprint::{file_id, FileId, HeadBytes};
+use super::listing::Listings;
 use super::paths::Patterns;
 use super::read::{flush, read_followed, truncate, Look, Outcome, BUF_SIZE};
 use super::report::{ErrorLog, Problem, SCAN_PROBLEMS};
@@ -95,6 +96,8 @@ pub struct Tailer {
     index_due: bool,
     /// First bytes of written files, read once per pass (see [`HeadCache`]).
     pub(super) heads: HeadCache,
+    /// Directories listed for restart recoveries, during a scan.
+    pub(super) listings: Listings,
 }
 
 /// The first bytes of followed files written to, as they are now, read once per pass: a new
@@ -184,6 +187,7 @@ impl Tailer {
             deferred: false,
             index_due: false,
             heads: HeadCache::default(),
+            listings: Listings::default(),
             opts,
         })
     }
