@@ -165,29 +165,20 @@ fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     })
 }
 
-/// Logs go to stderr through a queue that never blocks or panics (see `logpulse::logging`);
-/// the returned counters are exported by `run`.
+/// Logs go to stderr through a queue that never blocks or panics, every value escaped (see
+/// `logpulse::logging`); the returned counters are exported by `run`.
 fn init_logs(format: LogFormat) -> NonBlockingStderr {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGPULSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let writer = NonBlockingStderr::new();
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer.clone())
-        // Its own fallback is eprintln!, which panics when stderr is gone.
-        .log_internal_errors(false);
-    match format {
-        LogFormat::Json => b.json().init(),
-        // No ANSI unless stderr is a terminal: log lines are untrusted (RUSTSEC-2025-0055).
-        LogFormat::Text => b.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
-    writer
+    logpulse::logging::init(matches!(format, LogFormat::Json))
 }
 
-/// Print to stdout/stderr without the panic of `println!` when the reader is gone.
+/// Print to stdout/stderr without the panic of `println!` when the reader is gone; what the
+/// message quotes (file names, config values) cannot forge a line or reach the terminal raw.
 fn say(mut to: impl Write, text: std::fmt::Arguments<'_>) {
-    let _ = to.write_fmt(text).and_then(|()| to.write_all(b"\n"));
+    let text = text.to_string();
+    let text = logpulse::logging::for_stderr(&text);
+    let _ = to
+        .write_all(text.as_bytes())
+        .and_then(|()| to.write_all(b"\n"));
 }
 
 fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {

@@ -184,3 +184,78 @@ fn a_scrape_flood_writes_the_checkpoint_at_most_once_a_second() {
     );
     assert!(n >= 1, "no checkpoint written at all while lines arrived");
 }
+
+/// Regression: file names went into the agent's own log raw, so a file named
+/// `x\n<a log line>` wrote a forged line, and ESC/BEL reached the terminal. Every value is now
+/// escaped at the logging layer, in the text and the JSON format alike.
+#[test]
+fn a_file_name_cannot_forge_a_line_of_the_agents_log() {
+    const FAKE: &str = "2026-01-01T00:00:00.000000Z ERROR logpulse: FORGED";
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = config(dir.path(), &dir.path().join("state"));
+        let name = format!("x\n{FAKE} \x1b[31mred\x07\r\u{202e}gol.\u{2028}.log");
+        append(
+            &dir.path().join("logs").join(&name),
+            access_line(1, "GET", "/", 200).as_bytes(),
+        );
+        let cfg = cfg.display().to_string();
+        let agent = Agent::launch(
+            dir.path(),
+            "127.0.0.1",
+            &["--config", &cfg, "--log-format", format],
+            &[],
+            common::healthz,
+        );
+        let log = wait_for(20, "the file to be logged", || {
+            let log = agent.log();
+            log.contains("FORGED").then_some(log)
+        });
+        drop(agent);
+        let raw = std::fs::read(
+            dir.path().join(
+                std::fs::read_dir(dir.path())
+                    .expect("dir")
+                    .filter_map(Result::ok)
+                    .find(|e| e.file_name().to_string_lossy().starts_with("agent-"))
+                    .expect("agent log")
+                    .file_name(),
+            ),
+        )
+        .expect("read log");
+        assert!(
+            !raw.iter().any(|b| matches!(b, 0x1b | 0x07 | b'\r')),
+            "{format}: raw control bytes in the log:\n{log}"
+        );
+        assert!(
+            !log.contains(['\u{202e}', '\u{2028}']),
+            "{format}: raw bidi/separator in the log:\n{log}"
+        );
+        for line in log.lines() {
+            assert!(
+                !line.starts_with(FAKE),
+                "{format}: a forged line in the log:\n{log}"
+            );
+            match format {
+                "json" => {
+                    let v: serde_json::Value = serde_json::from_str(line)
+                        .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                    if let Some(file) = v["fields"]["file"].as_str() {
+                        if file.contains("FORGED") {
+                            assert!(file.ends_with(&name), "{file:?}");
+                        }
+                    }
+                }
+                _ => assert!(line.starts_with("20"), "not a log line: {line:?}"),
+            }
+        }
+        if format == "text" {
+            assert!(
+                log.contains(&format!(
+                    "x\\n{FAKE} \\u{{1b}}[31mred\\u{{7}}\\r\\u{{202e}}gol."
+                )),
+                "{log}"
+            );
+        }
+    }
+}
