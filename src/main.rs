@@ -112,6 +112,10 @@ enum Cmd {
         /// value at every step.
         #[arg(long, default_value = "1m", value_parser = duration)]
         refresh: std::time::Duration,
+        /// A stretch of log time without lines longer than this is skipped: the series are
+        /// written for this long after the latest line, then again from just before the next.
+        #[arg(long, default_value = "1h", value_parser = duration)]
+        max_gap: std::time::Duration,
         /// `job` label of every series, as Prometheus adds when it scrapes (empty: none).
         #[arg(long, default_value = "logpulse")]
         job: String,
@@ -273,6 +277,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
             step,
             out_of_order_window,
             refresh,
+            max_gap,
             job,
             instance,
             files,
@@ -290,6 +295,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                 window: out_of_order_window,
                 refresh,
                 target_labels,
+                max_gap,
             };
             let started = std::time::Instant::now();
             let mut shown = agent::backfill::progress::Line::stderr();
@@ -312,6 +318,9 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                     .0
             };
             shown.clear();
+            for line in agent::backfill::progress::issues(&summary) {
+                say(std::io::stderr(), format_args!("{line}"));
+            }
             say(
                 std::io::stderr(),
                 format_args!(
@@ -319,6 +328,15 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                     agent::backfill::progress::summary(&summary, &out, started.elapsed())
                 ),
             );
+            if !summary.failed.is_empty() {
+                // The output is complete for everything that was read; say so in the status.
+                anyhow::bail!(
+                    "backfill: {} of {} files not read to their end (above); the output holds \
+                     every line read",
+                    summary.failed.len(),
+                    summary.files
+                );
+            }
         }
         Cmd::Explain { config, source } => {
             let cfg = load(config.as_ref())?;

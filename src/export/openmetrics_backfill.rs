@@ -77,9 +77,9 @@ pub fn record(s: &Series, out: &mut Vec<f64>) {
 
 /// Writes the recorded points of series, one family at a time.
 ///
-/// A value is written at a step when it is the first or last of the series in the chunk, when
-/// it differs from the value before or after it, or when the value's last written sample is
-/// `refresh` or more older. Prometheus sees the same values wherever it looks: an instant query
+/// A value is written at a step when it is the first or last of the series in the chunk, or
+/// next to a skipped stretch (steps more than `step` apart), when it differs from the value
+/// before or after it, or when the value's last written sample is `refresh` or more older. Prometheus sees the same values wherever it looks: an instant query
 /// finds the latest sample (at most `refresh` old, well inside its 5-minute lookback), and the
 /// samples around every change are there, so `increase()` and `rate()` over a window count the
 /// same changes as with every step written. A window shorter than twice `refresh` can hold a
@@ -92,11 +92,13 @@ pub struct PointWriter<'a> {
     /// for histograms whose observations cannot be negative).
     negative: bool,
     refresh_ms: i64,
+    step_ms: i64,
 }
 
 impl<'a> PointWriter<'a> {
-    /// A writer for the series of family `d`, writing unchanged values every `refresh_ms`.
-    pub fn new(d: &'a Desc, refresh_ms: i64) -> Self {
+    /// A writer for the series of family `d`, whose steps are `step_ms` apart except across
+    /// skipped stretches, writing unchanged values every `refresh_ms`.
+    pub fn new(d: &'a Desc, refresh_ms: i64, step_ms: i64) -> Self {
         let mut les: Vec<String> = d
             .buckets
             .iter()
@@ -112,6 +114,7 @@ impl<'a> PointWriter<'a> {
             les,
             negative: d.buckets.iter().any(|b| *b < 0.0),
             refresh_ms,
+            step_ms,
         }
     }
 
@@ -162,7 +165,10 @@ impl<'a> PointWriter<'a> {
             } else {
                 w
             };
-            let edge = i == 0 || i + 1 == n;
+            let edge = i == 0
+                || i + 1 == n
+                || steps[i] - steps[i - 1] > self.step_ms
+                || steps[i + 1] - steps[i] > self.step_ms;
             for c in 0..cols {
                 let x = v[c];
                 let keep = edge
@@ -262,7 +268,7 @@ mod tests {
             timestamp(&mut t, ms);
             t
         });
-        let n = PointWriter::new(f.desc(), 0).series(
+        let n = PointWriter::new(f.desc(), 0, 15_500).series(
             &mut out,
             &ls,
             &steps,

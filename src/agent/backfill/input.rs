@@ -16,6 +16,18 @@ pub(super) struct Opened {
     pub reader: Box<dyn Read>,
     /// Bytes read from the file itself so far (compressed bytes for a `.gz`).
     pub raw_read: Rc<Cell<u64>>,
+    /// For gzip: where bytes that are not gzip data followed the last member, if they did.
+    pub trailing: Rc<Cell<Option<Trailing>>>,
+}
+
+/// Bytes after the last gzip member that do not start another one (`gzip -d`: "decompression
+/// OK, trailing garbage ignored").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Trailing {
+    /// Offset in the file of the first such byte.
+    pub at: u64,
+    /// Members read before it.
+    pub members: u64,
 }
 
 struct Counting {
@@ -31,10 +43,94 @@ impl Read for Counting {
     }
 }
 
+type Raw = BufReader<Counting>;
+
+/// The members of a gzip file one after another, as `gzip -d` reads them (logrotate appends
+/// none, but `cat a.gz b.gz` and some shippers do). Bytes after a member that do not start
+/// another are trailing garbage: reported through `trailing` and ignored, not taken for a
+/// broken header. Errors say which member and where.
+struct Members {
+    dec: Option<flate2::bufread::GzDecoder<Raw>>,
+    /// Members started so far.
+    n: u64,
+    raw: Rc<Cell<u64>>,
+    trailing: Rc<Cell<Option<Trailing>>>,
+}
+
+impl Members {
+    /// Offset in the file of the next byte the decoder will take.
+    fn pos(raw: &Cell<u64>, r: &Raw) -> u64 {
+        raw.get().saturating_sub(r.buffer().len() as u64)
+    }
+
+    fn explain(&self, e: std::io::Error, at: u64) -> std::io::Error {
+        let n = self.n;
+        let what = match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => format!(
+                "the gzip data ends inside member {n}, at byte {at} (a cut copy, or a file still \
+                 being compressed)"
+            ),
+            _ if e.to_string().contains("header") && n > 1 => format!(
+                "bytes after gzip member {} (at byte {at}) start like a gzip member but are not one",
+                n - 1
+            ),
+            _ if e.to_string().contains("checksum") => {
+                format!("gzip member {n} fails its checksum (corrupt data, near byte {at})")
+            }
+            _ => format!("{e} (gzip member {n}, near byte {at})"),
+        };
+        std::io::Error::new(e.kind(), what)
+    }
+}
+
+impl Read for Members {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(dec) = &mut self.dec else {
+                return Ok(0);
+            };
+            match dec.read(buf) {
+                Ok(0) => {}
+                Ok(n) => return Ok(n),
+                Err(e) => {
+                    let at = Members::pos(&self.raw, dec.get_ref());
+                    return Err(self.explain(e, at));
+                }
+            }
+            // The member ended, its checksum verified: another member, the end, or garbage.
+            let Some(dec) = self.dec.take() else {
+                return Ok(0);
+            };
+            let mut r = dec.into_inner();
+            let at = Members::pos(&self.raw, &r);
+            let head = r.fill_buf()?;
+            match head {
+                [] => return Ok(0),
+                // A next member (its magic may be cut by the buffer's end).
+                [0x1f] | [0x1f, 0x8b, ..] => {
+                    self.n += 1;
+                    self.dec = Some(flate2::bufread::GzDecoder::new(r));
+                }
+                _ => {
+                    self.trailing.set(Some(Trailing {
+                        at,
+                        members: self.n,
+                    }));
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
 /// Open `path`, decompressing gzip (told by its magic bytes, not its name). Other compressed
 /// files are refused with a message saying so, rather than read as garbage lines.
 pub(super) fn open(path: &Path) -> std::io::Result<Opened> {
     let read = Rc::new(Cell::new(0));
+    let trailing = Rc::new(Cell::new(None));
     let file = File::open(path)?;
     let mut r = BufReader::with_capacity(
         READ_BYTES,
@@ -45,7 +141,12 @@ pub(super) fn open(path: &Path) -> std::io::Result<Opened> {
     );
     let head = r.fill_buf()?;
     let reader: Box<dyn Read> = match head {
-        [0x1f, 0x8b, ..] => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        [0x1f, 0x8b, ..] => Box::new(Members {
+            dec: Some(flate2::bufread::GzDecoder::new(r)),
+            n: 1,
+            raw: read.clone(),
+            trailing: trailing.clone(),
+        }),
         [0x28, 0xb5, 0x2f, 0xfd, ..]
         | [b'B', b'Z', b'h', ..]
         | [0xfd, b'7', b'z', b'X', b'Z', ..] => return Err(std::io::Error::new(
@@ -57,6 +158,7 @@ pub(super) fn open(path: &Path) -> std::io::Result<Opened> {
     Ok(Opened {
         reader,
         raw_read: read,
+        trailing,
     })
 }
 
@@ -272,8 +374,59 @@ mod tests {
         o.reader.read_to_string(&mut s).unwrap();
         assert_eq!(s, "one\ntwo\nthree\n");
         assert_eq!(o.raw_read.get(), data.len() as u64);
+        assert_eq!(o.trailing.get(), None);
         let zst = dir.path().join("a.zst");
         std::fs::write(&zst, [0x28, 0xb5, 0x2f, 0xfd, 0]).unwrap();
         assert!(open(&zst).err().unwrap().to_string().contains("only gzip"));
+    }
+
+    fn gz(text: &str) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn read_all(data: &[u8]) -> (String, std::io::Result<()>, Option<Trailing>) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.gz");
+        std::fs::write(&f, data).unwrap();
+        let mut o = open(&f).unwrap();
+        let mut out = Vec::new();
+        let r = o.reader.read_to_end(&mut out).map(|_| ());
+        (String::from_utf8_lossy(&out).into(), r, o.trailing.get())
+    }
+
+    /// Trailing garbage is reported as such, after every line is read; a member cut short, a
+    /// corrupt member and a fake member name the member and the offset.
+    #[test]
+    fn gzip_faults_say_what_happened() {
+        let (a, b) = (gz("one\ntwo\n"), gz("three\n"));
+        let mut data = [a.clone(), b.clone()].concat();
+        data.extend_from_slice(b"\0\0garbage");
+        let (text, r, t) = read_all(&data);
+        assert_eq!(text, "one\ntwo\nthree\n");
+        assert!(r.is_ok());
+        let at = (a.len() + b.len()) as u64;
+        assert_eq!(t, Some(Trailing { at, members: 2 }));
+
+        let cut = [&a[..], &b[..b.len() - 5]].concat();
+        let (text, r, _) = read_all(&cut);
+        assert_eq!(text, "one\ntwo\nthree\n");
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("ends inside member 2"), "{e}");
+
+        let mut bad = b.clone();
+        let n = bad.len();
+        bad[n - 6] ^= 0xff; // the CRC
+        let (_, r, _) = read_all(&[&a[..], &bad[..]].concat());
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("member 2 fails its checksum"), "{e}");
+
+        // Magic bytes, then a compression method that is not deflate.
+        let fake = [0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 3, b'x', b'y'];
+        let (text, r, _) = read_all(&[&a[..], &fake[..]].concat());
+        assert_eq!(text, "one\ntwo\n");
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("after gzip member 1"), "{e}");
     }
 }

@@ -9,6 +9,11 @@
 //! out-of-order window is added to the boundaries it belongs to ([`timeline`]). Lines that
 //! cannot be placed (older than the window, no parseable time, a time in the future) are
 //! counted in the summary and in `logpulse_backfill_lines_dropped_total{reason}`.
+//!
+//! Memory is bounded by what can still change, never by the time the lines span: boundaries
+//! are written out a chunk at a time as soon as no late line can reach them, and a stretch of
+//! log time without lines longer than `max_gap` is skipped rather than recorded step by step.
+//! A file that cannot be read to its end is reported and the others are read all the same.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +49,18 @@ pub struct Options {
     pub refresh: Duration,
     /// Labels added to every series, as a scrape adds `job` and `instance`.
     pub target_labels: Vec<(String, String)>,
+    /// A stretch of log time without lines longer than this is skipped: the series are
+    /// recorded for `max_gap` after the latest line, then again from just before the next.
+    pub max_gap: Duration,
+}
+
+/// A file that could not be read to its end, or had something worth a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIssue {
+    /// The file.
+    pub path: PathBuf,
+    /// What happened, and what was read of it.
+    pub message: String,
 }
 
 /// Where a long run stands, for a progress line.
@@ -66,7 +83,7 @@ pub struct Progress {
 }
 
 /// Totals of a backfill.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Summary {
     /// Lines read (physical lines).
     pub lines: u64,
@@ -94,6 +111,13 @@ pub struct Summary {
     pub samples: u64,
     /// Files read, in the order read.
     pub files: usize,
+    /// Stretches without lines longer than `max_gap` that were skipped.
+    pub gaps: u64,
+    /// Files not read to their end (open or read errors): the lines read before the error are
+    /// in the output, and the other files were read.
+    pub failed: Vec<FileIssue>,
+    /// Files read to their end with something to say (trailing garbage after gzip data).
+    pub warnings: Vec<FileIssue>,
 }
 
 /// Reasons a line is dropped, the values of `logpulse_backfill_lines_dropped_total{reason}`.
@@ -186,13 +210,13 @@ struct Engine<W: Sink> {
     step: i64,
     window: i64,
     chunk: i64,
+    /// Longest stretch without lines recorded step by step.
+    max_gap: i64,
     expiry: Option<i64>,
     /// Times after this are `future`.
     horizon: i64,
     /// The next boundary to record (`None` before the first placed line).
     next: Option<i64>,
-    /// End of the chunk being filled.
-    chunk_end: i64,
     /// Latest time placed.
     max_t: i64,
     s: Summary,
@@ -248,26 +272,60 @@ impl<W: Sink> Engine<W> {
     fn start(&mut self, t: i64) -> i64 {
         let b = (t - 1).div_euclid(self.step) * self.step;
         self.capture(b);
-        self.chunk_end = (b.div_euclid(self.chunk) + 1) * self.chunk;
         self.max_t = t;
         self.next = Some(b + self.step);
         b + self.step
     }
 
     /// Record every boundary before `t`, and write out the chunks no late line can change.
+    /// After a stretch without lines longer than `max_gap`, the boundaries between `max_gap`
+    /// after the latest line and the window before `t` are skipped: nothing changed there, and
+    /// recording them would cost memory, time and output in proportion to the gap (two lines
+    /// fifty years apart are 100 million steps of 15 s).
     fn advance(&mut self, t: i64) {
         let mut next = self.next.unwrap_or(t);
-        while next < t {
+        let settled = t.max(self.max_t).saturating_sub(self.window);
+        if t.saturating_sub(self.max_t) > self.max_gap {
+            let stop = self.max_t.saturating_add(self.max_gap);
+            // The boundary before the earliest time a late line could still have.
+            let resume = (t - self.window - 1).div_euclid(self.step) * self.step;
+            if resume > stop.saturating_add(self.step) {
+                next = self.capture_until(next, stop.saturating_add(1), settled);
+                if resume > next {
+                    self.s.gaps += 1;
+                    next = resume;
+                }
+            }
+        }
+        next = self.capture_until(next, t, settled);
+        self.next = Some(next);
+    }
+
+    /// Record the boundaries from `next` up to (not including) `end`, writing out each chunk
+    /// once it is complete and settled (no line can change it any more); returns the next
+    /// boundary to record.
+    fn capture_until(&mut self, mut next: i64, end: i64, settled: i64) -> i64 {
+        while next < end && self.write_error.is_none() {
             self.capture(next);
             next += self.step;
+            self.write_settled(settled.min(next));
         }
-        self.next = Some(next);
-        let settled = t.max(self.max_t) - self.window;
-        while self.chunk_end <= settled && self.write_error.is_none() {
-            if let Err(e) = self.timeline.write_until(self.chunk_end - 1) {
+        next
+    }
+
+    /// Write out every recorded chunk that ends at or before `upto`.
+    fn write_settled(&mut self, upto: i64) {
+        while self.write_error.is_none() {
+            let Some(first) = self.timeline.first() else {
+                return;
+            };
+            let end = (first.div_euclid(self.chunk) + 1) * self.chunk;
+            if end > upto {
+                return;
+            }
+            if let Err(e) = self.timeline.write_until(end - 1) {
                 self.write_error = Some(e);
             }
-            self.chunk_end += self.chunk;
         }
     }
 
@@ -355,7 +413,9 @@ pub fn backfill<W: Sink>(
         .into_iter()
         .chain(sorted(&selfstore))
         .collect();
-    let step = (opts.step.as_millis() as i64).max(1);
+    let step = i64::try_from(opts.step.as_millis())
+        .unwrap_or(i64::MAX / 4)
+        .max(1);
     let mut engine = Engine {
         time: TimeParser::new(src.time.layout.clone(), src.time.zone),
         time_fields,
@@ -364,22 +424,24 @@ pub fn backfill<W: Sink>(
             opts.target_labels.clone(),
             out,
             i64::try_from(opts.refresh.as_millis()).unwrap_or(i64::MAX),
+            step,
         ),
         store: store.clone(),
         selfm,
         step,
-        window: opts.window.as_millis() as i64,
-        chunk: (CHUNK_MS.min(CHUNK_STEPS * step) / step).max(1) * step,
+        window: i64::try_from(opts.window.as_millis()).unwrap_or(i64::MAX / 4),
+        chunk: (CHUNK_MS.min(CHUNK_STEPS.saturating_mul(step)) / step).max(1) * step,
+        max_gap: i64::try_from(opts.max_gap.as_millis())
+            .unwrap_or(i64::MAX / 4)
+            .max(step),
         expiry: cfg.global.series_expiry.map(|d| d.as_millis() as i64),
         horizon: (crate::store::now_secs() as i64 + 86_400) * 1000,
         next: None,
-        chunk_end: 0,
         max_t: i64::MIN,
         s: Summary::default(),
         write_error: None,
         rules,
     };
-    let io = |what: String| move |error| AgentError::Io { what, error };
 
     // Oldest first: by the first line's time, or by rotation names.
     let mut buf = Vec::new();
@@ -415,14 +477,25 @@ pub fn backfill<W: Sink>(
     let mut last_report = started;
     let mut joiner = src.multiline.as_ref().map(|m| m.joiner());
     for f in &files {
-        let what = || format!("{}", f.display());
-        let mut o = input::open(f).map_err(io(what()))?;
+        engine.s.files += 1;
+        let mut o = match input::open(f) {
+            Ok(o) => o,
+            Err(e) => {
+                engine.s.failed.push(FileIssue {
+                    path: f.clone(),
+                    message: format!("cannot read it: {e}"),
+                });
+                p.files_done += 1;
+                continue;
+            }
+        };
         engine
             .time
             .set_reference(mtime(f).unwrap_or_else(|| crate::store::now_secs() as i64));
         let read_before = p.read_bytes;
+        let lines_before = engine.s.lines;
         let mut n = 0u32;
-        let stats = input::for_each_line(&mut o.reader, cfg.global.max_line_bytes, &mut buf, |l| {
+        let read = input::for_each_line(&mut o.reader, cfg.global.max_line_bytes, &mut buf, |l| {
             match &mut joiner {
                 None => engine.record(l),
                 Some(j) => j.push(l, &mut |rec: &[u8]| engine.record(rec)),
@@ -443,20 +516,39 @@ pub fn backfill<W: Sink>(
                 }
             }
             engine.write_error.is_none()
-        })
-        .map_err(io(what()))?;
+        });
+        // A record the file's last lines started belongs to this file, error or not.
         if let Some(j) = &mut joiner {
             j.flush(&mut |rec: &[u8]| engine.record(rec));
         }
-        engine.s.too_long += stats.too_long;
-        engine.s.files += 1;
+        match read {
+            Ok(stats) => engine.s.too_long += stats.too_long,
+            Err(e) => engine.s.failed.push(FileIssue {
+                path: f.clone(),
+                message: format!(
+                    "{e}; the {} lines before it are in the output, the rest of the file is not",
+                    engine.s.lines - lines_before
+                ),
+            }),
+        }
+        if let Some(t) = o.trailing.get() {
+            engine.s.warnings.push(FileIssue {
+                path: f.clone(),
+                message: format!(
+                    "decompression OK; the bytes from {} on, after gzip member {}, are not gzip \
+                     data and were ignored (trailing garbage)",
+                    t.at, t.members
+                ),
+            });
+        }
         p.files_done += 1;
         p.read_bytes = read_before + o.raw_read.get();
     }
     let lines = engine.s.lines;
-    let (summary, out) = engine
-        .finish()
-        .map_err(io("writing the output".to_string()))?;
+    let (summary, out) = engine.finish().map_err(|error| AgentError::Io {
+        what: "writing the output".into(),
+        error,
+    })?;
     p.lines = lines;
     p.reached = summary.last;
     p.elapsed = started.elapsed();

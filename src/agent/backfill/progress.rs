@@ -78,12 +78,30 @@ pub fn render(p: &Progress) -> String {
 pub fn summary(s: &Summary, out: &Path, took: Duration) -> String {
     let range = match (s.first, s.last) {
         (Some(a), Some(b)) => format!("{} .. {}", format_utc(a), format_utc(b)),
-        _ => "no line with a usable time".into(),
+        _ => nothing_placed(s),
+    };
+    let gaps = if s.gaps > 0 {
+        format!(
+            "; {} stretch{} without lines longer than --max-gap skipped",
+            s.gaps,
+            if s.gaps == 1 { "" } else { "es" }
+        )
+    } else {
+        String::new()
+    };
+    let failed = if s.failed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} of {} files not read to their end",
+            s.failed.len(),
+            s.files
+        )
     };
     format!(
         "backfill: {} lines from {} files in {:.1}s ({} lines/s), {range}; {} placed ({} late, \
          at their own step); dropped {} (too_old {}, no_time {}, future {}); {} parse errors, \
-         {} lines cut; {} samples written to {}",
+         {} lines cut{gaps}; {} samples written to {}{failed}",
         s.lines,
         s.files,
         took.as_secs_f64(),
@@ -99,6 +117,47 @@ pub fn summary(s: &Summary, out: &Path, took: Duration) -> String {
         s.samples,
         out.display()
     )
+}
+
+/// Why no line was placed, from what happened to the lines.
+fn nothing_placed(s: &Summary) -> String {
+    if s.lines == 0 {
+        return "no lines".into();
+    }
+    let records = s.future + s.no_time + s.parse_errors + s.too_old;
+    if s.future > 0 && s.future == records {
+        return format!(
+            "no line placed: every line's time is more than a day after this machine's clock \
+             ({} future; check the clock, or the source's time.zone)",
+            s.future
+        );
+    }
+    if s.parse_errors > 0 && s.parse_errors == records {
+        return "no line placed: no line parsed (check the source's format)".into();
+    }
+    let mut why = Vec::new();
+    for (n, what) in [
+        (s.future, "more than a day in the future"),
+        (s.no_time, "without a usable time"),
+        (s.parse_errors, "not parsed"),
+    ] {
+        if n > 0 {
+            why.push(format!("{n} {what}"));
+        }
+    }
+    format!("no line placed ({})", why.join(", "))
+}
+
+/// What to print before the summary: a line per file not read to its end or worth a warning.
+pub fn issues(s: &Summary) -> Vec<String> {
+    let line = |kind: &str, i: &super::FileIssue| {
+        format!("backfill: {kind}: {}: {}", i.path.display(), i.message)
+    };
+    s.failed
+        .iter()
+        .map(|i| line("error", i))
+        .chain(s.warnings.iter().map(|i| line("warning", i)))
+        .collect()
 }
 
 #[cfg(test)]

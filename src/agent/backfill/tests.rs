@@ -25,6 +25,10 @@ fn run(cfg: &str, text: &str, window: u64) -> (Summary, String) {
 }
 
 fn run_refresh(cfg: &str, text: &str, window: u64, refresh: u64) -> (Summary, String) {
+    run_gap(cfg, text, window, refresh, 3600)
+}
+
+fn run_gap(cfg: &str, text: &str, window: u64, refresh: u64, max_gap: u64) -> (Summary, String) {
     let cfg = Config::from_yaml(cfg, "test.yml").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("access.log");
@@ -36,6 +40,7 @@ fn run_refresh(cfg: &str, text: &str, window: u64, refresh: u64) -> (Summary, St
         window: Duration::from_secs(window),
         refresh: Duration::from_secs(refresh),
         target_labels: vec![("job".into(), "j".into())],
+        max_gap: Duration::from_secs(max_gap),
     };
     let (s, out) = backfill(&cfg, &opts, OneFile(Vec::new()), &mut |_| {}).unwrap();
     (s, String::from_utf8(out.0).unwrap())
@@ -156,6 +161,7 @@ fn a_format_without_time_field_is_refused_with_the_key() {
         window: Duration::from_secs(10),
         refresh: Duration::ZERO,
         target_labels: vec![],
+        max_gap: Duration::from_secs(3600),
     };
     let e = backfill(&cfg, &opts, OneFile(Vec::new()), &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("sources[0].time.field"), "{e}");
@@ -234,4 +240,49 @@ fn unchanged_values_are_thinned_without_changing_what_queries_see() {
             }
         }
     }
+}
+
+/// Regression: the boundaries between two lines were all recorded, so two lines 56 years apart
+/// (1970 → 2026) took 16 GB (`tests/backfill_faults.rs` runs that case under a memory limit).
+/// A stretch without lines longer than `max_gap` is skipped: the series are recorded for
+/// `max_gap` after the latest line, then from the window before the next, and the counter goes
+/// on from where it was. (30 days here, so that the test fails before the fix without taking
+/// the machine's memory.)
+#[test]
+fn a_long_stretch_without_lines_is_skipped_not_recorded_step_by_step() {
+    let text =
+        line("01/Dec/2024:00:00:10 +0000", 200, 5) + &line("31/Dec/2024:00:00:10 +0000", 200, 5);
+    let (s, out) = run(CFG, &text, 60);
+    assert_eq!((s.placed, s.gaps), (2, 1));
+    let p = points(&out, r#"req_total{status="200",job="j"}"#);
+    // 10 s steps up to an hour after the first line (2024-12-01T00:00:10Z = 1733011210), then
+    // from the window before the second (1735603210).
+    let times: Vec<i64> = p.iter().map(|(_, t)| t.parse().unwrap()).collect();
+    assert_eq!(times.first(), Some(&1_733_011_210));
+    let before: Vec<&i64> = times.iter().filter(|t| **t < 1_735_000_000).collect();
+    assert_eq!(before.last(), Some(&&(1_733_011_210 + 3600)), "{times:?}");
+    let after: Vec<&i64> = times.iter().filter(|t| **t >= 1_735_000_000).collect();
+    assert_eq!(after.first(), Some(&&(1_735_603_210 - 70)), "{times:?}");
+    assert_eq!(
+        p.last().unwrap(),
+        &("2".to_string(), "1735603210".to_string())
+    );
+    // 370 boundaries of every series (every value written: no refresh).
+    assert!(s.samples < 20_000, "{} samples", s.samples);
+}
+
+/// With thinning, the last value before a skipped stretch is written even between refreshes,
+/// so the series does not seem to stop earlier than it does.
+#[test]
+fn the_value_before_a_skipped_stretch_is_written() {
+    let text =
+        line("01/Jan/2025:00:00:05 +0000", 200, 5) + &line("01/Jan/2025:03:00:05 +0000", 200, 5);
+    let (s, out) = run_gap(CFG, &text, 60, 60, 600);
+    assert_eq!(s.gaps, 1);
+    let p = points(&out, r#"req_total{status="200",job="j"}"#);
+    // 2025-01-01T00:10:00Z, 600 s after the line, between the refreshes at :09:10 and :10:10.
+    assert!(
+        p.iter().any(|(v, t)| v == "1" && t == "1735690200"),
+        "{p:?}"
+    );
 }

@@ -141,6 +141,8 @@ pub struct Timeline<W: Sink> {
     pub samples: u64,
     /// Unchanged values are written again after this long (see [`om::PointWriter`]).
     refresh_ms: i64,
+    /// Distance between boundaries, except across a skipped stretch.
+    step_ms: i64,
 }
 
 /// Write the text buffer out once it is this large.
@@ -148,13 +150,14 @@ const FLUSH_BYTES: usize = 1 << 20;
 
 impl<W: Sink> Timeline<W> {
     /// A timeline over `families` (written in this order), adding the `extra` labels to every
-    /// series, writing to `out`; a value that did not change is written again after
-    /// `refresh_ms`.
+    /// series, writing to `out`; boundaries are `step_ms` apart (except across skipped
+    /// stretches), and a value that did not change is written again after `refresh_ms`.
     pub fn new(
         families: Vec<Arc<Family>>,
         extra: Vec<(String, String)>,
         out: W,
         refresh_ms: i64,
+        step_ms: i64,
     ) -> Self {
         let fams = families
             .into_iter()
@@ -176,7 +179,13 @@ impl<W: Sink> Timeline<W> {
             written: None,
             samples: 0,
             refresh_ms,
+            step_ms,
         }
+    }
+
+    /// The first recorded boundary not yet written, if any.
+    pub fn first(&self) -> Option<i64> {
+        self.steps.first().copied()
     }
 
     /// The last recorded boundary, if any is kept.
@@ -295,7 +304,7 @@ impl<W: Sink> Timeline<W> {
         for fam in &mut self.fams {
             let w = fam.width;
             let mut header = false;
-            let writer = om::PointWriter::new(fam.fam.desc(), self.refresh_ms);
+            let writer = om::PointWriter::new(fam.fam.desc(), self.refresh_ms, self.step_ms);
             for t in &fam.tracks {
                 if t.start >= k {
                     continue;
