@@ -43,9 +43,9 @@ fn samples_in(dir: &Path) -> usize {
 /// The last value of `series` (exact text up to the value) in an OpenMetrics file.
 fn last_value(om: &str, series: &str) -> Option<f64> {
     om.lines()
+        .rev()
         .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .filter_map(|r| r.split(' ').next()?.parse().ok())
-        .last()
+        .find_map(|r| r.split(' ').next()?.parse().ok())
 }
 
 /// Regression: two lines 1970 → 2026 (232 bytes of input) made backfill record every 15 s step

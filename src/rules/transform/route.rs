@@ -1,4 +1,8 @@
-//! `transform: route`: URI → route (query dropped, ids → `:id`, user patterns first).
+//! `transform: route`: URI → route (query and matrix parameters dropped, ids → `:id`,
+//! e-mail-like segments → `:email`, markup and other non-path segments → `:invalid`, user
+//! patterns first). A route is a label on `/metrics`: nothing a client chose beyond the shape
+//! of a path may reach it, neither a secret (`;password=…`, `?token=…`) nor personal data (an
+//! address) nor markup (`<script>`).
 
 /// A route pattern such as `/mail/read/:id` or `/drive/*`.
 #[derive(Debug, Clone)]
@@ -47,7 +51,8 @@ impl RoutePattern {
         let mut it = path
             .strip_prefix(b"/")
             .unwrap_or(path)
-            .split(|b| *b == b'/');
+            .split(|b| *b == b'/')
+            .map(without_params);
         for seg in &self.segs {
             match seg {
                 Seg::Rest => return true,
@@ -70,9 +75,20 @@ impl RoutePattern {
 /// Most segments kept in a route; deeper paths end in `/*`.
 const MAX_SEGMENTS: usize = 8;
 
-/// Path → route: query and fragment dropped, `scheme://host` dropped, user patterns first,
-/// then numeric, UUID, hex, long-token and percent-encoded segments (and such parts of dotted
-/// segments, `app.3fa9c1d2.js` → `app.:id.js`) become `:id`.
+/// A path segment without its matrix parameters (`a;jsessionid=x` → `a`).
+#[inline]
+fn without_params(seg: &[u8]) -> &[u8] {
+    match memchr::memchr(b';', seg) {
+        Some(i) => &seg[..i],
+        None => seg,
+    }
+}
+
+/// Path → route: query, fragment and matrix parameters dropped, `scheme://host` dropped, user
+/// patterns first; then numeric, UUID, hex, long-token and escaped segments (percent- or
+/// nginx-escaped, raw non-ASCII; and such parts of dotted segments, `app.3fa9c1d2.js` →
+/// `app.:id.js`) become `:id`, e-mail-like ones (`kim@example.com`) `:email`, and ones holding
+/// characters a path segment does not (`<script>`, `a=b`, quotes, braces) `:invalid`.
 pub fn route(uri: &[u8], patterns: &[RoutePattern], out: &mut Vec<u8>) {
     let end = memchr::memchr2(b'?', b'#', uri).unwrap_or(uri.len());
     let mut path = &uri[..end];
@@ -113,45 +129,116 @@ pub fn route(uri: &[u8], patterns: &[RoutePattern], out: &mut Vec<u8>) {
             return;
         }
         out.push(b'/');
-        if memchr::memchr(b'.', seg).is_some() {
+        segment(without_params(seg), out);
+    }
+}
+
+/// What a segment is, from one pass over it (this runs for each segment of every line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Kept as it is, or part by part when it has dots.
+    Plain {
+        dots: bool,
+    },
+    Id,
+    Email,
+    Invalid,
+}
+
+/// Bytes a path segment holds besides letters and digits (RFC 3986 `pchar`, less `=`, `&`,
+/// `'`, `(`, `)` and `;`, which shape parameters and injections rather than paths).
+fn path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'*' | b'+' | b',' | b':' | b'@'
+        )
+}
+
+/// Escaped or raw bytes of something else than a path: percent- and nginx-escapes (`%ED`,
+/// `\xED`), non-ASCII, control bytes (a route never carries them into a label value).
+fn escaped_byte(b: u8) -> bool {
+    matches!(b, b'%' | b'\\') || !b.is_ascii() || b.is_ascii_control()
+}
+
+fn kind(s: &[u8]) -> Kind {
+    let (mut digits, mut hex, mut token) = (0, true, true);
+    let (mut escaped, mut odd, mut dots, mut at) = (false, false, false, false);
+    for (i, &b) in s.iter().enumerate() {
+        if b.is_ascii_digit() {
+            digits += 1;
+            continue;
+        }
+        escaped |= escaped_byte(b);
+        odd |= !path_byte(b) && !escaped_byte(b);
+        dots |= b == b'.';
+        at |= b == b'@' && i > 0;
+        hex &= b.is_ascii_hexdigit();
+        token &= b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'~');
+    }
+    if at {
+        return Kind::Email;
+    }
+    if !dots && (escaped || id_shape(s, digits, hex, token)) {
+        return Kind::Id;
+    }
+    if odd {
+        return Kind::Invalid;
+    }
+    Kind::Plain { dots }
+}
+
+/// Write the route form of one segment (matrix parameters already cut).
+fn segment(seg: &[u8], out: &mut Vec<u8>) {
+    if seg.is_empty() {
+        return;
+    }
+    match kind(seg) {
+        Kind::Id => out.extend_from_slice(b":id"),
+        Kind::Email => out.extend_from_slice(b":email"),
+        Kind::Invalid => out.extend_from_slice(b":invalid"),
+        Kind::Plain { dots: false } => out.extend_from_slice(seg),
+        Kind::Plain { dots: true } => {
             for (i, part) in seg.split(|b| *b == b'.').enumerate() {
                 if i > 0 {
                     out.push(b'.');
                 }
                 out.extend_from_slice(if is_id(part) { b":id" } else { part });
             }
-        } else if is_id(seg) {
-            out.extend_from_slice(b":id");
-        } else {
-            out.extend_from_slice(seg);
         }
     }
 }
 
-/// An identifier-like segment: all digits, percent-encoded, non-ASCII or with a control byte, a
-/// UUID, hex of 8+ with a digit, a token of 16+ with a digit, or 6+ bytes at least half digits.
+/// An identifier-like segment: all digits, escaped (see [`escaped_byte`]), a UUID, hex of 8+
+/// with a digit, a token of 16+ with a digit, or 6+ bytes at least half digits.
 fn is_id(s: &[u8]) -> bool {
     if s.is_empty() {
         return false;
     }
-    // One pass for every class (this runs for each path segment of every line).
     let (mut digits, mut hex, mut token) = (0, true, true);
     for &b in s {
         if b.is_ascii_digit() {
             digits += 1;
-        } else if b == b'%' || !b.is_ascii() || b.is_ascii_control() {
-            // Control bytes too: a route never carries them into a label value.
+        } else if escaped_byte(b) {
             return true;
         } else {
             hex &= b.is_ascii_hexdigit();
             token &= b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'~');
         }
     }
-    digits == s.len()
-        || (s.len() == 36 && is_uuid(s))
-        || (s.len() >= 8 && digits > 0 && hex)
-        || (s.len() >= 16 && digits > 0 && token)
-        || (s.len() >= 6 && digits * 2 >= s.len())
+    id_shape(s, digits, hex, token)
+}
+
+/// The id rules on a segment's counts: `digits` digits, all others hex (`hex`) or token
+/// characters (`token`).
+#[inline]
+fn id_shape(s: &[u8], digits: usize, hex: bool, token: bool) -> bool {
+    !s.is_empty()
+        && (digits == s.len()
+            || (s.len() == 36 && is_uuid(s))
+            || (s.len() >= 8 && digits > 0 && hex)
+            || (s.len() >= 16 && digits > 0 && token)
+            || (s.len() >= 6 && digits * 2 >= s.len()))
 }
 
 fn is_uuid(s: &[u8]) -> bool {
@@ -204,6 +291,70 @@ mod tests {
         assert_eq!(r("/a/b/c/d/e/f/g/h/i/j", &[]), "/a/b/c/d/e/f/g/h/*");
         assert_eq!(r("/api/v1/users", &[]), "/api/v1/users");
         assert_eq!(r("/a\x1b[2J/b\x7f/c", &[]), "/:id/:id/c");
+    }
+
+    /// Regression: route labels carried `;password=hunter2`, e-mail addresses and `<script>`
+    /// fragments.
+    #[test]
+    fn secrets_addresses_and_markup_never_reach_a_route() {
+        for (uri, want) in [
+            ("/login;password=hunter2", "/login"),
+            ("/app;jsessionid=ABC123/home?x=1", "/app/home"),
+            (
+                "/users/kim.lee@example.com/profile",
+                "/users/:email/profile",
+            ),
+            ("/@vite/client", "/@vite/client"),
+            (
+                "/search/<script>alert(1)</script>",
+                "/search/:invalid/:invalid",
+            ),
+            ("/a/\"onmouseover=alert(1)", "/a/:invalid"),
+            // A long token with a digit is an id first; a short one is not a path either.
+            ("/reset/password=hunter2", "/reset/:id"),
+            ("/reset/pw=hunter2", "/reset/:invalid"),
+            ("/q/a&b", "/q/:invalid"),
+            ("/x/{{7*7}}", "/x/:invalid"),
+            ("/drive/\\xED\\x95\\x9C.pdf", "/drive/:id.pdf"),
+            ("/drive/\\xED\\x95\\x9C", "/drive/:id"),
+            ("/s/eyJhbGciOiJIUzI1NiJ9abc123==", "/s/:id"),
+            ("/api/v1/users/me", "/api/v1/users/me"),
+            ("/a:b/c~d/e+f,g!h$i*j", "/a:b/c~d/e+f,g!h$i*j"),
+        ] {
+            assert_eq!(r(uri, &[]), want, "{uri}");
+        }
+        // Patterns match the path without its matrix parameters.
+        assert_eq!(r("/drive;jsessionid=x/a", &["/drive/*"]), "/drive/*");
+    }
+
+    /// For random secrets in a query, a matrix parameter, an address or markup, the route
+    /// never holds any part of them.
+    #[test]
+    fn a_secret_never_reaches_a_route() {
+        use proptest::prelude::*;
+        let value = "[a-zA-PR-Z0-9<>\\\\%'`|{}()!$*+,.:@=~_-]{0,3}";
+        let secret = proptest::collection::vec(value, 1..8)
+            .prop_map(|runs| runs.into_iter().fold("Q".to_string(), |s, r| s + &r + "Q"));
+        let local = proptest::collection::vec("[a-zA-PR-Z0-9._%+-]{1,3}", 1..6)
+            .prop_map(|runs| runs.into_iter().fold("Q".to_string(), |s, r| s + &r + "Q"));
+        proptest!(|(
+            s in secret,
+            mail in local,
+            ctx in 0usize..5,
+            path in "(/[a-z]{1,6}){0,3}",
+            rest in "(/[a-z]{1,6}){0,3}",
+        )| {
+            let uri = match ctx {
+                0 => format!("{path}/x?a=1&token={s}&b=2"),
+                1 => format!("{path};password={s}{rest}"),
+                2 => format!("{path}/{mail}@mail.example.com{rest}"),
+                3 => format!("{path}/<script>{s}</script>{rest}"),
+                _ => format!("{path}/password={s}{rest}"),
+            };
+            let got = r(&uri, &[]);
+            prop_assert!(!got.contains('Q'), "{uri:?} → {got:?}");
+            prop_assert!(!got.contains(['<', '>', '"', '\'', ';', '=', '&', '?']), "{uri:?} → {got:?}");
+        });
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! What a kept line may show: valid UTF-8 without control characters, cut to a size, with
-//! client addresses, query-string values, e-mail addresses and configured patterns masked.
+//! client addresses, query-string values, e-mail addresses and configured patterns masked, and
+//! credentials anywhere in it ([`secrets`]: `password=`, `"token":`, `Bearer …`, `;jsessionid=`,
+//! `user:password@`) always masked.
 //!
 //! This runs before a line enters the store, so the store never holds what redaction removes
 //! (nor does a core dump of the agent). Log content is attacker-controlled: the text that comes
@@ -8,6 +10,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+mod secrets;
 
 /// What is masked (`global.lines.redact`).
 #[derive(Debug, Clone)]
@@ -79,6 +83,11 @@ impl Redactor {
         if self.query {
             text = mask_queries(&text);
         }
+        let mut ranges = Vec::new();
+        secrets::find(&text, &mut ranges);
+        if !ranges.is_empty() {
+            text = secrets::apply(&text, &mut ranges);
+        }
         if self.emails {
             text = mask_emails(&text);
         }
@@ -118,28 +127,48 @@ pub fn clean(raw: &[u8], max: usize) -> (String, bool) {
     (out, cut)
 }
 
-/// Ends a query string (besides the end of the text).
-fn ends_query(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '"' | '\'' | '#' | '<' | '>' | '\\' | '`' | '|')
+/// Where the query starting at `b[i..]` ends: at whitespace or at a `"` that is not escaped
+/// by a backslash (the end of a quoted field or a JSON string). Nothing else ends it: `<`,
+/// `#`, `\xEC` (nginx's escape of a byte), `;` are all part of a value a client sent.
+fn query_end(b: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while j < b.len() {
+        match b[j] {
+            c if c.is_ascii_whitespace() => return j,
+            b'"' => {
+                let backslashes = b[i..j].iter().rev().take_while(|c| **c == b'\\').count();
+                if backslashes % 2 == 0 {
+                    return j;
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    j
 }
 
-/// Every `?` starts a query: its values (`k=v` → `k=*`, a bare `v` → `*`) are masked, the
-/// parameter names stay, so a reader still sees which parameters a failing request had.
+/// Every `?` starts a query: each value (`k=v` → `k=*`, a bare `v` → `*`), to the next `&` or
+/// the query's end whatever it holds, is masked; the parameter names stay, so a reader still
+/// sees which parameters a failing request had.
 fn mask_queries(s: &str) -> String {
     if !s.contains('?') {
         return s.to_string();
     }
+    let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(q) = rest.find('?') {
-        out.push_str(&rest[..=q]);
-        rest = &rest[q + 1..];
-        let end = rest.find(ends_query).unwrap_or(rest.len());
-        let (query, tail) = rest.split_at(end);
-        let mut seg = query;
-        loop {
-            let n = seg.find(['&', ';']).unwrap_or(seg.len());
-            match seg[..n].split_once('=') {
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(q) = memchr::memchr(b'?', &b[from..]) {
+        let start = from + q + 1;
+        let end = query_end(b, start);
+        out.push_str(&s[copied..start]);
+        let mut first = true;
+        for param in s[start..end].split('&') {
+            if !std::mem::take(&mut first) {
+                out.push('&');
+            }
+            match param.split_once('=') {
                 Some((k, v)) => {
                     out.push_str(k);
                     out.push('=');
@@ -147,18 +176,14 @@ fn mask_queries(s: &str) -> String {
                         out.push('*');
                     }
                 }
-                None if n == 0 => {}
+                None if param.is_empty() => {}
                 None => out.push('*'),
             }
-            let Some(sep) = seg[n..].chars().next() else {
-                break;
-            };
-            out.push(sep);
-            seg = &seg[n + 1..];
         }
-        rest = tail;
+        copied = end;
+        from = end.max(start);
     }
-    out.push_str(rest);
+    out.push_str(&s[copied..]);
     out
 }
 
@@ -307,10 +332,96 @@ mod tests {
             r(
                 r#""GET /login?user=kim&token=s3cr3t;x=1 HTTP/1.1" "https://a.example/?q=naver&ref" 500"#
             ),
-            r#""GET /login?user=*&token=*;x=* HTTP/1.1" "https://a.example/?q=*&*" 500"#
+            r#""GET /login?user=*&token=* HTTP/1.1" "https://a.example/?q=*&*" 500"#
         );
         assert_eq!(r("/search?q= ok? fine"), "/search?q= ok? fine");
         assert_eq!(r(r#"{"uri":"/a?b=c","s":1}"#), r#"{"uri":"/a?b=*","s":1}"#);
+    }
+
+    /// Regression: a query was cut at `<`, `\`, `#` and more, so `?token=a<SECRET&b=TAIL` kept
+    /// `<SECRET` and nginx's escaped query (`\xEC\x95\x88`) was not masked at all.
+    #[test]
+    fn every_query_value_is_masked_whole_whatever_it_holds() {
+        assert_eq!(
+            r(r#""GET /a?token=a<SECRET&b=TAIL HTTP/1.1" 200"#),
+            r#""GET /a?token=*&b=* HTTP/1.1" 200"#
+        );
+        assert_eq!(
+            r(r#""GET /s?q=\xEC\x95\x88&session=SESSIONSECRET123 HTTP/1.1" 200"#),
+            r#""GET /s?q=*&session=* HTTP/1.1" 200"#
+        );
+        assert_eq!(r("/a?x=1#frag;y=SECRET"), "/a?x=*");
+        // A JSON string ends the query at its closing quote, not at an escaped one.
+        assert_eq!(
+            r(r#"{"uri":"/a?t=x\"SECRET&u=1","s":1}"#),
+            r#"{"uri":"/a?t=*&u=*","s":1}"#
+        );
+    }
+
+    /// Regression: credentials outside a query were kept.
+    #[test]
+    fn credentials_anywhere_are_masked() {
+        let cases = [
+            (
+                "Authorization: Bearer eyJhbGciOi.J9abc.def",
+                "Authorization: Bearer *",
+            ),
+            (
+                "auth failed for Bearer abcdefgh123 now",
+                "auth failed for Bearer * now",
+            ),
+            ("bearer of bad news", "bearer of bad news"),
+            (
+                "Authorization: Basic a2ltOmh1bnRlcjI=",
+                "Authorization: Basic *",
+            ),
+            ("header Basic a2ltOmh1bnRlcjI= x", "header Basic * x"),
+            ("Basic auth failed", "Basic auth failed"),
+            (
+                "login user=kim password=hunter2 ok",
+                "login user=kim password=* ok",
+            ),
+            ("db_password = hunter2", "db_password = *"),
+            (
+                r#"{"user":"kim","password":"hu\"n ter2","x":1}"#,
+                r#"{"user":"kim","password":"*","x":1}"#,
+            ),
+            (
+                r#"{"msg":"{\"api_key\":\"k\\\"EY\"}"}"#,
+                r#"{"msg":"{\"api_key\":\"*\"}"}"#,
+            ),
+            ("X-Api-Key: abc123", "X-Api-Key: *"),
+            ("secret='a b c' next", "secret='*' next"),
+            ("Cookie: lang=ko; JSESSIONID=ABC123", "Cookie: *"),
+            (
+                r#""GET /app;jsessionid=ABC123?x=1 HTTP/1.1""#,
+                r#""GET /app;jsessionid=* HTTP/1.1""#,
+            ),
+            ("/a;password=hunter2/b c", "/a;password=* c"),
+            (
+                "redis://user:hunter2@10.0.0.5:6379/0",
+                "redis://user:*@10.0.0.0:6379/0",
+            ),
+            ("at 10:00:00 ERROR: x key=v", "at 10:00:00 ERROR: x key=*"),
+            (
+                "https://auth.example.com:8443/login",
+                "https://auth.example.com:8443/login",
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(r(raw), want, "{raw}");
+        }
+        // Without the query mask, sensitive query parameters are still masked.
+        let red = Redactor::new(&Redact {
+            addresses: false,
+            query: false,
+            emails: false,
+            patterns: vec![],
+        });
+        assert_eq!(
+            red.mask("/a?token=a<SECRET&b=TAIL&session=\\xEC1".into()),
+            "/a?token=*&b=TAIL&session=*"
+        );
     }
 
     #[test]
@@ -357,6 +468,87 @@ mod tests {
         assert_eq!((t.as_str(), cut), ("abc", true));
         let (t, _) = clean(b"one\ntwo", 100);
         assert_eq!(t, "one\ntwo");
+    }
+
+    /// A secret: runs of characters each followed by the marker `Q` (never in a template), so
+    /// any part of it that shows carries a `Q`.
+    fn secret(chars: &'static str) -> impl proptest::strategy::Strategy<Value = String> {
+        secret_of(chars, 1)
+    }
+
+    fn secret_of(
+        chars: &'static str,
+        min_runs: usize,
+    ) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let alphabet: Vec<char> = chars.chars().collect();
+        proptest::collection::vec(
+            proptest::collection::vec(proptest::sample::select(alphabet), 1..4),
+            min_runs..10,
+        )
+        .prop_map(|runs| {
+            let mut s = String::from("Q");
+            for run in runs {
+                s.extend(run);
+                s.push('Q');
+            }
+            s
+        })
+    }
+
+    /// Anything a query value can hold in a log line: all but whitespace, `&` and `"`.
+    const QUERY_VALUE: &str = "abcxyz019<>\\#;=?/%'`|{}[]()!$*+,.:@~-_\x01\x1b\u{7f}가é\u{202e}";
+
+    /// For random secrets in random places, no part of the secret is ever shown.
+    #[test]
+    fn a_secret_never_shows_wherever_it_is() {
+        use proptest::prelude::*;
+        let keys = [
+            "password",
+            "Passwd",
+            "X-Auth-Token",
+            "api_key",
+            "client-secret",
+            "sessionid",
+            "JSESSIONID",
+            "pwd",
+            "access_token",
+            "user[password]",
+        ];
+        proptest!(|(
+            s in secret(QUERY_VALUE),
+            // Bearer tokens of 8 characters or more (shorter ones are words: "bearer of").
+            tok in secret_of("abcXYZ0189-._~+/", 4),
+            ctx in 0usize..9,
+            key in proptest::sample::select(keys.to_vec()),
+            before in "[a-z]{0,3}(=[a-z0-9]{0,3})?",
+            after in "[a-z]{0,3}(=[a-z0-9]{0,3})?",
+            query in any::<bool>(),
+        )| {
+            let line = match ctx {
+                0 => format!(r#"198.51.100.7 - - [27/Nov/2026:10:00:00 +0900] "GET /x?{before}&k={s}&{after} HTTP/1.1" 500 1 "-" "ua""#),
+                1 => format!(r#"{{"uri":"/x?{before}&{key}={}&{after}","status":500}}"#, s.replace('\\', "\\\\")),
+                2 => format!("level=error {before} {key}={s} {after}"),
+                3 => format!("{{\"{key}\":{},\"n\":1}}", serde_json::to_string(&s).unwrap()),
+                4 => format!("{key}: {s} {after}"),
+                5 => format!("Authorization: Bearer {tok} {after}"),
+                6 => format!("call with bearer {tok}"),
+                7 => format!(r#""GET /app;{key}={s}/b?{before} HTTP/1.1" 500"#),
+                _ => format!("connect redis://kim:{}@cache.example.com:6379/0 failed", s.replace(['@', '/', '?', '#'], "")),
+            };
+            let red = Redactor::new(&Redact { addresses: true, query: query || ctx == 0, emails: true, patterns: vec![] });
+            let out = red.redact(line.as_bytes(), 1 << 16).0;
+            prop_assert!(!out.contains('Q'), "{line:?}\n→ {out:?}");
+        });
+        // Basic credentials: the base64 of user:password never shows.
+        proptest!(|(s in secret("abc019!@#$%^&*()"))| {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(format!("kim:{s}"));
+            let out = r(&format!("Authorization: Basic {b64} x"));
+            prop_assert!(!out.contains(&b64), "{out}");
+            let out = r(&format!("retry with Basic {b64}"));
+            prop_assert!(!out.contains(&b64), "{out}");
+        });
     }
 
     #[test]
