@@ -123,121 +123,118 @@ pub fn route(uri: &[u8], patterns: &[RoutePattern], out: &mut Vec<u8>) {
         out.push(b'/');
         return;
     }
+    // Matrix parameters are rare: look for them once per path, not once per segment.
+    let params = memchr::memchr(b';', path).is_some();
     for (n, seg) in path[1..].split(|b| *b == b'/').enumerate() {
         if n == MAX_SEGMENTS {
             out.extend_from_slice(b"/*");
             return;
         }
         out.push(b'/');
-        segment(without_params(seg), out);
+        segment(if params { without_params(seg) } else { seg }, out);
     }
 }
 
-/// What a segment is, from one pass over it (this runs for each segment of every line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Kept as it is, or part by part when it has dots.
-    Plain {
-        dots: bool,
-    },
-    Id,
-    Email,
-    Invalid,
-}
-
-/// Bytes a path segment holds besides letters and digits (RFC 3986 `pchar`, less `=`, `&`,
-/// `'`, `(`, `)` and `;`, which shape parameters and injections rather than paths).
-fn path_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'*' | b'+' | b',' | b':' | b'@'
-        )
-}
-
+// Classes of a byte, for one table look-up per byte (this runs on every byte of every path).
+const DIGIT: u8 = 1;
+/// A hex digit (digits included).
+const HEX: u8 = 1 << 1;
+/// Letters, digits, `-`, `_`, `=`, `~`: what a long token (a session id, base64url) holds.
+const TOKEN: u8 = 1 << 2;
+/// What a path segment holds (RFC 3986 `pchar`, less `=`, `&`, `'`, `(`, `)` and `;`, which
+/// shape parameters and injections rather than paths), or an escaped byte ([`ESCAPED`]).
+const PATH: u8 = 1 << 3;
 /// Escaped or raw bytes of something else than a path: percent- and nginx-escapes (`%ED`,
 /// `\xED`), non-ASCII, control bytes (a route never carries them into a label value).
-fn escaped_byte(b: u8) -> bool {
-    matches!(b, b'%' | b'\\') || !b.is_ascii() || b.is_ascii_control()
-}
+const ESCAPED: u8 = 1 << 4;
+const DOT: u8 = 1 << 5;
+const AT: u8 = 1 << 6;
 
-fn kind(s: &[u8]) -> Kind {
-    let (mut digits, mut hex, mut token) = (0, true, true);
-    let (mut escaped, mut odd, mut dots, mut at) = (false, false, false, false);
-    for (i, &b) in s.iter().enumerate() {
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
         if b.is_ascii_digit() {
-            digits += 1;
-            continue;
+            c |= DIGIT | HEX | TOKEN | PATH;
+        } else if b.is_ascii_hexdigit() {
+            c |= HEX | TOKEN | PATH;
+        } else if b.is_ascii_alphabetic() || b == b'-' || b == b'_' || b == b'~' {
+            c |= TOKEN | PATH;
+        } else if b == b'=' {
+            c |= TOKEN;
+        } else if b == b'.' {
+            c |= DOT | PATH;
+        } else if b == b'@' {
+            c |= AT | PATH;
+        } else if matches!(b, b'!' | b'$' | b'*' | b'+' | b',' | b':') {
+            c |= PATH;
+        } else if b == b'%' || b == b'\\' || !b.is_ascii() || b.is_ascii_control() {
+            c |= ESCAPED | PATH;
         }
-        escaped |= escaped_byte(b);
-        odd |= !path_byte(b) && !escaped_byte(b);
-        dots |= b == b'.';
-        at |= b == b'@' && i > 0;
-        hex &= b.is_ascii_hexdigit();
-        token &= b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'~');
+        t[i] = c;
+        i += 1;
     }
-    if at {
-        return Kind::Email;
-    }
-    if !dots && (escaped || id_shape(s, digits, hex, token)) {
-        return Kind::Id;
-    }
-    if odd {
-        return Kind::Invalid;
-    }
-    Kind::Plain { dots }
-}
+    t
+};
 
-/// Write the route form of one segment (matrix parameters already cut).
+/// Write the route form of one segment (matrix parameters already cut), in one pass: each
+/// dot-separated part is written as it ends (`:id` when it looks like one), and the whole is
+/// replaced by `:email` (an `@` after the first character) or `:invalid` (a byte a path does
+/// not hold, unless the undotted segment is a token id) at the end.
 fn segment(seg: &[u8], out: &mut Vec<u8>) {
-    if seg.is_empty() {
-        return;
-    }
-    match kind(seg) {
-        Kind::Id => out.extend_from_slice(b":id"),
-        Kind::Email => out.extend_from_slice(b":email"),
-        Kind::Invalid => out.extend_from_slice(b":invalid"),
-        Kind::Plain { dots: false } => out.extend_from_slice(seg),
-        Kind::Plain { dots: true } => {
-            for (i, part) in seg.split(|b| *b == b'.').enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(if is_id(part) { b":id" } else { part });
-            }
-        }
-    }
-}
-
-/// An identifier-like segment: all digits, escaped (see [`escaped_byte`]), a UUID, hex of 8+
-/// with a digit, a token of 16+ with a digit, or 6+ bytes at least half digits.
-fn is_id(s: &[u8]) -> bool {
-    if s.is_empty() {
-        return false;
-    }
-    let (mut digits, mut hex, mut token) = (0, true, true);
-    for &b in s {
-        if b.is_ascii_digit() {
-            digits += 1;
-        } else if escaped_byte(b) {
-            return true;
+    let start = out.len();
+    let (mut seg_and, mut seg_or) = (u8::MAX, 0u8);
+    let (mut part, mut p_and, mut p_or, mut digits) = (0, u8::MAX, 0u8, 0);
+    for (i, &b) in seg.iter().enumerate() {
+        let c = CLASS[b as usize];
+        seg_and &= c;
+        seg_or |= c;
+        if c & DOT != 0 {
+            put_part(&seg[part..i], p_and, p_or, digits, out);
+            out.push(b'.');
+            (part, p_and, p_or, digits) = (i + 1, u8::MAX, 0, 0);
         } else {
-            hex &= b.is_ascii_hexdigit();
-            token &= b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'~');
+            p_and &= c;
+            p_or |= c;
+            digits += usize::from(c & DIGIT);
         }
     }
-    id_shape(s, digits, hex, token)
+    let last_id = put_part(&seg[part..], p_and, p_or, digits, out);
+    let email = seg_or & AT != 0
+        && (seg.first() != Some(&b'@') || memchr::memchr(b'@', &seg[1..]).is_some());
+    let odd = seg_and & PATH == 0;
+    let placeholder: &[u8] = if email {
+        b":email"
+    } else if odd && (seg_or & DOT != 0 || !last_id) {
+        b":invalid"
+    } else {
+        return;
+    };
+    out.truncate(start);
+    out.extend_from_slice(placeholder);
 }
 
-/// The id rules on a segment's counts: `digits` digits, all others hex (`hex`) or token
-/// characters (`token`).
+/// Write one part of a segment: `:id` when [`id_part`] says so, else the part. Returns which.
 #[inline]
-fn id_shape(s: &[u8], digits: usize, hex: bool, token: bool) -> bool {
+fn put_part(part: &[u8], and: u8, or: u8, digits: usize, out: &mut Vec<u8>) -> bool {
+    let id = id_part(part, and, or, digits);
+    out.extend_from_slice(if id { b":id" } else { part });
+    id
+}
+
+/// An identifier-like part, from its bytes' classes (`and` of all, `or` of all) and digit
+/// count: escaped (see [`ESCAPED`]), all digits, a UUID, hex of 8+ with a digit, a token of
+/// 16+ with a digit, or 6+ bytes at least half digits.
+#[inline]
+fn id_part(s: &[u8], and: u8, or: u8, digits: usize) -> bool {
     !s.is_empty()
-        && (digits == s.len()
+        && (or & ESCAPED != 0
+            || digits == s.len()
             || (s.len() == 36 && is_uuid(s))
-            || (s.len() >= 8 && digits > 0 && hex)
-            || (s.len() >= 16 && digits > 0 && token)
+            || (s.len() >= 8 && digits > 0 && and & HEX != 0)
+            || (s.len() >= 16 && digits > 0 && and & TOKEN != 0)
             || (s.len() >= 6 && digits * 2 >= s.len()))
 }
 
