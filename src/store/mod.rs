@@ -11,6 +11,7 @@
 //! A series key is the label values, each as a `u32` little-endian length then the bytes
 //! ([`push_label`]). Values are valid UTF-8 (the rules layer guarantees it).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 mod cache;
@@ -136,7 +137,26 @@ pub enum StoreError {
 /// All families, in registration order.
 #[derive(Default)]
 pub struct Store {
-    families: Mutex<Vec<Arc<Family>>>,
+    families: Mutex<Families>,
+}
+
+/// The families, and their positions by name: a config with tens of thousands of metrics
+/// registers each in constant time, not by a scan of those before it.
+#[derive(Default)]
+struct Families {
+    list: Vec<Arc<Family>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Families {
+    fn get(&self, name: &str) -> Option<&Arc<Family>> {
+        self.by_name.get(name).and_then(|i| self.list.get(*i))
+    }
+
+    fn push(&mut self, f: Arc<Family>) {
+        self.by_name.insert(f.desc().name.clone(), self.list.len());
+        self.list.push(f);
+    }
 }
 
 impl Store {
@@ -150,7 +170,7 @@ impl Store {
     /// bounded only if every registration says so.
     pub fn register(&self, desc: Desc, limit: usize) -> Result<Arc<Family>, StoreError> {
         let mut fams = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = fams.iter().find(|f| f.desc().name == desc.name) {
+        if let Some(f) = fams.get(&desc.name) {
             let d = f.desc();
             let same_labels = d.labels.len() == desc.labels.len()
                 && d.labels
@@ -172,7 +192,7 @@ impl Store {
     /// and all, into the store of the new config). Fails if the name is taken.
     pub fn adopt(&self, family: Arc<Family>) -> Result<(), StoreError> {
         let mut fams = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        if fams.iter().any(|f| f.desc().name == family.desc().name) {
+        if fams.get(&family.desc().name).is_some() {
             return Err(StoreError::Conflict {
                 name: family.desc().name.clone(),
             });
@@ -186,7 +206,17 @@ impl Store {
         self.families
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .list
             .clone()
+    }
+
+    /// The family named `name`.
+    pub fn family(&self, name: &str) -> Option<Arc<Family>> {
+        self.families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Expire idle series in every family; returns how many were removed.

@@ -252,3 +252,34 @@ fn adopt_carries_a_family_with_its_values() {
     );
     assert_eq!(series(&again), [("a|b".to_string(), 3.0)]);
 }
+
+/// Registering finds a family by name in constant time: 200,000 families take about a second
+/// (debug build). Scanning the families registered before (as it once did) made this 2 × 10¹⁰
+/// name comparisons, minutes: 40,000 metrics took `check` 4.35 s in a release build.
+#[test]
+fn registering_many_families_takes_linear_time() {
+    let store = Store::new();
+    let desc = |i: usize| Desc {
+        name: format!("m{i}_total"),
+        help: "h".into(),
+        kind: Kind::Counter,
+        labels: vec![Label::bounded("status")],
+        buckets: vec![],
+    };
+    let start = std::time::Instant::now();
+    let n = 200_000;
+    for i in 0..n {
+        store.register(desc(i), 10).unwrap();
+    }
+    let again = store.register(desc(n / 2), 10).unwrap();
+    assert!(Arc::ptr_eq(
+        &again,
+        &store.family(&desc(n / 2).name).unwrap()
+    ));
+    assert_eq!(store.families().len(), n);
+    let took = start.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "{n} families took {took:?} to register: quadratic?"
+    );
+}
