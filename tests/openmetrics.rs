@@ -123,6 +123,13 @@ fn openmetrics_when_asked_text_otherwise_both_valid() {
     );
     agent.wait_value("logpulse_lines_total{source=\"app\"}", 2.0, 20);
     agent.wait_value("logpulse_lines_total{source=\"web\"}", 3.0, 20);
+    // A new series is scraped at 0 first (docs/metrics.md), then with its value.
+    for series in [
+        "http_requests_total{method=\"POST\",route=\"/api/orders\",source=\"web\",status=\"500\"}",
+        "app_events_total{level=\"error\"}",
+    ] {
+        agent.wait_value(series, 1.0, 20);
+    }
 
     let (ctype, om) = scrape(agent.port, Some(OPENMETRICS));
     assert_eq!(

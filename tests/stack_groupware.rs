@@ -453,6 +453,12 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     ) else {
         panic!("Prometheus does not show the {total} lines written");
     };
+    // A series born in the last lines is scraped at 0 first, with its value at the next scrape
+    // (docs/metrics.md): read one scrape interval and a second later, once that is settled too.
+    let at = at + every as f64 + 1.0;
+    while settled() < at {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let t = truth(&lines, 30);
     let mut bad = Vec::new();
     let mut check = |what: &str, got, want| {

@@ -10,6 +10,10 @@
 //! Only requests the exporter marks `moves_checkpoint` (authenticated scrapers, not people with
 //! curl) save offsets; the others get a render of their own (reused among them), never one
 //! that a moving request is then served.
+//!
+//! Scrapers see every new counter and histogram series at 0 first ([`crate::store::hold`]);
+//! the values of series not yet revealed are saved in the same checkpoint write as the offsets
+//! and added back at start-up ([`Pending`]), so a restart loses none of them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,12 +28,12 @@ use super::{build, AgentError};
 use crate::config::{CheckpointMode, Config, Global, Source};
 use crate::export::status::{metric_rows, CheckpointState, FileRow, SourceRow, StatusPage};
 use crate::export::web_config::WebConfigFile;
-use crate::export::{Exposition, Format, HttpMetrics, ScrapeRequest, Snapshot, WebOptions};
+use crate::export::{Exposition, Format, HttpMetrics, ScrapeRequest, Snapshot, View, WebOptions};
 use crate::logging::LogStats;
 use crate::source::checkpoint;
 use crate::source::{Checkpoint, TailOptions, Tailer};
 use crate::store::lines::LineStore;
-use crate::store::{push_label, Desc, Family, Kind, Label, Series, Store};
+use crate::store::{push_label, Desc, Family, Kind, Label, Pending, Series, Store};
 
 /// How long a rendered exposition (and the checkpoint saved with it) is served again.
 pub const RENDER_REUSE: Duration = Duration::from_secs(1);
@@ -51,11 +55,19 @@ pub struct RunOptions {
     pub external_url: Option<String>,
 }
 
+/// What one checkpoint write holds: the offsets, and the values scrapers were shown at 0
+/// (lines behind those offsets that Prometheus has not counted yet).
+#[derive(PartialEq)]
+struct Saved {
+    offsets: HashMap<String, Vec<Checkpoint>>,
+    pending: Pending,
+}
+
 /// The checkpoint file and how its last save went.
 struct Checkpoints {
     file: Option<PathBuf>,
-    /// Offsets last written successfully (a save of the same offsets is skipped).
-    saved: Option<HashMap<String, Vec<Checkpoint>>>,
+    /// What was last written successfully (a save of the same is skipped).
+    saved: Option<Saved>,
     /// Why the last save failed, while it keeps failing (or why there is no file).
     error: Option<String>,
     last_ok: Option<SystemTime>,
@@ -104,7 +116,8 @@ pub(super) struct Live {
     pub(super) sources: Vec<Arc<SourceHandle>>,
 }
 
-/// A render kept for reuse: its format, whether it was saved with a checkpoint, when.
+/// A render kept for reuse: its format, whether it was for scrapers (saved with a checkpoint in
+/// mode `scrape`; new series at 0 first), when.
 pub(super) type Render = (Format, bool, Instant, Arc<Exposition>);
 
 /// The running agent as the exporter sees it.
@@ -119,7 +132,7 @@ pub(super) struct Running {
     pub(super) mode: CheckpointMode,
     /// Serialises scrapes (checkpoints are written in snapshot order) and reloads (a
     /// checkpoint never mixes two configs), and holds the last render per format and per kind:
-    /// saved with a checkpoint (`true`) or not.
+    /// for scrapers (`true`: saved with a checkpoint in mode `scrape`) or for people.
     pub(super) scrape: Mutex<Vec<Render>>,
     checkpoints: Mutex<Checkpoints>,
     ckm: CheckpointMetrics,
@@ -186,14 +199,30 @@ impl Running {
             .collect()
     }
 
+    /// The stores whose counters scrapers see at 0 first, in the order their pending values
+    /// are saved and restored.
+    fn stores<'a>(&'a self, live: &'a Live) -> [&'a Store; 3] {
+        [&live.store, &self.selfstore, &self.ckm.store]
+    }
+
     /// Write `cps` unless they are what the file already holds; record the outcome.
-    fn save(&self, cps: HashMap<String, Vec<Checkpoint>>) {
+    fn save(&self, cps: Saved) {
         let mut ck = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
         let Some(path) = ck.file.clone() else { return };
         if ck.saved.as_ref() == Some(&cps) && ck.error.is_none() {
             return;
         }
-        match checkpoint::save(&path, &cps) {
+        let extra = (!cps.pending.is_empty())
+            .then(|| serde_json::to_value(&cps.pending))
+            .transpose();
+        let result = match extra {
+            Ok(extra) => checkpoint::save_with(&path, &cps.offsets, extra.as_ref()),
+            Err(e) => Err(checkpoint::CheckpointError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            }),
+        };
+        match result {
             Ok(()) => {
                 if ck.error.take().is_some() {
                     tracing::info!(file = %path.display(), "checkpoints are saved again");
@@ -220,7 +249,10 @@ impl Running {
         let _serial = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         let live = self.live();
         let guards: Vec<_> = live.sources.iter().map(|s| s.shared.lock()).collect();
-        let cps = self.collect_checkpoints(&live, &guards);
+        let cps = Saved {
+            offsets: self.collect_checkpoints(&live, &guards),
+            pending: Pending::collect(&self.stores(&live)),
+        };
         drop(guards);
         self.save(cps);
     }
@@ -232,10 +264,13 @@ impl Running {
         let kept = {
             let ck = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
             match &ck.saved {
-                Some(saved) if removed.iter().any(|r| saved.contains_key(r)) => {
-                    let mut kept = saved.clone();
-                    kept.retain(|name, _| !removed.contains(name));
-                    kept
+                Some(saved) if removed.iter().any(|r| saved.offsets.contains_key(r)) => {
+                    let mut offsets = saved.offsets.clone();
+                    offsets.retain(|name, _| !removed.contains(name));
+                    Saved {
+                        offsets,
+                        pending: saved.pending.clone(),
+                    }
                 }
                 _ => return,
             }
@@ -258,13 +293,15 @@ impl Running {
 impl Snapshot for Running {
     fn metrics(&self, format: Format, req: ScrapeRequest) -> Arc<Exposition> {
         let mut last = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
-        let moves = req.moves_checkpoint && self.mode == CheckpointMode::Scrape;
+        // A scraper (not a person's curl or browser), whatever the checkpoint mode.
+        let scraper = req.moves_checkpoint;
+        let moves = scraper && self.mode == CheckpointMode::Scrape;
         // Reused per format: with scrapers asking for both formats, the checkpoint is still
-        // written at most once per RENDER_REUSE per format. A request that moves the
-        // checkpoint only reuses a body saved with one.
+        // written at most once per RENDER_REUSE per format. Scrapers and people never share a
+        // body: a scraper's is saved with its checkpoint and shows new series at 0.
         let reusable = last
             .iter()
-            .filter(|(f, saved, _, _)| *f == format && (*saved || !moves))
+            .filter(|(f, s, _, _)| *f == format && *s == scraper)
             .max_by_key(|(_, _, at, _)| *at);
         if let Some((_, _, at, body)) = reusable {
             if at.elapsed() < RENDER_REUSE {
@@ -277,9 +314,21 @@ impl Snapshot for Running {
         let live = self.live();
         let guards: Vec<_> = live.sources.iter().map(|s| s.shared.lock()).collect();
         self.refresh_store_metrics(&live);
-        let mut enc = crate::export::Encoder::new(format, &mut out);
+        let view = if scraper {
+            let (now, hold) = (crate::store::mono_ms(), zero_hold_ms(&live.cfg.global));
+            for st in self.stores(&live) {
+                st.step_holds(now, hold);
+            }
+            View::Scrape
+        } else {
+            View::Current
+        };
+        let mut enc = crate::export::Encoder::new(format, &mut out).view(view);
         enc.stores(&[&live.store, &self.selfstore]);
-        let cps = moves.then(|| self.collect_checkpoints(&live, &guards));
+        let cps = moves.then(|| Saved {
+            offsets: self.collect_checkpoints(&live, &guards),
+            pending: Pending::collect(&self.stores(&live)),
+        });
         drop(guards);
         if let Some(cps) = cps {
             // Written before the response leaves: a crash after this point re-reads nothing
@@ -287,12 +336,12 @@ impl Snapshot for Running {
             self.save(cps);
         }
         // After the save, so this very scrape shows a failed save.
-        let mut enc = crate::export::Encoder::new(format, &mut out);
+        let mut enc = crate::export::Encoder::new(format, &mut out).view(view);
         enc.stores(&[&self.ckm.store]);
         enc.finish();
         let out = Arc::new(Exposition::new(out));
-        last.retain(|(f, saved, _, _)| (*f, *saved) != (format, moves));
-        last.push((format, moves, Instant::now(), out.clone()));
+        last.retain(|(f, s, _, _)| (*f, *s) != (format, scraper));
+        last.push((format, scraper, Instant::now(), out.clone()));
         out
     }
 
@@ -386,6 +435,40 @@ impl Snapshot for Running {
         } else {
             Err(problems.join("; "))
         }
+    }
+}
+
+/// How long scrapers see a new counter series at 0 ([`crate::store::hold`]): half a second
+/// less than `global.scrape_interval`, so that a Prometheus scraping at that interval sees the
+/// value at its next scrape, and a second replica (whose scrapes fall within the interval, or
+/// within the second a render is reused) gets a 0 first. Without it, one scrape's render.
+pub(super) fn zero_hold_ms(g: &Global) -> u64 {
+    g.scrape_interval
+        .map_or(0, |d| (d.as_millis() as u64).saturating_sub(500))
+}
+
+/// Add back the values a checkpoint saved for series scrapers had only seen at 0.
+fn restore_pending(extra: serde_json::Value, path: &std::path::Path, stores: &[&Store]) {
+    match serde_json::from_value::<Pending>(extra) {
+        Ok(p) => {
+            let r = p.restore(stores);
+            if r.series > 0 {
+                tracing::info!(
+                    series = r.series,
+                    "restored the values of series Prometheus had seen at 0 only"
+                );
+            }
+            for (name, n) in &r.dropped {
+                tracing::warn!(
+                    "{}: {n} saved values of metric {name:?} not restored: the metric is no longer defined the same way; lines counted in them before the restart are lost",
+                    path.display()
+                );
+            }
+        }
+        Err(e) => tracing::error!(
+            "{}: the values saved with the offsets are unreadable ({e}); lines counted in series Prometheus had seen at 0 only are lost",
+            path.display()
+        ),
     }
 }
 
@@ -589,18 +672,21 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         error: None,
         last_ok: None,
     };
-    let mut resume = match state_dir(&cfg) {
+    let checkpoint::State {
+        sources: mut resume,
+        extra,
+    } = match state_dir(&cfg) {
         Ok(dir) => {
             let path = dir.join("checkpoints.json");
             checkpoints.file = Some(path.clone());
-            match checkpoint::load(&path) {
+            match checkpoint::load_state(&path) {
                 Ok(m) => m,
                 Err(e) => {
                     // A corrupt (or unreadable, oversized, non-regular) file must not stop the
                     // agent: start as on a first run, loudly and counted.
                     tracing::error!("{e}; starting without checkpoints");
                     ckm.errors.add(1.0);
-                    HashMap::new()
+                    checkpoint::State::default()
                 }
             }
         }
@@ -608,7 +694,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
             tracing::error!("checkpoints disabled: {why}");
             ckm.errors.add(1.0);
             checkpoints.error = Some(why);
-            HashMap::new()
+            checkpoint::State::default()
         }
     };
     let build_info = self_family(
@@ -662,6 +748,11 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         .declare(&[]);
         (file, ok)
     });
+
+    // Before any line is read: values saved with the offsets that scrapers had only seen at 0.
+    if let (Some(extra), Some(path)) = (extra, &checkpoints.file) {
+        restore_pending(extra, path, &[&store, &selfstore, &ckm.store]);
+    }
 
     crate::source::set_max_open_files(cfg.global.max_open_files);
     let mut handles = Vec::new();

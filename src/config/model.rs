@@ -54,6 +54,8 @@ pub struct Global {
     pub max_open_files: Option<usize>,
     /// Checkpoint mode.
     pub checkpoint: CheckpointMode,
+    /// The longest scrape interval of the scrapers (`None`: not given).
+    pub scrape_interval: Option<Duration>,
     /// The line view's caps, redaction and access.
     pub lines: LinesGlobal,
 }

@@ -52,6 +52,9 @@ pub struct RawGlobal {
     pub max_open_files: Option<usize>,
     /// `scrape` (default: checkpoint what Prometheus has scraped) or `read`.
     pub checkpoint: Option<CheckpointMode>,
+    /// The longest scrape interval of the scrapers: new counter series are shown at 0 for
+    /// about this long (default: one scrape).
+    pub scrape_interval: Option<String>,
     /// The line view: its memory caps, redaction, and who may read it.
     pub lines: Option<RawLinesGlobal>,
 }

@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::store::Store;
+use crate::store::{Family, Series, Store};
 
 pub mod auth;
 pub mod clients;
@@ -100,16 +100,46 @@ impl Format {
     }
 }
 
+/// Which values an exposition shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// Every series at its value: `replay`, people's requests (curl, a browser).
+    #[default]
+    Current,
+    /// What scrapers are served: a counter or histogram series at 0 until it is revealed
+    /// (see [`crate::store::hold`]), so that Prometheus counts its first increments.
+    Scrape,
+}
+
+impl View {
+    /// Whether series `s` of `f` is shown at its value (else at 0).
+    #[inline]
+    pub fn shows(self, f: &Family, s: &Series) -> bool {
+        self == View::Current || f.shows_value(s)
+    }
+}
+
 /// Writes an exposition: families store after store, then the format's end marker.
 pub struct Encoder<'a> {
     format: Format,
+    view: View,
     out: &'a mut String,
 }
 
 impl<'a> Encoder<'a> {
-    /// An encoder appending to `out`.
+    /// An encoder appending to `out`, showing every value as it is ([`View::Current`]).
     pub fn new(format: Format, out: &'a mut String) -> Self {
-        Encoder { format, out }
+        Encoder {
+            format,
+            view: View::Current,
+            out,
+        }
+    }
+
+    /// Show values as `view` says.
+    pub fn view(mut self, view: View) -> Self {
+        self.view = view;
+        self
     }
 
     /// Append every family of `stores`, each store's families sorted by name.
@@ -119,13 +149,14 @@ impl<'a> Encoder<'a> {
             fams.sort_by(|a, b| a.desc().name.cmp(&b.desc().name));
             for f in &fams {
                 match self.format {
-                    Format::Text => text::family(self.out, f),
+                    Format::Text => text::family(self.out, f, self.view),
                     Format::OpenMetrics => openmetrics::family(
                         self.out,
                         f,
                         openmetrics::Options {
                             timestamp_ms: None,
                             exemplars: true,
+                            view: self.view,
                         },
                     ),
                 }

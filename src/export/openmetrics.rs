@@ -1,6 +1,8 @@
 //! OpenMetrics 1.0 text (what Prometheus asks for first): `# EOF` at the end, counters as a
 //! family without `_total` whose samples carry it, and exemplars on counters and histogram
-//! buckets. No `_created` samples (optional in OpenMetrics).
+//! buckets. No `_created` samples (optional in OpenMetrics, and ignored by Prometheus before
+//! 2.50): a new series is shown at 0 first instead ([`crate::store::hold`]), which every
+//! Prometheus understands.
 //!
 //! A counter whose name does not end in `_total` is written as `unknown`, so its samples keep
 //! the name they have in the text format: dashboards see the same series whatever the format.
@@ -10,8 +12,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::escape;
 use super::text::{cumulative, labels, les};
+use super::{escape, View};
 use crate::store::{Desc, Exemplar, Family, Kind, Series, Value};
 
 /// Content type of OpenMetrics 1.0.0.
@@ -24,6 +26,8 @@ pub struct Options {
     pub timestamp_ms: Option<u64>,
     /// Write exemplars.
     pub exemplars: bool,
+    /// Which values to show (a series shown at 0 has no exemplar).
+    pub view: View,
 }
 
 /// The end of an exposition.
@@ -117,9 +121,14 @@ pub fn family(out: &mut String, f: &Family, o: Options) {
     let mut ls = String::new();
     f.for_each(|s| {
         labels(&mut ls, f, s);
+        let shown = o.view.shows(f, s);
+        let o = Options {
+            exemplars: o.exemplars && shown,
+            ..o
+        };
         match s.value() {
             Value::Scalar(v) => {
-                let x = v.get();
+                let x = if shown { v.get() } else { 0.0 };
                 let slot = counter.then_some(0);
                 sample(
                     out,
@@ -138,7 +147,11 @@ pub fn family(out: &mut String, f: &Family, o: Options) {
                 sum,
                 count,
             } => {
-                let total = count.load(Ordering::Relaxed);
+                let total = if shown {
+                    count.load(Ordering::Relaxed)
+                } else {
+                    0
+                };
                 cumulative(buckets, total, &mut cum);
                 for (i, (le, c)) in les.iter().zip(cum.iter()).enumerate() {
                     let w = |o: &mut String| {
@@ -146,7 +159,7 @@ pub fn family(out: &mut String, f: &Family, o: Options) {
                     };
                     sample(out, &d.name, "_bucket", &ls, Some(le), w, s, Some(i), o);
                 }
-                let sum = sum.get();
+                let sum = if shown { sum.get() } else { 0.0 };
                 if !negative_buckets && sum >= 0.0 {
                     sample(
                         out,

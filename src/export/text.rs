@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::escape;
+use super::{escape, View};
 use crate::store::{Bucket, Family, Series, Value};
 
 /// Content type of the Prometheus text format.
@@ -68,9 +68,14 @@ pub(super) fn les(f: &Family) -> Vec<String> {
 }
 
 /// Cumulative bucket counts of a histogram series, clamped to its count. The count is read
-/// first, so buckets never exceed `_count` even while a source observes concurrently.
+/// first, so buckets never exceed `_count` even while a source observes concurrently. A
+/// series shown at 0 (`total` 0) has every bucket at 0.
 pub(super) fn cumulative(buckets: &[Bucket], total: u64, out: &mut Vec<u64>) {
     out.clear();
+    if total == 0 {
+        out.resize(buckets.len(), 0);
+        return;
+    }
     let mut cum = 0u64;
     for b in buckets {
         cum += b.get();
@@ -81,8 +86,9 @@ pub(super) fn cumulative(buckets: &[Bucket], total: u64, out: &mut Vec<u64>) {
     }
 }
 
-/// Render one family (HELP, TYPE, samples). Families with no series still get HELP/TYPE.
-pub fn family(out: &mut String, f: &Family) {
+/// Render one family (HELP, TYPE, samples) as `view` shows it. Families with no series still
+/// get HELP/TYPE.
+pub fn family(out: &mut String, f: &Family, view: View) {
     let d = &f.desc();
     out.push_str("# HELP ");
     out.push_str(&d.name);
@@ -99,15 +105,25 @@ pub fn family(out: &mut String, f: &Family) {
     let name = &d.name;
     f.for_each(|s| {
         labels(&mut ls, f, s);
-        samples(out, name, &ls, s, &les, &mut cum)
+        let shown = view.shows(f, s);
+        samples(out, name, &ls, s, shown, &les, &mut cum)
     });
 }
 
-fn samples(out: &mut String, name: &str, ls: &str, s: &Series, les: &[String], cum: &mut Vec<u64>) {
+/// One series' samples: its values when `shown`, else zeros.
+fn samples(
+    out: &mut String,
+    name: &str,
+    ls: &str,
+    s: &Series,
+    shown: bool,
+    les: &[String],
+    cum: &mut Vec<u64>,
+) {
     match s.value() {
         Value::Scalar(v) => {
             sample_head(out, name, "", ls, None);
-            escape::value(out, v.get());
+            escape::value(out, if shown { v.get() } else { 0.0 });
             out.push('\n');
         }
         Value::Histogram {
@@ -115,14 +131,18 @@ fn samples(out: &mut String, name: &str, ls: &str, s: &Series, les: &[String], c
             sum,
             count,
         } => {
-            let total = count.load(Ordering::Relaxed);
+            let total = if shown {
+                count.load(Ordering::Relaxed)
+            } else {
+                0
+            };
             cumulative(buckets, total, cum);
             for (le, c) in les.iter().zip(cum.iter()) {
                 sample_head(out, name, "_bucket", ls, Some(le));
                 let _ = writeln!(out, "{c}");
             }
             sample_head(out, name, "_sum", ls, None);
-            escape::value(out, sum.get());
+            escape::value(out, if shown { sum.get() } else { 0.0 });
             out.push('\n');
             sample_head(out, name, "_count", ls, None);
             let _ = writeln!(out, "{total}");

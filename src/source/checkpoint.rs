@@ -1,4 +1,7 @@
-//! Checkpoint file: `{"version":1,"sources":{"<name>":[Checkpoint...]}}`, saved atomically.
+//! Checkpoint file: `{"version":2,"sources":{"<name>":[Checkpoint...]},"extra":...}`, saved
+//! atomically. `extra` is what the agent saves with the offsets and reads back as it was (values
+//! scrapers have not seen yet); this module does not look into it. Version 1 files (no `extra`)
+//! are read too.
 //!
 //! `save` writes a temporary file in the same directory, fsyncs it, renames it over the target and
 //! fsyncs the directory, so after a crash the file is either the old or the new version. The
@@ -15,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Checkpoint;
 
-/// The format version written by [`save`].
-pub const VERSION: u32 = 1;
+/// The format version written by [`save`] (1, without `extra`, is read too).
+pub const VERSION: u32 = 2;
 
 /// Errors loading or saving checkpoints; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +71,25 @@ pub enum CheckpointError {
 struct FileFormat {
     version: u32,
     sources: HashMap<String, Vec<Checkpoint>>,
+    #[serde(default)]
+    extra: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
 struct FileFormatRef<'a> {
     version: u32,
     sources: &'a HashMap<String, Vec<Checkpoint>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a serde_json::Value>,
+}
+
+/// What a checkpoint file holds.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct State {
+    /// Checkpoints per source.
+    pub sources: HashMap<String, Vec<Checkpoint>>,
+    /// What the agent saved with them ([`save_with`]).
+    pub extra: Option<serde_json::Value>,
 }
 
 /// Most bytes read from a checkpoint file (about 200 bytes per followed file, plus what the
@@ -142,8 +158,13 @@ fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CheckpointError> {
 /// Load checkpoints per source. A missing file is an empty map (first run). Anything but a
 /// regular file of at most [`MAX_FILE_BYTES`] is an error naming the file, unread.
 pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointError> {
+    load_state(path).map(|s| s.sources)
+}
+
+/// [`load`], and what was saved with the checkpoints.
+pub fn load_state(path: &Path) -> Result<State, CheckpointError> {
     let Some(data) = read_bounded(path)? else {
-        return Ok(HashMap::new());
+        return Ok(State::default());
     };
     // Check the version first so a future format gives a clear message.
     #[derive(Deserialize)]
@@ -154,7 +175,7 @@ pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointE
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    if v.version != VERSION {
+    if !(1..=VERSION).contains(&v.version) {
         return Err(CheckpointError::Version {
             path: path.to_path_buf(),
             version: v.version,
@@ -164,7 +185,10 @@ pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointE
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    Ok(f.sources)
+    Ok(State {
+        sources: f.sources,
+        extra: f.extra,
+    })
 }
 
 /// Create a new temporary file next to the checkpoint file: an unpredictable name, created
@@ -206,6 +230,15 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(File, PathBuf)
 
 /// Save checkpoints atomically (temp file in the same directory, fsync, rename, fsync directory).
 pub fn save(path: &Path, map: &HashMap<String, Vec<Checkpoint>>) -> Result<(), CheckpointError> {
+    save_with(path, map, None)
+}
+
+/// [`save`], with `extra` in the same write ([`load_state`] gives it back).
+pub fn save_with(
+    path: &Path,
+    map: &HashMap<String, Vec<Checkpoint>>,
+    extra: Option<&serde_json::Value>,
+) -> Result<(), CheckpointError> {
     let io_err = |p: &Path| {
         let p = p.to_path_buf();
         move |e| CheckpointError::Io { path: p, source: e }
@@ -221,6 +254,7 @@ pub fn save(path: &Path, map: &HashMap<String, Vec<Checkpoint>>) -> Result<(), C
     let json = serde_json::to_vec(&FileFormatRef {
         version: VERSION,
         sources: map,
+        extra,
     })
     .map_err(|e| CheckpointError::Io {
         path: path.to_path_buf(),
@@ -277,6 +311,23 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("checkpoints.json")]);
+    }
+
+    #[test]
+    fn extra_is_saved_in_the_same_write_and_version_1_still_loads() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("checkpoints.json");
+        let mut map = HashMap::new();
+        map.insert("web".to_string(), Vec::new());
+        let extra = serde_json::json!({"c_total": [[["a"], 2.0]]});
+        save_with(&path, &map, Some(&extra)).expect("save");
+        let st = load_state(&path).expect("load");
+        assert_eq!((st.sources, st.extra), (map.clone(), Some(extra)));
+        save(&path, &map).expect("save");
+        assert_eq!(load_state(&path).expect("load").extra, None);
+        fs::write(&path, br#"{"version":1,"sources":{"web":[]}}"#).expect("write");
+        let st = load_state(&path).expect("version 1");
+        assert_eq!((st.sources, st.extra), (map, None));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Store: metric families and their series; series limits, overflow folding, idle expiry.
+//! Store: metric families and their series; series limits, overflow folding, idle expiry, and
+//! what scrapers have been shown of each series ([`hold`], [`pending`]).
 //! Encoders live in `export` and read label values and atomics from here.
 //!
 //! Why our own store and not the `prometheus`/`prometheus-client` crates: label values come from
@@ -17,14 +18,18 @@ use std::sync::{Arc, Mutex};
 mod cache;
 pub mod exemplar;
 pub mod family;
+pub mod hold;
 mod key;
 pub mod lines;
+pub mod pending;
 mod series;
 
 pub use cache::SeriesCache;
 pub use exemplar::{Exemplar, MAX_EXEMPLAR_CHARS};
 pub use family::{Family, Lookup};
+pub use hold::mono_ms;
 pub use key::{key_hash, key_values, push_label};
+pub use pending::Pending;
 pub use series::{AtomicF64, Bucket, Series, Value};
 
 /// Kind of a metric family.

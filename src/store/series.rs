@@ -87,6 +87,8 @@ pub struct Series {
     pub(super) exemplars: Box<[Slot]>,
     /// When a counter's exemplar was last taken (unix seconds; buckets keep their own).
     pub(super) exemplar_at: AtomicU64,
+    /// How far scrapers have seen it: never, at 0 since a time, or its value ([`super::hold`]).
+    pub(super) shown: AtomicU64,
 }
 
 impl Series {
@@ -108,6 +110,7 @@ impl Series {
             pinned,
             folded,
             live: AtomicBool::new(true),
+            shown: AtomicU64::new(super::hold::NEVER),
         }
     }
 
@@ -176,6 +179,33 @@ impl Series {
         match &self.value {
             Value::Scalar(v) => v.get(),
             Value::Histogram { .. } => 0.0,
+        }
+    }
+    /// Add saved values (see [`super::pending`]): a scalar's value, or a histogram's
+    /// per-bucket (not cumulative) counts, sum and count. Values of the wrong shape are ignored.
+    pub(super) fn add_saved(&self, v: &super::pending::Saved) {
+        use super::pending::Saved;
+        match (&self.value, v) {
+            (Value::Scalar(x), Saved::Scalar(d)) => x.add(*d),
+            (
+                Value::Histogram {
+                    buckets,
+                    sum,
+                    count,
+                },
+                Saved::Histogram {
+                    buckets: b,
+                    sum: s,
+                    count: c,
+                },
+            ) if buckets.len() == b.len() => {
+                for (bucket, n) in buckets.iter().zip(b) {
+                    bucket.count.fetch_add(*n, Ordering::Relaxed);
+                }
+                sum.add(*s);
+                count.fetch_add(*c, Ordering::Relaxed);
+            }
+            _ => {}
         }
     }
     /// Histogram count (0 for scalars).

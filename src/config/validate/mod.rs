@@ -139,6 +139,7 @@ fn global(g: &RawGlobal) -> Result<Global, Invalid> {
             .unwrap_or(Duration::from_secs(5)),
         max_open_files: g.max_open_files,
         checkpoint: g.checkpoint.unwrap_or_default(),
+        scrape_interval: duration("global.scrape_interval", g.scrape_interval.as_deref())?,
         lines: lines::global(g.lines.as_ref())?,
     };
     if global
@@ -149,6 +150,12 @@ fn global(g: &RawGlobal) -> Result<Global, Invalid> {
             "global.max_open_files",
             format!("must be at least {}", crate::source::MIN_OPEN_FILES),
         ));
+    }
+    if global
+        .scrape_interval
+        .is_some_and(|d| d > Duration::from_secs(3600))
+    {
+        return Err(invalid("global.scrape_interval", "must be at most 1h"));
     }
     if global.series_limit == 0 {
         return Err(invalid("global.series_limit", "must be at least 1"));

@@ -103,6 +103,7 @@ fn timestamps_on_every_sample_for_backfill() {
             Options {
                 timestamp_ms: Some(1_700_000_000_123),
                 exemplars: false,
+                view: crate::export::View::Current,
             },
         );
     }
@@ -121,4 +122,63 @@ fn negative_sums_and_thresholds_leave_out_sum_and_count() {
     encode(Format::OpenMetrics, &[&store], &mut out);
     assert!(out.contains("t_celsius_bucket{le=\"+Inf\"} 1\n"), "{out}");
     assert!(!out.contains("_sum") && !out.contains("_count"), "{out}");
+}
+
+#[test]
+fn scrapers_see_new_counters_and_histograms_at_zero_first_without_exemplars() {
+    use crate::export::{Encoder, View};
+    let store = Store::new();
+    let c = store
+        .register(desc("req_total", Kind::Counter, &["s"], &[]), 10)
+        .unwrap();
+    let s = c.declare(&key(&["500"]));
+    s.add(3.0);
+    s.set_exemplar(0, 100, 100_250, "trace_id", b"abc", 1.0);
+    let g = store
+        .register(desc("temp", Kind::Gauge, &[], &[]), 10)
+        .unwrap();
+    g.declare(&[]).set(-1.5);
+    let h = store
+        .register(desc("d_seconds", Kind::Histogram, &[], &[0.1]), 10)
+        .unwrap();
+    let hs = h.declare(&[]);
+    let i = hs.observe(&h.desc().buckets, 0.05);
+    hs.set_exemplar(i, 7, 7_000, "line_ref", b"web:1:0", 0.05);
+    let render = |format, view| {
+        let mut out = String::new();
+        let mut e = Encoder::new(format, &mut out).view(view);
+        e.stores(&[&store]);
+        e.finish();
+        out
+    };
+    store.step_holds(1_000, 500);
+    let om = render(Format::OpenMetrics, View::Scrape);
+    for want in [
+        "req_total{s=\"500\"} 0\n",
+        "temp -1.5\n",
+        "d_seconds_bucket{le=\"0.1\"} 0\n",
+        "d_seconds_bucket{le=\"+Inf\"} 0\n",
+        "d_seconds_sum 0\n",
+        "d_seconds_count 0\n",
+    ] {
+        assert!(om.contains(want), "{want:?} in\n{om}");
+    }
+    assert!(
+        !om.contains(" # {"),
+        "no exemplar on a value shown at 0:\n{om}"
+    );
+    let text = render(Format::Text, View::Scrape);
+    assert!(text.contains("req_total{s=\"500\"} 0\n"), "{text}");
+    assert!(text.contains("d_seconds_count 0\n"), "{text}");
+    // People see values as they are, and their renders move nothing.
+    let now = render(Format::Text, View::Current);
+    assert!(now.contains("req_total{s=\"500\"} 3\n"), "{now}");
+    assert!(!s.revealed());
+    store.step_holds(1_500, 500);
+    let om = render(Format::OpenMetrics, View::Scrape);
+    assert!(
+        om.contains("req_total{s=\"500\"} 3 # {trace_id=\"abc\"} 1 100.250\n"),
+        "{om}"
+    );
+    assert!(om.contains("d_seconds_count 1\n"), "{om}");
 }

@@ -1,0 +1,271 @@
+//! Values scrapers have not seen: those of series still shown at 0 ([`super::hold`]).
+//!
+//! With `checkpoint: scrape`, a scrape saves the offsets of the lines its values hold. Lines
+//! counted in a series that the scrape showed at 0 are behind those offsets too, so a restart
+//! would not read them again: their values are saved in the same checkpoint write and added
+//! back at start-up, before any line is read (the series is then shown at 0 again, then with
+//! them). Label values are UTF-8 (the rules layer makes sure), so they are kept as strings.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use super::family::Lookup;
+use super::series::Value;
+use super::{key_hash, push_label, Kind, Store};
+
+/// One saved value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Saved {
+    /// A counter's value.
+    Scalar(f64),
+    /// A histogram's per-bucket counts (not cumulative, `+Inf` last), sum and count.
+    Histogram {
+        /// Per-bucket counts.
+        buckets: Vec<u64>,
+        /// Sum of observations.
+        sum: f64,
+        /// Number of observations.
+        count: u64,
+    },
+}
+
+/// Values of the series not revealed to scrapers, by family name: `[[label values], value]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pending(BTreeMap<String, Vec<(Vec<String>, Saved)>>);
+
+/// What [`Pending::restore`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// Values added back.
+    pub series: usize,
+    /// Values with no family of that name, type, labels and buckets any more (the config
+    /// changed while the agent was stopped), by family name.
+    pub dropped: BTreeMap<String, usize>,
+}
+
+impl Pending {
+    /// The values of every counter and histogram series of `stores` that scrapers have not
+    /// been shown (0 values left out). Call it with the sources paused, as for a render.
+    pub fn collect(stores: &[&Store]) -> Pending {
+        let mut out = BTreeMap::new();
+        for f in stores.iter().flat_map(|s| s.families()) {
+            if !f.desc().kind.zero_first() {
+                continue;
+            }
+            let mut v: Vec<(Vec<String>, Saved)> = Vec::new();
+            f.for_each(|s| {
+                if s.revealed() {
+                    return;
+                }
+                let saved = match s.value() {
+                    Value::Scalar(x) => {
+                        let x = x.get();
+                        // JSON has no NaN or infinity (nothing a log line can make a counter).
+                        if x == 0.0 || !x.is_finite() {
+                            return;
+                        }
+                        Saved::Scalar(x)
+                    }
+                    Value::Histogram {
+                        buckets,
+                        sum,
+                        count,
+                    } => {
+                        let (c, sum) = (count.load(Ordering::Relaxed), sum.get());
+                        if c == 0 || !sum.is_finite() {
+                            return;
+                        }
+                        Saved::Histogram {
+                            buckets: buckets.iter().map(|b| b.get()).collect(),
+                            sum,
+                            count: c,
+                        }
+                    }
+                };
+                let labels = s
+                    .label_values()
+                    .map(|l| String::from_utf8_lossy(l).into_owned())
+                    .collect();
+                v.push((labels, saved));
+            });
+            if !v.is_empty() {
+                out.entry(f.desc().name.clone())
+                    .or_insert_with(Vec::new)
+                    .extend(v);
+            }
+        }
+        Pending(out)
+    }
+
+    /// No value to keep.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Number of series values held.
+    pub fn len(&self) -> usize {
+        self.0.values().map(Vec::len).sum()
+    }
+
+    /// Add the values back into the families of the same name in `stores` (creating their
+    /// series, which scrapers are then shown at 0 first, like any new series).
+    pub fn restore(&self, stores: &[&Store]) -> Restored {
+        let mut r = Restored::default();
+        let mut key = Vec::new();
+        for (name, values) in &self.0 {
+            let f = stores.iter().find_map(|s| s.family(name));
+            for (labels, v) in values {
+                let fits = f.as_ref().is_some_and(|f| {
+                    let d = f.desc();
+                    d.labels.len() == labels.len()
+                        && match (d.kind, v) {
+                            (Kind::Counter, Saved::Scalar(_)) => true,
+                            (Kind::Histogram, Saved::Histogram { buckets, .. }) => {
+                                buckets.len() == d.buckets.len() + 1
+                            }
+                            _ => false,
+                        }
+                });
+                let Some(f) = f.as_ref().filter(|_| fits) else {
+                    *r.dropped.entry(name.clone()).or_default() += 1;
+                    continue;
+                };
+                key.clear();
+                for l in labels {
+                    push_label(&mut key, l.as_bytes());
+                }
+                let s = match f.lookup(&key, key_hash(&key)) {
+                    Lookup::Found(s) | Lookup::Overflow(s) => s,
+                };
+                s.add_saved(v);
+                r.series += 1;
+            }
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Desc, Label};
+    use super::*;
+
+    fn stores() -> Store {
+        let store = Store::new();
+        for (name, kind, buckets) in [
+            ("c_total", Kind::Counter, vec![]),
+            ("g", Kind::Gauge, vec![]),
+            ("h_seconds", Kind::Histogram, vec![0.1, 1.0]),
+        ] {
+            store
+                .register(
+                    Desc {
+                        name: name.into(),
+                        help: "h".into(),
+                        kind,
+                        labels: vec![Label::unbounded("a"), Label::bounded("b")],
+                        buckets,
+                    },
+                    100,
+                )
+                .unwrap();
+        }
+        store
+    }
+
+    fn key(a: &str, b: &str) -> Vec<u8> {
+        let mut k = Vec::new();
+        push_label(&mut k, a.as_bytes());
+        push_label(&mut k, b.as_bytes());
+        k
+    }
+
+    fn get(store: &Store, name: &str) -> std::sync::Arc<super::super::Family> {
+        store
+            .families()
+            .into_iter()
+            .find(|f| f.desc().name == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn values_not_revealed_survive_a_restart_and_show_at_zero_first() {
+        let a = stores();
+        let (c, g, h) = (get(&a, "c_total"), get(&a, "g"), get(&a, "h_seconds"));
+        let old = c.declare(&key("old", "x"));
+        old.add(5.0);
+        a.step_holds(1, 0);
+        a.step_holds(2, 0);
+        assert!(old.revealed());
+        old.add(1.0); // Seen by Prometheus at its next scrape: not pending.
+        c.declare(&key("new \"é\"", "x")).add(2.5);
+        c.declare(&key("zero", "x"));
+        g.declare(&key("gauge", "x")).set(7.0);
+        let hs = h.declare(&key("h", "y"));
+        for x in [0.05, 0.5, 3.0] {
+            hs.observe(&h.desc().buckets, x);
+        }
+        a.step_holds(3, 1000); // Shown at 0, not yet revealed.
+        let p = Pending::collect(&[&a]);
+        assert_eq!(p.len(), 2, "{p:?}");
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(
+            json,
+            r#"{"c_total":[[["new \"é\"","x"],2.5]],"h_seconds":[[["h","y"],{"buckets":[1,1,1],"sum":3.55,"count":3}]]}"#
+        );
+
+        let b = stores();
+        let back: Pending = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        let r = back.restore(&[&b]);
+        assert_eq!((r.series, r.dropped.len()), (2, 0));
+        let mut out = String::new();
+        crate::export::encode(crate::export::Format::Text, &[&b], &mut out);
+        assert!(
+            out.contains("c_total{a=\"new \\\"é\\\"\",b=\"x\"} 2.5\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("h_seconds_bucket{a=\"h\",b=\"y\",le=\"1\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("h_seconds_sum{a=\"h\",b=\"y\"} 3.55\n"),
+            "{out}"
+        );
+        // Restored series are new: scrapers see them at 0 first.
+        let nb = get(&b, "c_total");
+        nb.for_each(|s| assert!(!s.revealed()));
+    }
+
+    #[test]
+    fn values_of_families_gone_or_changed_are_counted_as_dropped() {
+        let a = stores();
+        get(&a, "c_total").declare(&key("p", "q")).add(1.0);
+        let h = get(&a, "h_seconds");
+        h.declare(&key("p", "q")).observe(&h.desc().buckets, 0.5);
+        let p = Pending::collect(&[&a]);
+        let b = Store::new();
+        b.register(
+            Desc {
+                name: "h_seconds".into(),
+                help: "h".into(),
+                kind: Kind::Histogram,
+                labels: vec![Label::unbounded("a"), Label::bounded("b")],
+                buckets: vec![0.1, 1.0, 10.0],
+            },
+            100,
+        )
+        .unwrap();
+        let r = p.restore(&[&b]);
+        assert_eq!(r.series, 0);
+        assert_eq!(
+            r.dropped.into_iter().collect::<Vec<_>>(),
+            [("c_total".to_string(), 1), ("h_seconds".to_string(), 1)]
+        );
+    }
+}

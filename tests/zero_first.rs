@@ -1,0 +1,169 @@
+//! New series reach scrapers at 0 first, so that what Prometheus computes with `increase()`
+//! counts every line, also across a `kill -9` while a new series is still shown at 0 (its value
+//! is saved with the offsets and restored).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{access_line, append, Agent};
+
+fn config(dir: &Path, global: &str) -> std::path::PathBuf {
+    let cfg = dir.join("logpulse.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  state_dir: {state}\n  poll_interval: 200ms\n{global}sources:\n  - name: web\n    paths: ['{logs}/*.log']\n    format: combined\n    profile: http\n    start_at: beginning\n",
+            state = dir.join("state").display(),
+            logs = dir.join("logs").display(),
+        ),
+    )
+    .expect("write config");
+    std::fs::create_dir_all(dir.join("logs")).expect("mkdir");
+    cfg
+}
+
+/// GET /metrics with a `User-Agent` (`None`: none, which is how a scraper is told apart).
+fn get(port: u16, ua: Option<&str>) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let ua = ua
+        .map(|u| format!("User-Agent: {u}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n{ua}Connection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).expect("response");
+    buf.split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default()
+}
+
+/// What Prometheus makes of successive scrapes: per series, the increase over every sample it
+/// stored (its first sample is the baseline, a drop is a counter reset).
+#[derive(Default)]
+struct Prometheus {
+    last: BTreeMap<String, f64>,
+    increase: BTreeMap<String, f64>,
+}
+
+impl Prometheus {
+    fn scrape(&mut self, port: u16) -> String {
+        let body = get(port, None);
+        for line in body.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, v)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(v) = v.parse::<f64>() else { continue };
+            if let Some(prev) = self.last.insert(series.to_string(), v) {
+                *self.increase.entry(series.to_string()).or_default() +=
+                    if v >= prev { v - prev } else { v };
+            }
+        }
+        body
+    }
+
+    fn increase(&self, series: &str) -> f64 {
+        self.increase.get(series).copied().unwrap_or(0.0)
+    }
+}
+
+fn value(expo: &str, series: &str) -> Option<f64> {
+    common::sample(expo, series)
+}
+
+const OK_200: &str =
+    "http_requests_total{method=\"GET\",route=\"/mail/view/:id\",source=\"web\",status=\"200\"}";
+const E_503: &str =
+    "http_requests_total{method=\"GET\",route=\"/mail/view/:id\",source=\"web\",status=\"503\"}";
+const LINES: &str = "logpulse_lines_total{source=\"web\"}";
+
+fn lines(from: usize, n: usize, status: u16) -> String {
+    (from..from + n)
+        .map(|i| access_line(i, "GET", "/mail/view/42", status))
+        .collect()
+}
+
+/// Wait until a person's view (which moves nothing) shows `n` lines read.
+fn wait_read(a: &Agent, n: f64) {
+    common::wait_for(20, &format!("{n} lines read"), || {
+        (value(&get(a.port, Some("curl/8.5.0")), LINES) == Some(n)).then_some(())
+    });
+}
+
+/// Scrape until `series` shows `want`.
+fn scrape_until(p: &mut Prometheus, a: &Agent, series: &str, want: f64) {
+    common::wait_for(30, &format!("{series} = {want} in a scrape"), || {
+        let body = p.scrape(a.port);
+        std::thread::sleep(Duration::from_millis(300));
+        (value(&body, series) == Some(want)).then_some(())
+    });
+}
+
+fn held_series_survive_a_kill_9(mode: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("logs/access.log");
+    // Scrapers every 30 s: a new series stays at 0 for 29.5 s after its first scrape.
+    let cfg = config(dir.path(), &format!("  scrape_interval: 30s\n{mode}"));
+    let mut prom = Prometheus::default();
+    let a = Agent::start(&cfg, dir.path());
+    append(&log, lines(0, 10, 200).as_bytes());
+    wait_read(&a, 10.0);
+    let first = prom.scrape(a.port);
+    assert_eq!(
+        value(&first, OK_200),
+        Some(0.0),
+        "a new series shows 0 first:\n{first}"
+    );
+    assert_eq!(
+        value(&first, LINES),
+        Some(0.0),
+        "so does every counter after a start"
+    );
+    assert_eq!(
+        value(&get(a.port, Some("curl/8.5.0")), OK_200),
+        Some(10.0),
+        "a person sees the value as it is"
+    );
+    // A new status in a series already shown at 0 is not revealed by a person's request.
+    append(&log, lines(10, 3, 503).as_bytes());
+    wait_read(&a, 13.0);
+    assert_eq!(value(&prom.scrape(a.port), OK_200), Some(0.0));
+    // The checkpoint holds the values Prometheus has not been shown, with the offsets.
+    let state = dir.path().join("state/checkpoints.json");
+    common::wait_for(10, "the checkpoint to hold the held values", || {
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(value(&prom.scrape(a.port), E_503), Some(0.0));
+        let text = std::fs::read_to_string(&state).ok()?;
+        (text.contains("\"extra\"") && text.contains("\"503\"")).then_some(())
+    });
+    let _ = a.signal(9);
+
+    // Restarted with scrapers every second: one scrape at 0, then the values.
+    let cfg = config(dir.path(), mode);
+    let b = Agent::start(&cfg, dir.path());
+    append(&log, lines(13, 2, 200).as_bytes());
+    scrape_until(&mut prom, &b, OK_200, 12.0);
+    scrape_until(&mut prom, &b, E_503, 3.0);
+    scrape_until(&mut prom, &b, LINES, 15.0);
+    assert_eq!(prom.increase(OK_200), 12.0, "each 200 line once");
+    assert_eq!(prom.increase(E_503), 3.0, "each 503 line once");
+    assert_eq!(prom.increase(LINES), 15.0, "each line read once");
+}
+
+#[test]
+fn held_values_survive_a_kill_9_with_checkpoint_scrape() {
+    held_series_survive_a_kill_9("");
+}
+
+#[test]
+fn held_values_survive_a_kill_9_with_checkpoint_read() {
+    held_series_survive_a_kill_9("  checkpoint: read\n");
+}
