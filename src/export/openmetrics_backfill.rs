@@ -121,10 +121,17 @@ impl<'a> PointWriter<'a> {
     /// Append the points of one series: `labels` from [`labels`], its steps (unix ms) and
     /// their `times` (rendered by [`timestamp`], each once for all series), and `values`
     /// ([`width`] values per step). `last` is scratch space. Returns the samples written.
+    ///
+    /// `born`: the series starts here, and was 0 at that earlier time (the step before its
+    /// first). A counter or histogram is then written at 0 there first, as a scrape of `run`
+    /// shows a new series at 0 first: otherwise `increase()` would take its first value as
+    /// the baseline and leave out the lines that made it.
+    #[allow(clippy::too_many_arguments)]
     pub fn series(
         &self,
         out: &mut String,
         labels: &str,
+        born: Option<i64>,
         steps: &[i64],
         times: &[String],
         values: &[f64],
@@ -157,6 +164,27 @@ impl<'a> PointWriter<'a> {
         let rows: Vec<&[f64]> = values.chunks_exact(w).collect();
         let n = rows.len().min(steps.len()).min(times.len());
         let mut written = 0;
+        let zero_first =
+            self.d.kind != Kind::Gauge && rows.first().is_some_and(|r| r.iter().any(|v| *v != 0.0));
+        if let (Some(at), true) = (born, zero_first) {
+            let mut t = String::new();
+            timestamp(&mut t, at);
+            // As many columns as the first point writes (`_sum`/`_count` only when it does).
+            let cols = if self.d.kind == Kind::Histogram
+                && (self.negative || rows.first().is_some_and(|r| r[w - 2] < 0.0))
+            {
+                w - 2
+            } else {
+                w
+            };
+            for c in 0..cols {
+                out.push_str(&heads[ends[c]..ends[c + 1]]);
+                out.push_str("0 ");
+                out.push_str(&t);
+                out.push('\n');
+                written += 1;
+            }
+        }
         for i in 0..n {
             let v = rows[i];
             // `_sum` and `_count` are left out with negative buckets or a negative sum.
@@ -271,6 +299,7 @@ mod tests {
         let n = PointWriter::new(f.desc(), 0, 15_500).series(
             &mut out,
             &ls,
+            None,
             &steps,
             &times,
             &vals,

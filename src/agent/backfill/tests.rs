@@ -82,25 +82,31 @@ fn late_lines_land_at_their_step_and_old_ones_are_counted() {
     };
     assert_eq!(
         at(points(&out, r#"req_total{status="200",job="j"}"#)),
-        ["1@1735689610", "2@1735689620", "2@1735689630"]
-            .into_iter()
-            .chain(
-                (4..=12)
-                    .map(|k| if k < 12 {
-                        "2@".to_string() + &(1735689600 + k * 10).to_string()
-                    } else {
-                        "3@1735689720".into()
-                    })
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(|s| &**s)
-            )
-            .map(String::from)
-            .collect::<Vec<_>>()
+        // Born at the boundary at :10, so 0 at the one before: increase() counts its first.
+        [
+            "0@1735689600",
+            "1@1735689610",
+            "2@1735689620",
+            "2@1735689630"
+        ]
+        .into_iter()
+        .chain(
+            (4..=12)
+                .map(|k| if k < 12 {
+                    "2@".to_string() + &(1735689600 + k * 10).to_string()
+                } else {
+                    "3@1735689720".into()
+                })
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|s| &**s)
+        )
+        .map(String::from)
+        .collect::<Vec<_>>()
     );
     // The late 404 counts from the boundary at :10 on, as if it had come in order.
     let p404 = at(points(&out, r#"req_total{status="404",job="j"}"#));
-    assert_eq!(p404.first().map(String::as_str), Some("1@1735689610"));
+    assert_eq!(p404[..2], ["0@1735689600", "1@1735689610"]);
     assert_eq!(p404.last().map(String::as_str), Some("1@1735689720"));
     // A histogram's points: buckets, _sum, _count at each boundary.
     let inf = at(points(&out, r#"size_bytes_bucket{job="j",le="+Inf"}"#));
@@ -258,7 +264,10 @@ fn a_long_stretch_without_lines_is_skipped_not_recorded_step_by_step() {
     // 10 s steps up to an hour after the first line (2024-12-01T00:00:10Z = 1733011210), then
     // from the window before the second (1735603210).
     let times: Vec<i64> = p.iter().map(|(_, t)| t.parse().unwrap()).collect();
-    assert_eq!(times.first(), Some(&1_733_011_210));
+    // Born at 0 one step before its first line, as a scrape shows a new series.
+    assert_eq!(p.first().map(|p| p.0.as_str()), Some("0"));
+    assert_eq!(times.first(), Some(&(1_733_011_210 - 10)));
+    assert_eq!(times.get(1), Some(&1_733_011_210));
     let before: Vec<&i64> = times.iter().filter(|t| **t < 1_735_000_000).collect();
     assert_eq!(before.last(), Some(&&(1_733_011_210 + 3600)), "{times:?}");
     let after: Vec<&i64> = times.iter().filter(|t| **t >= 1_735_000_000).collect();

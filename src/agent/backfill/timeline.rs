@@ -26,6 +26,9 @@ struct Track {
     start: usize,
     /// `width` values per boundary.
     vals: Vec<f64>,
+    /// No point written yet: the series is born in the next chunk written, so its first point
+    /// is preceded by a 0 (see [`om::PointWriter::series`]).
+    born: bool,
 }
 
 impl Track {
@@ -253,6 +256,7 @@ impl<W: Sink> Timeline<W> {
                     labels,
                     start: n,
                     vals: Vec::new(),
+                    born: true,
                 });
                 let t = fam.tracks.len() - 1;
                 fam.index.insert(u.series.key().into(), t);
@@ -305,10 +309,13 @@ impl<W: Sink> Timeline<W> {
             let w = fam.width;
             let mut header = false;
             let writer = om::PointWriter::new(fam.fam.desc(), self.refresh_ms, self.step_ms);
-            for t in &fam.tracks {
+            for t in &mut fam.tracks {
                 if t.start >= k {
                     continue;
                 }
+                // Born here: it was 0 one step before its first point (boundaries may be
+                // sparse where no line fell, so not the previous recorded boundary).
+                let born = std::mem::take(&mut t.born).then(|| self.steps[t.start] - self.step_ms);
                 if !header {
                     let _ = om::header(&mut self.buf, fam.fam.desc());
                     header = true;
@@ -317,6 +324,7 @@ impl<W: Sink> Timeline<W> {
                 self.samples += writer.series(
                     &mut self.buf,
                     &t.labels,
+                    born,
                     &self.steps[t.start..end],
                     &times[t.start..end],
                     &t.vals[..(end - t.start) * w],
@@ -367,6 +375,7 @@ impl Fam {
             labels,
             start: cur,
             vals: Vec::new(),
+            born: true,
         });
         let t = self.tracks.len() - 1;
         self.index.insert(s.key().into(), t);
