@@ -114,6 +114,10 @@ fn held_series_survive_a_kill_9(mode: &str) {
     let cfg = config(dir.path(), &format!("  scrape_interval: 30s\n{mode}"));
     let mut prom = Prometheus::default();
     let a = Agent::start(&cfg, dir.path());
+    // The first scrape of an agent that never saved a checkpoint is Prometheus' baseline.
+    let base = prom.scrape(a.port);
+    assert_eq!(value(&base, LINES), Some(0.0));
+    std::thread::sleep(Duration::from_millis(1100)); // a render is served for a second
     append(&log, lines(0, 10, 200).as_bytes());
     wait_read(&a, 10.0);
     let first = prom.scrape(a.port);
@@ -124,8 +128,8 @@ fn held_series_survive_a_kill_9(mode: &str) {
     );
     assert_eq!(
         value(&first, LINES),
-        Some(0.0),
-        "so does every counter after a start"
+        Some(10.0),
+        "a series shown before has its value"
     );
     assert_eq!(
         value(&get(a.port, Some("curl/8.5.0")), OK_200),
@@ -146,13 +150,16 @@ fn held_series_survive_a_kill_9(mode: &str) {
     });
     let _ = a.signal(9);
 
-    // Restarted with scrapers every second: one scrape at 0, then the values.
+    // Restarted with scrapers every second: every series at 0 for one scrape, then the held
+    // values restored and the lines read since (none read again).
     let cfg = config(dir.path(), mode);
     let b = Agent::start(&cfg, dir.path());
     append(&log, lines(13, 2, 200).as_bytes());
+    let again = prom.scrape(b.port);
+    assert_eq!(value(&again, LINES), Some(0.0), "after a restart too");
     scrape_until(&mut prom, &b, OK_200, 12.0);
     scrape_until(&mut prom, &b, E_503, 3.0);
-    scrape_until(&mut prom, &b, LINES, 15.0);
+    scrape_until(&mut prom, &b, LINES, 2.0);
     assert_eq!(prom.increase(OK_200), 12.0, "each 200 line once");
     assert_eq!(prom.increase(E_503), 3.0, "each 503 line once");
     assert_eq!(prom.increase(LINES), 15.0, "each line read once");
@@ -166,4 +173,26 @@ fn held_values_survive_a_kill_9_with_checkpoint_scrape() {
 #[test]
 fn held_values_survive_a_kill_9_with_checkpoint_read() {
     held_series_survive_a_kill_9("  checkpoint: read\n");
+}
+
+/// History read at a first start (`start_at: beginning`, no checkpoint yet) is not traffic of
+/// that moment: the first scrape shows it as it is, as Prometheus' baseline.
+#[test]
+fn a_first_run_shows_the_history_it_read_as_the_baseline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("logs/access.log");
+    let cfg = config(dir.path(), "");
+    append(&log, lines(0, 5, 200).as_bytes());
+    let mut prom = Prometheus::default();
+    let a = Agent::start(&cfg, dir.path());
+    wait_read(&a, 5.0);
+    let first = prom.scrape(a.port);
+    assert_eq!(value(&first, OK_200), Some(5.0), "{first}");
+    // Series born afterwards start at 0.
+    std::thread::sleep(Duration::from_millis(1100));
+    append(&log, lines(5, 2, 503).as_bytes());
+    wait_read(&a, 7.0);
+    assert_eq!(value(&prom.scrape(a.port), E_503), Some(0.0));
+    scrape_until(&mut prom, &a, E_503, 2.0);
+    assert_eq!((prom.increase(OK_200), prom.increase(E_503)), (0.0, 2.0));
 }

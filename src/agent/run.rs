@@ -135,6 +135,9 @@ pub(super) struct Running {
     /// for scrapers (`true`: saved with a checkpoint in mode `scrape`) or for people.
     pub(super) scrape: Mutex<Vec<Render>>,
     checkpoints: Mutex<Checkpoints>,
+    /// No checkpoint was loaded at start-up: the first scraper render is Prometheus' baseline
+    /// (every series revealed, see [`crate::store::hold`]).
+    first_run: std::sync::atomic::AtomicBool,
     ckm: CheckpointMetrics,
     pub(super) series: Arc<Family>,
     pub(super) dropped: Arc<Family>,
@@ -316,8 +319,15 @@ impl Snapshot for Running {
         self.refresh_store_metrics(&live);
         let view = if scraper {
             let (now, hold) = (crate::store::mono_ms(), zero_hold_ms(&live.cfg.global));
+            let baseline = self
+                .first_run
+                .swap(false, std::sync::atomic::Ordering::Relaxed);
             for st in self.stores(&live) {
-                st.step_holds(now, hold);
+                if baseline {
+                    st.reveal_all();
+                } else {
+                    st.step_holds(now, hold);
+                }
             }
             View::Scrape
         } else {
@@ -749,6 +759,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         (file, ok)
     });
 
+    let first_run = resume.is_empty() && extra.is_none();
     // Before any line is read: values saved with the offsets that scrapers had only seen at 0.
     if let (Some(extra), Some(path)) = (extra, &checkpoints.file) {
         restore_pending(extra, path, &[&store, &selfstore, &ckm.store]);
@@ -789,6 +800,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         reload,
         scrape: Mutex::new(Vec::new()),
         checkpoints: Mutex::new(checkpoints),
+        first_run: std::sync::atomic::AtomicBool::new(first_run),
         ckm,
         series,
         dropped,

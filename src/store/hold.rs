@@ -13,7 +13,9 @@
 //! 3. revealed: its value from then on.
 //!
 //! Gauges are always shown as they are. Renders for people (curl, a browser) and `replay` show
-//! values as they are and move nothing. A series not revealed has increments Prometheus has not
+//! values as they are and move nothing. The very first scrape of an agent that never saved a
+//! checkpoint reveals everything instead ([`Store::reveal_all`]): history read at a first start
+//! is Prometheus' baseline, not traffic of that moment. A series not revealed has increments Prometheus has not
 //! seen; [`super::pending`] saves them with the checkpoint so that a restart does not lose them.
 
 use std::sync::atomic::Ordering;
@@ -87,6 +89,15 @@ impl Store {
             f.step_holds(now, hold_ms);
         }
     }
+
+    /// Reveal every series now: the first scrape of an agent that has never saved a checkpoint
+    /// is Prometheus' baseline, so a log read from its beginning at the first start is not
+    /// counted as traffic of that moment. Series born later start at 0 as usual.
+    pub fn reveal_all(&self) {
+        for f in self.families() {
+            f.for_each(|s| s.shown.store(REVEALED, Ordering::Relaxed));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -139,5 +150,9 @@ mod tests {
         assert!(!c.shows_value(&t) && c.shows_value(&s));
         store.step_holds(10_000, 0);
         assert!(c.shows_value(&t));
+        // A first run's first scrape is the baseline: everything revealed, later series held.
+        store.reveal_all();
+        let u = c.declare(&key("z"));
+        assert!(c.shows_value(&t) && !c.shows_value(&u));
     }
 }
