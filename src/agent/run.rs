@@ -759,7 +759,8 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
         (file, ok)
     });
 
-    let first_run = resume.is_empty() && extra.is_none();
+    // No checkpoint file yet (not a broken one: its error count must reach increase()).
+    let first_run = ckm.errors.scalar() == 0.0 && resume.is_empty() && extra.is_none();
     // Before any line is read: values saved with the offsets that scrapers had only seen at 0.
     if let (Some(extra), Some(path)) = (extra, &checkpoints.file) {
         restore_pending(extra, path, &[&store, &selfstore, &ckm.store]);
