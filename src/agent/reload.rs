@@ -224,6 +224,8 @@ fn plan(old: &Live, mut new: Config, listen_overridden: bool) -> Result<Plan, St
         });
         let why = if before.definition != src.definition {
             Some("its definition changed".to_string())
+        } else if before.inputs != src.inputs {
+            Some("a file it reads changed".to_string())
         } else if retail {
             Some("global tailing settings changed".to_string())
         } else {

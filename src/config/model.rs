@@ -119,6 +119,9 @@ pub struct Source {
     /// The entry as written: a reload compares it to tell whether the source changed (the
     /// checked values hold compiled regexes, which cannot be compared).
     pub definition: super::raw::RawSource,
+    /// Files its definition reads besides the config (`tenant_map.file`), with a digest of
+    /// their content: a reload compares them too.
+    pub inputs: Vec<(PathBuf, u64)>,
     /// Where exemplar labels come from, when a field is named for it.
     pub exemplar: Option<ExemplarField>,
     /// Where each line's time is (read by `backfill`).

@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::profiles::ProfileName;
 use crate::parse::{FormatSpec, MultilineSpec};
-use crate::rules::transform::{DeviceRuleSpec, ReferrerSpec, SecurityRuleSpec, TransformName};
+use crate::rules::transform::{
+    DeviceRuleSpec, PageSpec, ReferrerSpec, SecurityRuleSpec, TenantSpec, TransformName,
+};
 use crate::source::StartAt;
 
 /// The whole file.
@@ -162,6 +164,10 @@ pub struct RawSource {
     /// Rules for `transform: security`, before the built-in ones.
     #[serde(default)]
     pub security_rules: Vec<SecurityRuleSpec>,
+    /// What is not a page for `transform: page` (API prefixes, asset extensions).
+    pub pages: Option<PageSpec>,
+    /// Hosts (custom domains), service domains and a file of them for `transform: tenant`.
+    pub tenant_map: Option<TenantSpec>,
     /// For the `http` profile: route patterns such as `/mail/read/:id`.
     #[serde(default)]
     pub routes: Vec<String>,

@@ -197,16 +197,16 @@ fn app_exception_overflow_folds_only_the_class() {
 
 #[test]
 fn the_http_profile_computes_each_label_once_per_line() {
-    // 8 metrics and 21 labels; source, method, status, route, device, menu, security kind,
-    // app, app version and referrer are each computed once (the route's pattern list is one
-    // `Arc` for the 3 metrics that use it).
+    // 10 metrics and 27 labels; source, method, status, route, device, person, menu, page,
+    // security kind, app, platform, app version, referrer and page referrer are each computed
+    // once (the route's pattern list is one `Arc` for the 3 metrics that use it).
     let cfg = Config::from_yaml(
         "sources: [{name: web, paths: [x], format: auto, profile: http}]\n",
         "t.yml",
     )
     .expect("config");
     let r = SourceRules::compile(&cfg, 0, &Store::new()).expect("rules");
-    assert_eq!(r.metrics.len(), 8);
-    assert_eq!(r.metrics.iter().map(|m| m.labels.len()).sum::<usize>(), 21);
-    assert_eq!(r.labels.len(), 10);
+    assert_eq!(r.metrics.len(), 10);
+    assert_eq!(r.metrics.iter().map(|m| m.labels.len()).sum::<usize>(), 27);
+    assert_eq!(r.labels.len(), 14);
 }

@@ -104,8 +104,9 @@ sources:
 "#,
     );
     let line = br#"{"m":"GET","u":"/a\u001b]0;x\u0007/\u009b2J/b\r\n","s":"200","b":"1","ua":"x"}"#;
-    // requests, bytes, device, menu, referrer (json may have any field: none is `direct`), raw.
-    assert_eq!(rules.apply(line), Ok(6));
+    // requests, bytes, device, menu, referrer (json may have any field: none is `direct`), a
+    // page view (a GET answered 200 by an agent that is no bot) and its referrer, raw.
+    assert_eq!(rules.apply(line), Ok(8));
     let out = render(&store);
     assert!(
         !out.chars().any(|c| c.is_control() && c != '\n'),

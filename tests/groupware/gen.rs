@@ -1,13 +1,15 @@
 //! A deterministic access log of a Korean groupware (nginx `main_ext` format, tenant =
-//! first label of `$host`), and what every line is *by construction*: its tenant, menu, device
-//! class, app version, referrer, security kind. Tests compare logpulse's numbers with counts
-//! made from these facts, never from logpulse's own code.
+//! first label of `$host`, or a customer's own domain), and what every line is *by
+//! construction*: its tenant, menu, device class, app, platform and version, referrer, security
+//! kind, and whether it is a page view. Tests compare logpulse's numbers with counts made from
+//! these facts, never from logpulse's own code.
 //!
-//! 1,000 tenants (`acme`, `beta`, `c0002` …) with Zipf-like sizes (every tenant gets at least
-//! three lines), web and the DaouOffice app (native, Android WebView, iOS WKWebView), KakaoTalk
-//! and Naver in-app browsers, Naver/Daum/Kakao/Google crawlers, referrers from Naver's many
-//! hosts, Daum, Google, news sites and the tenants' own hosts, and scanner noise (probes,
-//! traversal, SQL injection, TLS on the plain port, failed logins).
+//! 1,000 tenants (`acme`, `beta`, `c0002` …, five of them on their own domains, as
+//! examples/groupware.yml maps them) with Zipf-like sizes (every tenant gets at least three
+//! lines), web and the DaouOffice app (native, Android WebView, iOS WKWebView; full versions),
+//! KakaoTalk and Naver in-app browsers, Naver/Daum/Kakao/Google crawlers, referrers from Naver's
+//! many hosts, Daum, Google, apps (`android-app://`), news sites and the tenants' own hosts,
+//! and scanner noise (probes, traversal, SQL injection, TLS on the plain port, failed logins).
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +19,16 @@ pub const LOG_FORMAT: &str = r#"$remote_addr - $remote_user [$time_local] "$requ
 
 /// The service's domain: tenant `acme` is `acme.office.example.com`.
 pub const DOMAIN: &str = "office.example.com";
+
+/// Tenants on their own domains (tenant index, name, host), as examples/groupware.yml's
+/// `tenant_map.hosts` has them.
+pub const CUSTOM_DOMAINS: &[(usize, &str, &str)] = &[
+    (7, "jinsoft", "gw.jinsoft.co.kr"),
+    (42, "hanbit", "office.hanbit.kr"),
+    (130, "daehan", "gw.daehan.com"),
+    (480, "minjung", "groupware.minjung.org"),
+    (901, "seoultrade", "gw.seoul-trade.co.kr"),
+];
 
 /// splitmix64: small, deterministic, good enough for test data.
 pub struct Rng(u64);
@@ -52,7 +64,8 @@ impl Rng {
     }
 }
 
-/// Menus of the built-in table, with weights and paths (`{id}`, `{hex}`, `{n}` filled in).
+/// Menus of the built-in table, with weights and paths (`{id}`, `{hex}`, `{n}` filled in). A
+/// path under `/api/`, a `static` one, or a download (`.pdf`, `.hwp`) is not a page.
 const MENUS: &[(&str, u32, &[&str])] = &[
     (
         "mail",
@@ -107,7 +120,12 @@ const MENUS: &[(&str, u32, &[&str])] = &[
     (
         "drive",
         50,
-        &["/drive/files/{hex}", "/api/v1/drive/folders/{id}"],
+        &[
+            "/drive/files/{hex}",
+            "/api/v1/drive/folders/{id}",
+            "/drive/files/{hex}/report.pdf",
+            "/drive/files/{hex}/plan.hwp",
+        ],
     ),
     (
         "contacts",
@@ -134,8 +152,19 @@ const MENUS: &[(&str, u32, &[&str])] = &[
     ),
 ];
 
-/// An agent and, for agents of a known app, (app, version label).
-type Agent = (&'static str, Option<(&'static str, &'static str)>);
+/// Whether a path template of [`MENUS`] is a page (a document people look at).
+fn page_path(menu: &str, template: &str) -> bool {
+    menu != "static"
+        && !template.starts_with("/api/")
+        && !template.ends_with(".pdf")
+        && !template.ends_with(".hwp")
+}
+
+/// An agent and, for agents of a known app, (app, platform, version label).
+type Agent = (
+    &'static str,
+    Option<(&'static str, &'static str, &'static str)>,
+);
 
 /// Device kinds: class, weight, agents.
 struct Kind {
@@ -153,7 +182,7 @@ const KINDS: &[Kind] = &[
             ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0", None),
             ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Whale/3.28.266.14 Safari/537.36", None),
             ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", None),
-            ("GroupwareDrive/2.1.4 (Windows 10)", Some(("drive_sync", "2.1"))),
+            ("GroupwareDrive/2.1.4 (Windows 10)", Some(("drive_sync", "windows", "2.1.4"))),
         ],
     },
     Kind {
@@ -162,18 +191,20 @@ const KINDS: &[Kind] = &[
         agents: &[
             ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", None),
             ("Mozilla/5.0 (Linux; Android 14; SM-S928N) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36", None),
-            ("Mozilla/5.0 (Linux; Android 13; SM-S918N Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/116.0.5845.163 Mobile Safari/537.36;KAKAOTALK 2410430", Some(("kakaotalk", "unknown"))),
-            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 NAVER(inapp; search; 2000; 12.5.1; 15PRO)", Some(("naver", "unknown"))),
+            ("Mozilla/5.0 (Linux; Android 13; SM-S918N Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/116.0.5845.163 Mobile Safari/537.36;KAKAOTALK 2410430", Some(("kakaotalk", "android", "unknown"))),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 NAVER(inapp; search; 2000; 12.5.1; 15PRO)", Some(("naver", "ios", "unknown"))),
         ],
     },
     Kind {
         class: "mobile_app",
         weight: 300,
         agents: &[
-            ("Mozilla/5.0 (Linux; Android 14; SM-S928N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36 DaouOffice/3.5.1", Some(("daouoffice", "3.5"))),
-            ("Mozilla/5.0 (Linux; Android 12; SM-G991N Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/110.0.5481.153 Mobile Safari/537.36 DaouOffice/3.4.2", Some(("daouoffice", "3.4"))),
-            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 DaouOffice/3.6.0", Some(("daouoffice", "3.6"))),
-            ("DaouOffice/3.5.3 (iOS 17.5; iPhone15,2)", Some(("daouoffice", "3.5"))),
+            ("Mozilla/5.0 (Linux; Android 14; SM-S928N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36 DaouOffice/3.5.1", Some(("daouoffice", "android", "3.5.1"))),
+            ("Mozilla/5.0 (Linux; Android 14; SM-A546N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36 DaouOffice/3.5.0", Some(("daouoffice", "android", "3.5.0"))),
+            ("Mozilla/5.0 (Linux; Android 12; SM-G991N Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/110.0.5481.153 Mobile Safari/537.36 DaouOffice/3.4.9", Some(("daouoffice", "android", "3.4.9"))),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 DaouOffice/3.4.8", Some(("daouoffice", "ios", "3.4.8"))),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 DaouOffice/3.6.0", Some(("daouoffice", "ios", "3.6.0"))),
+            ("DaouOffice/3.5.3 (iOS 17.5; iPhone15,2)", Some(("daouoffice", "ios", "3.5.3"))),
             ("Mozilla/5.0 (Linux; Android 11; SM-A525N Build/RP1A.200720.012; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/100.0.4896.127 Mobile Safari/537.36", None),
         ],
     },
@@ -220,10 +251,20 @@ pub const SITES: usize = 35;
 /// What a referrer is by construction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ref {
-    /// `direct`, `internal`, `other` or a search engine's name.
+    /// `direct`, `internal`, `other`, a search engine's or an app's name.
     Fixed(&'static str),
     /// Another site, by registrable domain (admitted or not by the agent).
     Site(String),
+}
+
+impl Ref {
+    /// The per-tenant referrer (`page_referrer_kind`): every site is `site`.
+    pub fn kind(&self) -> &str {
+        match self {
+            Ref::Fixed(f) => f,
+            Ref::Site(_) => "site",
+        }
+    }
 }
 
 /// One generated line and what it is.
@@ -235,11 +276,13 @@ pub struct Line {
     /// `None`: a probe, never a menu.
     pub menu: Option<&'static str>,
     pub device: &'static str,
-    /// (app, version label) for agents of a known app.
-    pub app: Option<(&'static str, &'static str)>,
+    /// (app, platform, version label) for agents of a known app.
+    pub app: Option<(&'static str, &'static str, &'static str)>,
     pub referrer: Ref,
     pub security: Option<&'static str>,
     pub status: u16,
+    /// A page view: a GET of a page by a person, answered 200 or 304.
+    pub page: bool,
 }
 
 /// The generator's state.
@@ -259,7 +302,10 @@ impl Gen {
             .map(|i| match i {
                 0 => "acme".to_string(),
                 1 => "beta".to_string(),
-                _ => format!("c{i:04}"),
+                _ => match CUSTOM_DOMAINS.iter().find(|c| c.0 == i) {
+                    Some(c) => c.1.to_string(),
+                    None => format!("c{i:04}"),
+                },
             })
             .collect();
         // Zipf-like: a few large companies, a long tail of small ones.
@@ -280,6 +326,14 @@ impl Gen {
         &self.tenants
     }
 
+    /// The host of a tenant's requests: its own domain, or `<tenant>.office.example.com`.
+    pub fn host(tenant: &str) -> String {
+        match CUSTOM_DOMAINS.iter().find(|c| c.1 == tenant) {
+            Some(c) => c.2.to_string(),
+            None => format!("{tenant}.{DOMAIN}"),
+        }
+    }
+
     fn fill(&mut self, path: &str) -> String {
         let id = 1000 + self.rng.below(900_000);
         let hex = format!("{:016x}", self.rng.next());
@@ -292,7 +346,7 @@ impl Gen {
     fn referrer(&mut self, tenant: &str) -> (String, Ref) {
         match self.rng.weighted(&[500, 250, 80, 40, 30, 10, 70, 20]) {
             0 => (
-                format!("https://{tenant}.{DOMAIN}/mail/list"),
+                format!("https://{}/mail/list", Gen::host(tenant)),
                 Ref::Fixed("internal"),
             ),
             1 => ("-".into(), Ref::Fixed("direct")),
@@ -331,10 +385,15 @@ impl Gen {
                 )
             }
             _ => {
-                let v = *self
-                    .rng
-                    .pick(&["android-app://com.kakao.talk/", "https://203.0.113.9/x"]);
-                (v.to_string(), Ref::Fixed("other"))
+                let (v, r) = *self.rng.pick(&[
+                    ("android-app://com.kakao.talk/", "kakaotalk"),
+                    (
+                        "android-app://com.google.android.googlequicksearchbox/https/www.google.com",
+                        "google",
+                    ),
+                    ("https://203.0.113.9/x", "other"),
+                ]);
+                (v.to_string(), Ref::Fixed(r))
             }
         }
     }
@@ -385,7 +444,7 @@ impl Gen {
             return self.noise(time, server);
         }
         let tenant = self.tenant();
-        let host = format!("{tenant}.{DOMAIN}");
+        let host = Gen::host(&tenant);
         let mi = self
             .rng
             .weighted(&MENUS.iter().map(|m| m.1).collect::<Vec<_>>());
@@ -402,11 +461,13 @@ impl Gen {
         } else {
             "GET"
         };
+        let page = page_path(menu, template);
         let status = match self.rng.below(1000) {
             0..=4 if self.server_errors => 500,
             5..=6 if self.server_errors => 503,
             7..=26 => 404,
             27..=76 if menu == "static" => 304,
+            27..=46 if page => 304,
             _ if menu == "login" => 302,
             _ => 200,
         };
@@ -435,6 +496,7 @@ impl Gen {
             referrer,
             security,
             status,
+            page: page && method == "GET" && matches!(status, 200 | 304) && kind.class != "bot",
         }
     }
 
@@ -449,7 +511,7 @@ impl Gen {
         let host = if by_ip {
             "203.0.113.250".to_string()
         } else {
-            format!("{tenant}.{DOMAIN}")
+            Gen::host(&tenant)
         };
         let (ua, device) = *self.rng.pick(SCANNER_AGENTS);
         let mut line = Line {
@@ -462,6 +524,7 @@ impl Gen {
             referrer: Ref::Fixed("direct"),
             security: None,
             status: 404,
+            page: false,
         };
         let chrome = KINDS[0].agents[0].0;
         match self.rng.below(10) {
@@ -548,11 +611,13 @@ impl Gen {
                 );
             }
             _ => {
-                // Redirected back to the form: the example's own auth_failure rule.
+                // Redirected back to the form: the example's own auth_failure rule. The form is
+                // a page a person looks at.
                 line.status = 200;
                 line.menu = Some("login");
                 line.device = "desktop";
                 line.security = Some("auth_failure");
+                line.page = true;
                 line.text = self.line(
                     time,
                     &ip,
@@ -570,7 +635,7 @@ impl Gen {
     /// A 503 on approval documents, for `tenant`, on `server`.
     pub fn burst(&mut self, time: &str, server: usize, tenant: &str) -> Line {
         let id = 10_000 + self.rng.below(90_000);
-        let host = format!("{tenant}.{DOMAIN}");
+        let host = Gen::host(tenant);
         let (referer, referrer) = (
             format!("https://{host}/approval/list"),
             Ref::Fixed("internal"),
@@ -596,6 +661,7 @@ impl Gen {
             referrer,
             security: None,
             status: 503,
+            page: false,
         }
     }
 }
@@ -604,6 +670,7 @@ impl Gen {
 #[derive(Debug, Default, PartialEq)]
 pub struct Truth {
     pub lines: u64,
+    /// Requests of people (not bots or scanners) by tenant and menu.
     pub tenant_menu: BTreeMap<(String, String), u64>,
     pub tenant_device: BTreeMap<(String, String), u64>,
     pub tenant_errors: BTreeMap<(String, String, String), u64>,
@@ -611,18 +678,54 @@ pub struct Truth {
     pub device: BTreeMap<String, u64>,
     pub security: BTreeMap<String, u64>,
     pub app: BTreeMap<(String, String), u64>,
+    /// (app, platform, version).
+    pub app_platform: BTreeMap<(String, String, String), u64>,
+    /// Requests by menu and device, bots included.
+    pub menu_device: BTreeMap<(String, String), u64>,
+    /// Page views by (tenant, menu, device).
+    pub pages: BTreeMap<(String, String, String), u64>,
+    /// Referrers of page views (sites as the agent admits them).
+    pub page_referrer: BTreeMap<String, u64>,
+    /// Referrers of page views by tenant, sites as `site`.
+    pub tenant_page_referrer: BTreeMap<(String, String), u64>,
 }
 
 /// Tally `lines`. Sites keep their own referrer value for the first `max_sites` distinct ones
 /// each server's agent sees (in file order), as docs/configuration.md says; later ones are
 /// `other`.
 pub fn truth(lines: &[Line], max_sites: usize) -> Truth {
+    truth_from(lines, 0, max_sites)
+}
+
+/// Tally `lines[from..]`, the sites admitted as after all of `lines` in order.
+pub fn truth_from(lines: &[Line], from: usize, max_sites: usize) -> Truth {
     let mut t = Truth::default();
     let mut admitted: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
-    for l in lines {
+    for (i, l) in lines.iter().enumerate() {
+        let r = match &l.referrer {
+            Ref::Fixed(f) => f.to_string(),
+            Ref::Site(s) => {
+                let seen = admitted.entry(l.server).or_default();
+                if seen.contains(s) || seen.len() < max_sites {
+                    seen.insert(s.clone());
+                    s.clone()
+                } else {
+                    "other".into()
+                }
+            }
+        };
+        if i < from {
+            continue;
+        }
         t.lines += 1;
         *t.device.entry(l.device.into()).or_default() += 1;
+        let person = l.device != "bot";
         if let Some(m) = l.menu {
+            *t.menu_device
+                .entry((m.into(), l.device.into()))
+                .or_default() += 1;
+        }
+        if let (Some(m), true) = (l.menu, person) {
             *t.tenant_menu
                 .entry((l.tenant.clone(), m.into()))
                 .or_default() += 1;
@@ -636,24 +739,24 @@ pub fn truth(lines: &[Line], max_sites: usize) -> Truth {
                     .or_default() += 1;
             }
         }
+        if let (Some(m), true) = (l.menu, l.page) {
+            *t.pages
+                .entry((l.tenant.clone(), m.into(), l.device.into()))
+                .or_default() += 1;
+            *t.page_referrer.entry(r.clone()).or_default() += 1;
+            *t.tenant_page_referrer
+                .entry((l.tenant.clone(), l.referrer.kind().into()))
+                .or_default() += 1;
+        }
         if let Some(k) = l.security {
             *t.security.entry(k.into()).or_default() += 1;
         }
-        if let Some((a, v)) = l.app {
+        if let Some((a, p, v)) = l.app {
             *t.app.entry((a.into(), v.into())).or_default() += 1;
+            *t.app_platform
+                .entry((a.into(), p.into(), v.into()))
+                .or_default() += 1;
         }
-        let r = match &l.referrer {
-            Ref::Fixed(f) => f.to_string(),
-            Ref::Site(s) => {
-                let seen = admitted.entry(l.server).or_default();
-                if seen.contains(s) || seen.len() < max_sites {
-                    seen.insert(s.clone());
-                    s.clone()
-                } else {
-                    "other".into()
-                }
-            }
-        };
         *t.referrer.entry(r).or_default() += 1;
     }
     t

@@ -1,16 +1,21 @@
 //! `profile: http`: access-log metrics with the names dashboards and alerts rely on
 //! (docs/metrics.md): requests by method, status and route, response bytes, device classes,
-//! request duration when the format has it, menus by device, known apps by version, security
-//! events, referrers when the format has a referer, and per-tenant views with `tenant:`.
+//! request duration when the format has it, menus by device, known apps by platform and
+//! version, security events, referrers when the format has a referer, page views (documents
+//! people asked for) and their referrers, and per-tenant views with `tenant:`.
 //!
-//! Per-tenant metrics are sized, not capped by chance: their series limit is `tenants`
+//! Per-tenant metrics count people only (bots and scanners are in the per-source metrics,
+//! `device="bot"`), and are sized, not capped by chance: their series limit is `tenants`
 //! (default 1,000) times the series one tenant can take (menus × devices, menus × error
-//! classes), so the planned number of tenants never overflows, however they use the service.
+//! classes, referrer kinds), so the planned number of tenants never overflows, however they use
+//! the service.
 
 use super::{constant, label, metric, Context, Profile, ProfileLines, ProfileMetric};
 use crate::config::raw::RawLabelFull;
-use crate::config::raw::{MetricType, RawBuckets, RawCondition, RawConditionFull, RawLabel};
-use crate::rules::transform::{TransformName, DEVICE_CLASSES};
+use crate::config::raw::{
+    MetricType, RawBuckets, RawCondition, RawConditionFull, RawLabel, RawMetric, Scalar,
+};
+use crate::rules::transform::{Referrers, TransformName, PERSON_CLASSES};
 
 /// Tenants the per-tenant metrics are sized for when `tenants:` is not set.
 pub const DEFAULT_TENANTS: usize = 1000;
@@ -47,6 +52,36 @@ fn route(cx: &Context<'_>) -> RawLabel {
         patterns: cx.source.routes.clone(),
         ..Default::default()
     }))
+}
+
+/// A label from a template of fields (`{request_uri}\n{http_user_agent}`) through `transform`.
+fn joined(cx: &Context<'_>, roles: &[&str], transform: TransformName) -> RawLabel {
+    let template = roles
+        .iter()
+        .map(|r| format!("{{{}}}", cx.field(r)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    RawLabel::Full(Box::new(RawLabelFull {
+        template: Some(template),
+        transform: Some(transform),
+        ..Default::default()
+    }))
+}
+
+/// A page view's conditions: a GET answered 200 or 304 (the document was shown).
+fn page_view(cx: &Context<'_>, mut m: RawMetric) -> RawMetric {
+    m.matches.insert(
+        cx.field("request_method"),
+        RawCondition::Equals(Scalar::Str("GET".into())),
+    );
+    m.matches.insert(
+        cx.field("status"),
+        RawCondition::Full(RawConditionFull {
+            one_of: Some(vec![Scalar::Int(200), Scalar::Int(304)]),
+            ..Default::default()
+        }),
+    );
+    m
 }
 
 /// Keep 5xx responses; store route, status, method and tenant for filtering.
@@ -87,7 +122,19 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
     let method = || label(cx.field("request_method"), Some(TransformName::Method));
     let ua = |t| label(cx.field("http_user_agent"), Some(t));
     let device = || ua(TransformName::Device);
+    let person = || ua(TransformName::Person);
     let menu = || label(cx.field("request_uri"), Some(TransformName::Menu));
+    // The menu of a person's request: bots and scanners are not any tenant's usage.
+    let person_menu = || match has_ua {
+        true => joined(
+            cx,
+            &["request_uri", "http_user_agent"],
+            TransformName::PersonMenu,
+        ),
+        false => menu(),
+    };
+    let page = || joined(cx, &["request_uri", "http_user_agent"], TransformName::Page);
+    let page_referrer = |t| joined(cx, &["request_uri", "http_user_agent", "http_referer"], t);
     let with_scale = |mut m: crate::config::raw::RawMetric, role: &str| {
         m.scale = cx.scale(role);
         m
@@ -157,11 +204,12 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
             metric: metric(
                 "http_app_requests_total",
                 MetricType::Counter,
-                "HTTP requests from known apps (device_rules with `app`), by app and version.",
+                "HTTP requests from known apps (device_rules with `app`), by app, platform and version.",
                 None,
                 vec![
                     ("source", source()),
                     ("app", ua(TransformName::App)),
+                    ("platform", ua(TransformName::Platform)),
                     ("app_version", ua(TransformName::AppVersion)),
                 ],
             ),
@@ -189,6 +237,39 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
             needs: "sources with `profile: http` share this histogram, so they need the same `buckets`",
         });
     }
+    if has_ua {
+        out.push(ProfileMetric {
+            metric: page_view(
+                cx,
+                metric(
+                    "http_page_views_total",
+                    MetricType::Counter,
+                    "Page views: GETs of documents (not API calls or assets) by people (not bots or scanners) answered 200 or 304, by menu and device class.",
+                    None,
+                    vec![("source", source()), ("menu", page()), ("device", person())],
+                ),
+            ),
+            needs: "the http profile needs method, status, URI and user agent fields",
+        });
+    }
+    if has_referer && has_ua {
+        out.push(ProfileMetric {
+            metric: page_view(
+                cx,
+                metric(
+                    "http_page_referrers_total",
+                    MetricType::Counter,
+                    "Page views by referrer: direct, internal, a search engine or app, a site's registrable domain (first `max_sites`), other.",
+                    None,
+                    vec![
+                        ("source", source()),
+                        ("referrer", page_referrer(TransformName::PageReferrer)),
+                    ],
+                ),
+            ),
+            needs: "from the format's referer field",
+        });
+    }
     if has_referer {
         out.push(ProfileMetric {
             metric: metric(
@@ -212,28 +293,29 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
         let menus = cx.transforms.menus.names().len() + 1;
         let sized =
             |per_tenant: usize| Some(cx.series_limit.max(tenants.saturating_mul(per_tenant)));
+        let people = if has_ua { PERSON_CLASSES.len() } else { 1 };
         let mut requests = metric(
             "http_tenant_requests_total",
             MetricType::Counter,
-            "HTTP requests by tenant (customer company), menu and device class.",
+            "HTTP requests of people (bots and scanners left out) by tenant (customer company), menu and device class.",
             None,
             vec![
                 ("source", source()),
                 ("tenant", t.clone()),
                 ("menu", menu()),
-                ("device", device()),
+                ("device", person()),
             ],
         );
-        requests.series_limit = sized(menus * DEVICE_CLASSES.len());
+        requests.series_limit = sized(menus * people);
         let mut errors = metric(
             "http_tenant_errors_total",
             MetricType::Counter,
-            "HTTP 4xx and 5xx responses by tenant (customer company), menu and status class: who sees errors, where.",
+            "HTTP 4xx and 5xx responses to people (bots and scanners left out) by tenant (customer company), menu and status class: who sees errors, where.",
             None,
             vec![
                 ("source", source()),
                 ("tenant", t.clone()),
-                ("menu", menu()),
+                ("menu", person_menu()),
                 (
                     "status_class",
                     RawLabel::Full(Box::new(RawLabelFull {
@@ -254,7 +336,45 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
             }),
         );
         errors.series_limit = sized(menus * ERROR_CLASSES.len());
-        for m in [requests, errors] {
+        let mut per_tenant = vec![requests, errors];
+        if has_ua {
+            let mut views = page_view(
+                cx,
+                metric(
+                    "http_tenant_page_views_total",
+                    MetricType::Counter,
+                    "Page views (documents people asked for, answered 200 or 304) by tenant (customer company), menu and device class.",
+                    None,
+                    vec![
+                        ("source", source()),
+                        ("tenant", t.clone()),
+                        ("menu", page()),
+                        ("device", person()),
+                    ],
+                ),
+            );
+            views.series_limit = sized(cx.transforms.pages.values().len() * people);
+            per_tenant.push(views);
+        }
+        if has_ua && has_referer {
+            let mut referrers = page_view(
+                cx,
+                metric(
+                    "http_tenant_page_referrers_total",
+                    MetricType::Counter,
+                    "Page views by tenant (customer company) and referrer: direct, internal, a search engine or app, site (any other website), other.",
+                    None,
+                    vec![
+                        ("source", source()),
+                        ("tenant", t.clone()),
+                        ("referrer", page_referrer(TransformName::PageReferrerKind)),
+                    ],
+                ),
+            );
+            referrers.series_limit = sized(Referrers::kind_values().len());
+            per_tenant.push(referrers);
+        }
+        for m in per_tenant {
             out.push(ProfileMetric {
                 metric: m,
                 needs: "from the source's `tenant:` label",

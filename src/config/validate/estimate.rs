@@ -238,11 +238,19 @@ mod tests {
         };
         assert_eq!(
             line("http_tenant_requests_total"),
-            "w http_tenant_requests_total: 110 series per tenant (device 5 × menu 22), limit 22000: room for 200 values of tenant"
+            "w http_tenant_requests_total: 88 series per tenant (device 4 × menu 22), limit 17600: room for 200 values of tenant"
         );
         assert_eq!(
             line("http_tenant_errors_total"),
             "w http_tenant_errors_total: 44 series per tenant (menu 22 × status_class 2), limit 10000: room for 227 values of tenant"
+        );
+        assert_eq!(
+            line("http_tenant_page_views_total"),
+            "w http_tenant_page_views_total: 84 series per tenant (device 4 × menu 21), limit 16800: room for 200 values of tenant"
+        );
+        assert_eq!(
+            line("http_tenant_page_referrers_total"),
+            "w http_tenant_page_referrers_total: 25 series per tenant (referrer 25), limit 10000: room for 400 values of tenant"
         );
         assert!(line("http_requests_total")
             .ends_with("series per route (method 18 × status 501), limit 10000"));

@@ -184,21 +184,31 @@ pub const MAX_TENANTS: usize = 1_000_000;
 
 /// Source-level transform options, whether the source sets each, and the transforms that
 /// read it: an option no label reads is an error, not silently ignored.
-fn transform_options(s: &RawSource) -> [(&'static str, bool, &'static [TransformName]); 4] {
+fn transform_options(s: &RawSource) -> [(&'static str, bool, &'static [TransformName]); 6] {
     use TransformName::*;
     [
-        ("menus", s.menus.is_some(), &[Menu]),
+        ("menus", s.menus.is_some(), &[Menu, PersonMenu, Page]),
         (
             "device_rules",
             !s.device_rules.is_empty(),
-            &[Device, App, AppVersion],
+            &[Device, Person, Platform, App, AppVersion, PersonMenu, Page],
         ),
-        ("referrers", s.referrers.is_some(), &[Referrer]),
+        (
+            "referrers",
+            s.referrers.is_some(),
+            &[Referrer, PageReferrer, PageReferrerKind],
+        ),
         (
             "security_rules",
             !s.security_rules.is_empty(),
-            &[Security, Menu],
+            &[Security, Menu, PersonMenu, Page],
         ),
+        (
+            "pages",
+            s.pages.is_some(),
+            &[Page, PageReferrer, PageReferrerKind],
+        ),
+        ("tenant_map", s.tenant_map.is_some(), &[Tenant]),
     ]
 }
 
@@ -303,6 +313,8 @@ fn source(
         menus: s.menus.as_ref(),
         referrers: s.referrers.as_ref(),
         security_rules: &s.security_rules,
+        pages: s.pages.as_ref(),
+        tenant_map: s.tenant_map.as_ref(),
     })
     .map_err(|e| invalid(at(&e.key), e.message))?;
     let mut metrics = Metrics::new(&mut fields, global.series_limit, warnings, &transforms);
@@ -388,6 +400,7 @@ fn source(
         exemplar,
         time,
         definition: s.clone(),
+        inputs: transforms.inputs(),
         lines,
     })
 }
@@ -453,6 +466,13 @@ fn transform_name(t: TransformName) -> &'static str {
         TransformName::Status => "status",
         TransformName::Method => "method",
         TransformName::Device => "device",
+        TransformName::Person => "person",
+        TransformName::Platform => "platform",
+        TransformName::PersonMenu => "person_menu",
+        TransformName::Page => "page",
+        TransformName::PageReferrer => "page_referrer",
+        TransformName::PageReferrerKind => "page_referrer_kind",
+        TransformName::Tenant => "tenant",
         TransformName::App => "app",
         TransformName::AppVersion => "app_version",
         TransformName::Menu => "menu",

@@ -1,6 +1,8 @@
-//! `transform: device`, `app` and `app_version`: user agent → device class
-//! (`mobile_app | mobile_web | desktop | bot | other`), and for agents of known apps the app's
-//! name and its version (`DaouOffice/3.5.1` → `3.5`).
+//! `transform: device`, `person`, `platform`, `app` and `app_version`: user agent → device class
+//! (`mobile_app | mobile_web | desktop | bot | other`; `person` gives no value for bots and
+//! scanners), the platform it runs on (`android | ios | windows | macos | linux | other`), and
+//! for agents of known apps the app's name and its version (`DaouOffice/3.5.1` → `3.5.1`, or
+//! `3.5` with `versions: major_minor`).
 //!
 //! An ordered list of rules decides: the source's `device_rules`, then the built-in ones
 //! ([`DEFAULT_RULES`]); the first rule that matches wins. The rules' regexes run as one
@@ -19,15 +21,22 @@ use super::TransformError;
 /// Every class [`DeviceClassifier`] returns, in [`DeviceClass`] order.
 pub const DEVICE_CLASSES: &[&str] = &["mobile_app", "mobile_web", "desktop", "bot", "other"];
 
+/// Every platform [`DeviceInfo::platform`] returns, in [`Platform`] order.
+pub const PLATFORMS: &[&str] = &["android", "ios", "windows", "macos", "linux", "other"];
+
 /// Most distinct versions of one app kept by default; later ones count as `other`.
-pub const DEFAULT_MAX_VERSIONS: usize = 20;
+pub const DEFAULT_MAX_VERSIONS: usize = 30;
+
+/// Longest version label: four numbers of up to five digits.
+const VERSION_LEN: usize = 23;
 
 /// Most `device_rules` in a source.
 pub const MAX_RULES: usize = 200;
 
 /// Version label of an app rule whose regex gave no version.
 const UNKNOWN_VERSION: &[u8] = b"unknown";
-/// Version label past an app's `max_versions`, or for a version that is not `1`, `1.2`, ….
+/// Version label past an app's `max_versions`, or for a version that is not `1`, `1.2`, …
+/// (at most four numbers of 1–5 digits).
 const OTHER_VERSION: &[u8] = b"other";
 
 /// A device class (a `device_rules` entry's `class`).
@@ -48,6 +57,18 @@ pub enum DeviceClass {
     Other,
 }
 
+/// How much of an app's version is kept (a `device_rules` entry's `versions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VersionFormat {
+    /// The version as the agent gives it, up to four numbers: `3.5.1`.
+    #[default]
+    Full,
+    /// Major and minor: `3.5.1` → `3.5`.
+    MajorMinor,
+}
+
 /// One `device_rules` entry as written.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
@@ -62,8 +83,10 @@ pub struct DeviceRuleSpec {
     pub class: DeviceClass,
     /// A known app's name: matching agents are counted in `http_app_requests_total`.
     pub app: Option<String>,
-    /// Most distinct versions of this app kept (default 20); later ones count as `other`.
+    /// Most distinct versions of this app kept (default 30); later ones count as `other`.
     pub max_versions: Option<usize>,
+    /// How much of the version is kept: `full` (default) or `major_minor`.
+    pub versions: Option<VersionFormat>,
 }
 
 /// The built-in rules, after the source's own, first match wins:
@@ -129,6 +152,7 @@ struct Rule {
     /// The rule's regex again, for its `version` group (only run for the winning rule).
     version: Option<Regex>,
     max_versions: usize,
+    format: VersionFormat,
 }
 
 /// User agent → class, app and version, with the rules compiled once.
@@ -148,22 +172,61 @@ impl std::fmt::Debug for DeviceClassifier {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceInfo {
     class: DeviceClass,
+    platform: Platform,
     app: Option<u16>,
     version: Version,
 }
 
-/// A short version label kept inline (`3.5`, `other`, `unknown`).
+/// The platform an agent runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Platform {
+    Android,
+    Ios,
+    Windows,
+    Macos,
+    Linux,
+    Other,
+}
+
+/// The platform named by a user agent: Android before Linux (Android agents say both), iOS
+/// before macOS (iPhone agents say "like Mac OS X"); native HTTP stacks by their library
+/// (`okhttp`, `Dalvik`: Android; `CFNetwork`, `Darwin`: iOS, where apps that use them mostly
+/// are).
+fn platform(ua: &[u8]) -> Platform {
+    let has = |s: &[u8]| memmem::find(ua, s).is_some();
+    if has(b"Android") || has(b"Dalvik/") || ua.starts_with(b"okhttp/") {
+        Platform::Android
+    } else if has(b"iPhone")
+        || has(b"iPad")
+        || has(b"iPod")
+        || has(b"iOS")
+        || has(b"CFNetwork/")
+        || has(b"Darwin/")
+    {
+        Platform::Ios
+    } else if has(b"Windows") {
+        Platform::Windows
+    } else if has(b"Macintosh") || has(b"Mac OS X") {
+        Platform::Macos
+    } else if has(b"Linux") || has(b"X11") || has(b"CrOS") {
+        Platform::Linux
+    } else {
+        Platform::Other
+    }
+}
+
+/// A short version label kept inline (`3.5.1`, `other`, `unknown`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Version {
     len: u8,
-    bytes: [u8; 11],
+    bytes: [u8; VERSION_LEN],
 }
 
 impl Version {
     fn new(s: &[u8]) -> Version {
         let mut v = Version {
-            len: s.len().min(11) as u8,
-            bytes: [0; 11],
+            len: s.len().min(VERSION_LEN) as u8,
+            bytes: [0; VERSION_LEN],
         };
         v.bytes[..v.len as usize].copy_from_slice(&s[..v.len as usize]);
         v
@@ -173,24 +236,25 @@ impl Version {
     }
 }
 
-/// `3.5.1` → `3.5`: major and minor, each 1–4 digits; anything else → `None`.
-fn major_minor(v: &[u8]) -> Option<&[u8]> {
-    let mut dots = 0;
-    let mut end = v.len();
-    for (i, &b) in v.iter().enumerate() {
-        if b == b'.' {
-            dots += 1;
-            if dots == 2 {
-                end = i;
-                break;
-            }
-        } else if !b.is_ascii_digit() {
+/// The version label of `v` in `format`: `full` keeps up to four numbers of 1–5 digits
+/// (`3.5.1`, `12.0.3.1024`), `major_minor` the first two (`3.5`); anything else → `None`.
+fn version_label(v: &[u8], format: VersionFormat) -> Option<&[u8]> {
+    let keep = match format {
+        VersionFormat::Full => 4,
+        VersionFormat::MajorMinor => 2,
+    };
+    let mut end = 0;
+    for (n, p) in v.split(|b| *b == b'.').enumerate() {
+        if n == keep {
+            // A fifth number is not a version this knows; past the minor, the rest is dropped.
+            return (format == VersionFormat::MajorMinor).then_some(&v[..end]);
+        }
+        if p.is_empty() || p.len() > 5 || !p.iter().all(u8::is_ascii_digit) {
             return None;
         }
+        end = if n == 0 { p.len() } else { end + 1 + p.len() };
     }
-    let v = &v[..end];
-    let ok = !v.is_empty() && v.split(|b| *b == b'.').all(|p| (1..=4).contains(&p.len()));
-    ok.then_some(v)
+    Some(&v[..end])
 }
 
 /// A label value made of safe characters only (app names are label values and config text).
@@ -260,6 +324,9 @@ impl DeviceClassifier {
             if r.max_versions.is_some() && r.app.is_none() {
                 return Err(err(".max_versions", "only app rules have versions".into()));
             }
+            if r.versions.is_some() && r.app.is_none() {
+                return Err(err(".versions", "only app rules have versions".into()));
+            }
             let max_versions = r.max_versions.unwrap_or(DEFAULT_MAX_VERSIONS);
             if max_versions > 1000 {
                 return Err(err(".max_versions", "at most 1000".into()));
@@ -275,6 +342,7 @@ impl DeviceClassifier {
                 app: r.app.as_deref().map(&mut app_index),
                 version,
                 max_versions,
+                format: r.versions.unwrap_or_default(),
             });
         }
         for (re, class, app) in DEFAULT_RULES {
@@ -292,6 +360,7 @@ impl DeviceClassifier {
                 app: app.map(&mut app_index),
                 version,
                 max_versions: DEFAULT_MAX_VERSIONS,
+                format: VersionFormat::Full,
             });
         }
         let set = RegexSet::new(&patterns).map_err(|e| TransformError {
@@ -326,12 +395,14 @@ impl DeviceClassifier {
     fn classify(&self, ua: &[u8], admitted: &mut Vec<Vec<Version>>) -> DeviceInfo {
         let mut info = DeviceInfo {
             class: DeviceClass::Other,
+            platform: Platform::Other,
             app: None,
             version: Version::new(b""),
         };
         if ua.is_empty() || ua == b"-" {
             return info;
         }
+        info.platform = platform(ua);
         let hits = self.set.matches(ua);
         let Some((i, rule)) = self.rules.iter().enumerate().find(|(_, r)| {
             r.regex.is_none_or(|x| hits.matched(x))
@@ -350,7 +421,7 @@ impl DeviceClassifier {
                 .map(|m| m.as_bytes());
             info.version = match raw {
                 None => Version::new(UNKNOWN_VERSION),
-                Some(raw) => match major_minor(raw) {
+                Some(raw) => match version_label(raw, rule.format) {
                     None => Version::new(OTHER_VERSION),
                     Some(v) => {
                         if admitted.len() <= i {
@@ -399,6 +470,16 @@ impl DeviceInfo {
         DEVICE_CLASSES[self.class as usize].as_bytes()
     }
 
+    /// The class label of a person's agent; `None` for bots and scanners.
+    pub fn person(&self) -> Option<&'static [u8]> {
+        (self.class != DeviceClass::Bot).then(|| self.class())
+    }
+
+    /// The platform label.
+    pub fn platform(&self) -> &'static [u8] {
+        PLATFORMS[self.platform as usize].as_bytes()
+    }
+
     /// The app label, for agents of a known app.
     pub fn app<'a>(&self, c: &'a DeviceClassifier) -> Option<&'a [u8]> {
         self.app.map(|i| c.apps[i as usize].as_bytes())
@@ -419,6 +500,11 @@ mod tests {
         let i = st.info(d, ua.as_bytes());
         let s = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
         (s(i.class()), i.app(d).map(s), i.version().map(s))
+    }
+
+    fn platform_of(d: &Arc<DeviceClassifier>, ua: &str) -> String {
+        let i = DeviceState::default().info(d, ua.as_bytes());
+        String::from_utf8(i.platform().to_vec()).unwrap()
     }
 
     fn class(d: &Arc<DeviceClassifier>, ua: &str) -> String {
@@ -467,13 +553,59 @@ mod tests {
             (
                 "mobile_app".into(),
                 Some("daouoffice".into()),
-                Some("3.5".into())
+                Some("3.5.1".into())
             )
         );
         let inapp = c(&d, "Mozilla/5.0 (Linux; Android 13; wv) Chrome/116.0 Mobile Safari/537.36;KAKAOTALK 2410430");
         assert_eq!(inapp.1.as_deref(), Some("kakaotalk"));
         assert_eq!(inapp.2.as_deref(), Some("unknown"));
         assert_eq!(c(&d, "curl/8.5.0").1, None);
+    }
+
+    /// Issue 20: `3.5` hid Android 3.5.0, and `3.4` mixed Android 3.4.9 with iOS 3.4.8.
+    #[test]
+    fn app_versions_are_full_with_their_platform() {
+        let d = Arc::new(DeviceClassifier::builtin());
+        let cases = [
+            ("Mozilla/5.0 (Linux; Android 14; SM-S928N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0 Mobile Safari/537.36 DaouOffice/3.5.0", "android", "3.5.0"),
+            ("Mozilla/5.0 (Linux; Android 12; SM-G991N; wv) AppleWebKit/537.36 Mobile Safari/537.36 DaouOffice/3.4.9", "android", "3.4.9"),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 DaouOffice/3.4.8", "ios", "3.4.8"),
+            ("DaouOffice/3.5.3 (iOS 17.5; iPhone15,2)", "ios", "3.5.3"),
+            ("DaouOffice/3.6.0.1024 (iPadOS 17.5; iPad13,1)", "ios", "3.6.0.1024"),
+            ("DaouOffice/3.6.0.1.2 (Android 14)", "android", "other"),
+            ("DaouOffice/123456.1 (Android 14)", "android", "other"),
+        ];
+        for (ua, platform, version) in cases {
+            assert_eq!(c(&d, ua).2.as_deref(), Some(version), "{ua}");
+            assert_eq!(platform_of(&d, ua), platform, "{ua}");
+        }
+        for (ua, platform) in [
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0",
+                "windows",
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15",
+                "macos",
+            ),
+            ("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0", "linux"),
+            ("okhttp/4.12.0", "android"),
+            ("MyApp/1.0 CFNetwork/1490.0.4 Darwin/23.2.0", "ios"),
+            ("curl/8.5.0", "other"),
+            ("-", "other"),
+        ] {
+            assert_eq!(platform_of(&d, ua), platform, "{ua}");
+        }
+        // A person is anything but a bot or a scanner.
+        let person = |ua: &str| DeviceState::default().info(&d, ua.as_bytes()).person();
+        assert_eq!(person("curl/8.5.0"), None);
+        assert_eq!(
+            person("Mozilla/5.0 (compatible; Yeti/1.1; +https://naver.me/spd)"),
+            None
+        );
+        assert_eq!(person("sqlmap/1.8.4#stable (https://sqlmap.org)"), None);
+        assert_eq!(person("-"), Some(&b"other"[..]));
+        assert_eq!(person("okhttp/4.12.0"), Some(&b"mobile_app"[..]));
     }
 
     #[test]
@@ -484,6 +616,7 @@ mod tests {
                 class: DeviceClass::MobileApp,
                 app: Some("gw".into()),
                 max_versions: Some(2),
+                versions: Some(VersionFormat::MajorMinor),
                 ..Default::default()
             },
             DeviceRuleSpec {
@@ -508,7 +641,11 @@ mod tests {
             "past max_versions"
         );
         assert_eq!(v("GroupwareApp/123456.1 (iOS)"), "other", "not a version");
-        assert_eq!(d.version_count(), 2 + 20 + 2, "gw and daouoffice");
+        assert_eq!(
+            d.version_count(),
+            2 + DEFAULT_MAX_VERSIONS + 2,
+            "gw and daouoffice"
+        );
         assert_eq!(d.apps()[0].as_ref(), "gw");
     }
 
@@ -546,6 +683,15 @@ mod tests {
                 ..Default::default()
             }),
             "device_rules[0].regex"
+        );
+        assert_eq!(
+            bad(DeviceRuleSpec {
+                contains: vec!["x".into()],
+                class: DeviceClass::Bot,
+                versions: Some(VersionFormat::Full),
+                ..Default::default()
+            }),
+            "device_rules[0].versions"
         );
     }
 

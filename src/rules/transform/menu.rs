@@ -195,6 +195,11 @@ impl Menus {
         &self.names
     }
 
+    /// The name of a menu found by [`lookup`] (`None`: `other`).
+    pub(super) fn name(&self, id: Option<u16>) -> &str {
+        id.map_or(OTHER, |i| &self.names[i as usize])
+    }
+
     /// The menu of `uri`: `Some(index)`, `None` for `other`; `Err(())` for a probe.
     fn find(&self, uri: &[u8], security: &mut UriMemo) -> Result<Option<u16>, ()> {
         if matches!(
@@ -263,6 +268,25 @@ impl Default for MenuState {
     }
 }
 
+/// The menu of `uri`: `Ok(Some(index))`, `Ok(None)` for `other`, `Err(())` for a probe;
+/// remembered for the next label of the line asking about the same URI.
+#[inline]
+pub(super) fn lookup(
+    menus: &Arc<Menus>,
+    uri: &[u8],
+    st: &mut MenuState,
+    security: &mut UriMemo,
+) -> Result<Option<u16>, ()> {
+    let set = Arc::as_ptr(menus) as usize;
+    if st.set != set || st.input != uri {
+        st.output = menus.find(uri, security);
+        st.set = set;
+        st.input.clear();
+        st.input.extend_from_slice(uri);
+    }
+    st.output
+}
+
 /// Write the menu of `uri` into `out`; false for a probe (no value). `security` holds the
 /// URI's security conditions, shared with the security label of the same line.
 #[inline]
@@ -273,16 +297,8 @@ pub fn menu(
     security: &mut UriMemo,
     out: &mut Vec<u8>,
 ) -> bool {
-    let set = Arc::as_ptr(menus) as usize;
-    if st.set != set || st.input != uri {
-        st.output = menus.find(uri, security);
-        st.set = set;
-        st.input.clear();
-        st.input.extend_from_slice(uri);
-    }
-    match st.output {
-        Ok(Some(id)) => out.extend_from_slice(menus.names[id as usize].as_bytes()),
-        Ok(None) => out.extend_from_slice(OTHER.as_bytes()),
+    match lookup(menus, uri, st, security) {
+        Ok(id) => out.extend_from_slice(menus.name(id).as_bytes()),
         Err(()) => return false,
     }
     true

@@ -24,16 +24,22 @@ pub mod http;
 pub mod level;
 mod memo;
 pub mod menu;
+pub mod page;
 pub mod referrer;
 pub mod route;
 pub mod security;
+pub mod tenant;
 
-pub use device::{DeviceClass, DeviceClassifier, DeviceRuleSpec, DEVICE_CLASSES};
+pub use device::{
+    DeviceClass, DeviceClassifier, DeviceRuleSpec, VersionFormat, DEVICE_CLASSES, PLATFORMS,
+};
 pub use level::LEVEL_VALUES;
 pub use menu::Menus;
+pub use page::{PageSpec, Pages};
 pub use referrer::{ReferrerSpec, Referrers};
 pub use route::RoutePattern;
 pub use security::{SecurityKind, SecurityRuleSpec, SecurityRules, SECURITY_KINDS};
+pub use tenant::{TenantMap, TenantSpec};
 
 /// A transform's name in the config (`transform: route`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -50,12 +56,26 @@ pub enum TransformName {
     Method,
     /// User agent → `mobile_app | mobile_web | desktop | bot | other` (`device_rules`).
     Device,
+    /// User agent → the device class of a person; no value for bots and scanners.
+    Person,
+    /// User agent → `android | ios | windows | macos | linux | other`.
+    Platform,
     /// User agent → the name of a known app; no value for other agents.
     App,
     /// User agent → a known app's version (`3.5`); no value for other agents.
     AppVersion,
     /// URI → menu name from the `menus` table, `other`; no value for scanner probes.
     Menu,
+    /// `uri\nuser agent` → the menu of a person's request; no value for bots and probes.
+    PersonMenu,
+    /// `uri\nuser agent` → the menu of a page a person asked for; no value for anything else.
+    Page,
+    /// `uri\nuser agent\nreferer` → the referrer of a page a person asked for.
+    PageReferrer,
+    /// Same, every site folded into `site`.
+    PageReferrerKind,
+    /// Host (or a header or path value) → tenant from `tenant_map`; no value when unknown.
+    Tenant,
     /// Referer → `direct`, `internal`, a search engine, a site's registrable domain, `other`.
     Referrer,
     /// `status\nmethod\nuri\nuser agent` → a security event kind; no value for ordinary
@@ -68,7 +88,8 @@ pub enum TransformName {
 }
 
 /// A source's transform options as written (`device_rules`, `menus`, `referrers`,
-/// `security_rules`): they apply to every label of the source using the transform.
+/// `security_rules`, `pages`, `tenant_map`): they apply to every label of the source using the
+/// transform.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SourceSpecs<'a> {
     /// `device_rules:`, tried before the built-in rules.
@@ -79,6 +100,10 @@ pub struct SourceSpecs<'a> {
     pub referrers: Option<&'a ReferrerSpec>,
     /// `security_rules:`, tried before the built-in rules.
     pub security_rules: &'a [SecurityRuleSpec],
+    /// `pages:`.
+    pub pages: Option<&'a PageSpec>,
+    /// `tenant_map:`.
+    pub tenant_map: Option<&'a TenantSpec>,
 }
 
 /// A source's compiled transform options, shared by the labels of the source.
@@ -92,10 +117,15 @@ pub struct SourceTransforms {
     pub referrers: Arc<Referrers>,
     /// Security rules.
     pub security: Arc<SecurityRules>,
+    /// Page options, with the menus and device rules above.
+    pub pages: Arc<Pages>,
+    /// Tenant map (`None`: the source has no `tenant_map`).
+    pub tenants: Option<Arc<TenantMap>>,
 }
 
 impl SourceTransforms {
-    /// Compile a source's options. Errors are keyed relative to the source (`menus.mail[1]`).
+    /// Compile a source's options (reading `tenant_map.file`). Errors are keyed relative to the
+    /// source (`menus.mail[1]`).
     pub fn new(spec: SourceSpecs<'_>) -> Result<SourceTransforms, TransformError> {
         let d = Self::builtin();
         let security = if spec.security_rules.is_empty() {
@@ -103,23 +133,49 @@ impl SourceTransforms {
         } else {
             Arc::new(SecurityRules::new(spec.security_rules)?)
         };
+        let devices = if spec.device_rules.is_empty() {
+            d.devices.clone()
+        } else {
+            Arc::new(DeviceClassifier::new(spec.device_rules)?)
+        };
+        let menus = if spec.menus.is_none() && spec.security_rules.is_empty() {
+            d.menus.clone()
+        } else {
+            Arc::new(Menus::new(spec.menus, security.clone())?)
+        };
+        let tenants = spec
+            .tenant_map
+            .map(|t| TenantMap::new(t).map(Arc::new))
+            .transpose()?;
+        let pages = if spec.pages.is_none()
+            && Arc::ptr_eq(&menus, &d.menus)
+            && Arc::ptr_eq(&devices, &d.devices)
+        {
+            d.pages.clone()
+        } else {
+            Arc::new(Pages::new(spec.pages, menus.clone(), devices.clone())?)
+        };
         Ok(SourceTransforms {
-            devices: if spec.device_rules.is_empty() {
-                d.devices.clone()
-            } else {
-                Arc::new(DeviceClassifier::new(spec.device_rules)?)
+            referrers: match (spec.referrers, &tenants) {
+                (None, None) => d.referrers.clone(),
+                (r, t) => Arc::new(Referrers::new(r, t.clone())?),
             },
-            menus: if spec.menus.is_none() && spec.security_rules.is_empty() {
-                d.menus.clone()
-            } else {
-                Arc::new(Menus::new(spec.menus, security.clone())?)
-            },
-            referrers: match spec.referrers {
-                None => d.referrers.clone(),
-                Some(r) => Arc::new(Referrers::new(Some(r))?),
-            },
+            devices,
+            menus,
             security,
+            pages,
+            tenants,
         })
+    }
+
+    /// Files the options were read from, with a digest of their content: a reload restarts
+    /// the source when one changed, though its config did not.
+    pub fn inputs(&self) -> Vec<(std::path::PathBuf, u64)> {
+        self.tenants
+            .as_ref()
+            .and_then(|t| t.input().cloned())
+            .into_iter()
+            .collect()
     }
 
     /// The built-in options, compiled once.
@@ -127,13 +183,18 @@ impl SourceTransforms {
         static BUILTIN: OnceLock<SourceTransforms> = OnceLock::new();
         BUILTIN.get_or_init(|| {
             let security = Arc::new(SecurityRules::builtin());
+            let devices = Arc::new(DeviceClassifier::builtin());
+            let menus =
+                Arc::new(Menus::new(None, security.clone()).expect("built-in menus compile"));
             SourceTransforms {
-                devices: Arc::new(DeviceClassifier::builtin()),
-                menus: Arc::new(
-                    Menus::new(None, security.clone()).expect("built-in menus compile"),
+                pages: Arc::new(
+                    Pages::new(None, menus.clone(), devices.clone()).expect("built-in pages"),
                 ),
-                referrers: Arc::new(Referrers::new(None).expect("built-in referrers")),
+                devices,
+                menus,
+                referrers: Arc::new(Referrers::new(None, None).expect("built-in referrers")),
                 security,
+                tenants: None,
             }
         })
     }
@@ -173,12 +234,24 @@ pub enum Transform {
     Method,
     /// Device class of a user agent.
     Device(Arc<DeviceClassifier>),
+    /// Device class of a person's user agent.
+    Person(Arc<DeviceClassifier>),
+    /// Platform of a user agent.
+    Platform(Arc<DeviceClassifier>),
     /// App of a user agent.
     App(Arc<DeviceClassifier>),
     /// App version of a user agent.
     AppVersion(Arc<DeviceClassifier>),
     /// Menu of a URI.
     Menu(Arc<Menus>),
+    /// Menu of a person's request.
+    PersonMenu(Arc<Pages>),
+    /// Menu of a person's page.
+    Page(Arc<Pages>),
+    /// Referrer of a person's page, with sites (`true`) or folded into `site`.
+    PageReferrer(Arc<Pages>, Arc<Referrers>, bool),
+    /// Tenant of a host.
+    Tenant(Arc<TenantMap>),
     /// Referrer class of a Referer.
     Referrer(Arc<Referrers>),
     /// Security event kind of a request.
@@ -222,6 +295,27 @@ impl Transform {
             TransformName::Status => Transform::Status,
             TransformName::Method => Transform::Method,
             TransformName::Device => Transform::Device(src.devices.clone()),
+            TransformName::Person => Transform::Person(src.devices.clone()),
+            TransformName::Platform => Transform::Platform(src.devices.clone()),
+            TransformName::PersonMenu => Transform::PersonMenu(src.pages.clone()),
+            TransformName::Page => Transform::Page(src.pages.clone()),
+            TransformName::PageReferrer => {
+                Transform::PageReferrer(src.pages.clone(), src.referrers.clone(), true)
+            }
+            TransformName::PageReferrerKind => {
+                Transform::PageReferrer(src.pages.clone(), src.referrers.clone(), false)
+            }
+            TransformName::Tenant => {
+                match &src.tenants {
+                    Some(t) => Transform::Tenant(t.clone()),
+                    None => return Err(TransformError {
+                        key: "transform".into(),
+                        message:
+                            "`transform: tenant` reads the source's `tenant_map`, which is not set"
+                                .into(),
+                    }),
+                }
+            }
             TransformName::App => Transform::App(src.devices.clone()),
             TransformName::AppVersion => Transform::AppVersion(src.devices.clone()),
             TransformName::Menu => Transform::Menu(src.menus.clone()),
@@ -237,6 +331,11 @@ impl Transform {
         let s = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect();
         match self {
             Transform::Device(_) => Some(s(DEVICE_CLASSES)),
+            Transform::Person(_) => Some(s(&PERSON_CLASSES)),
+            Transform::Platform(_) => Some(s(PLATFORMS)),
+            Transform::Page(p) => Some(p.values()),
+            Transform::PersonMenu(p) => Transform::Menu(p.menus().clone()).values(),
+            Transform::PageReferrer(_, _, false) => Some(Referrers::kind_values()),
             Transform::Security(_) => Some(s(SECURITY_KINDS)),
             Transform::Menu(m) => Some(
                 m.names()
@@ -258,13 +357,18 @@ impl Transform {
             Transform::Status => 501,
             Transform::Method => http::METHOD_COUNT + 1,
             Transform::Device(_) => DEVICE_CLASSES.len(),
+            Transform::Person(_) => PERSON_CLASSES.len(),
+            Transform::Platform(_) => PLATFORMS.len(),
             Transform::App(d) => d.apps().len(),
             Transform::AppVersion(d) => d.version_count(),
             Transform::Menu(m) => m.names().len() + 1,
-            Transform::Referrer(r) => r.cardinality(),
+            Transform::PersonMenu(p) => p.menus().names().len() + 1,
+            Transform::Page(p) => p.values().len(),
+            Transform::Referrer(r) | Transform::PageReferrer(_, r, true) => r.cardinality(),
+            Transform::PageReferrer(_, _, false) => Referrers::kind_values().len(),
             Transform::Security(_) => SECURITY_KINDS.len(),
             Transform::Level => LEVEL_VALUES.len(),
-            Transform::Route(_) | Transform::Lower => return None,
+            Transform::Route(_) | Transform::Lower | Transform::Tenant(_) => return None,
         })
     }
 
@@ -282,9 +386,16 @@ impl Transform {
         match (self, other) {
             (T::Route(a), T::Route(b)) => Arc::ptr_eq(a, b),
             (T::Device(a), T::Device(b))
+            | (T::Person(a), T::Person(b))
+            | (T::Platform(a), T::Platform(b))
             | (T::App(a), T::App(b))
             | (T::AppVersion(a), T::AppVersion(b)) => Arc::ptr_eq(a, b),
             (T::Menu(a), T::Menu(b)) => Arc::ptr_eq(a, b),
+            (T::PersonMenu(a), T::PersonMenu(b)) | (T::Page(a), T::Page(b)) => Arc::ptr_eq(a, b),
+            (T::PageReferrer(a, r, x), T::PageReferrer(b, s, y)) => {
+                Arc::ptr_eq(a, b) && Arc::ptr_eq(r, s) && x == y
+            }
+            (T::Tenant(a), T::Tenant(b)) => Arc::ptr_eq(a, b),
             (T::Referrer(a), T::Referrer(b)) => Arc::ptr_eq(a, b),
             (T::Security(a), T::Security(b)) => Arc::ptr_eq(a, b),
             (T::StatusClass, T::StatusClass)
@@ -297,9 +408,9 @@ impl Transform {
     }
 
     /// True when the output never holds a control character whatever the input (a route turns
-    /// a segment holding one into `:id`; menu and app names are checked config text; a
-    /// referrer's site is a host of letters, digits, `-`, `.`, `_`), so the label needs no check
-    /// after it.
+    /// a segment holding one into `:id`; menu, app and mapped tenant names are checked config
+    /// text; a referrer's site and a tenant from a domain are letters, digits, `-`, `.`, `_`),
+    /// so the label needs no check after it.
     pub fn clean_output(&self) -> bool {
         !matches!(self, Transform::Lower)
     }
@@ -353,6 +464,39 @@ impl Applier {
             Transform::Status => http::status(v, out),
             Transform::Method => http::method(v, out),
             Transform::Device(d) => out.extend_from_slice(scratch.device.info(d, v).class()),
+            Transform::Person(d) => match scratch.device.info(d, v).person() {
+                Some(c) => out.extend_from_slice(c),
+                None => return false,
+            },
+            Transform::Platform(d) => out.extend_from_slice(scratch.device.info(d, v).platform()),
+            Transform::PersonMenu(p) => {
+                let mut st = page::PageState {
+                    device: &mut scratch.device,
+                    menu: &mut scratch.menu,
+                    uri: &mut scratch.security.uri,
+                    referrer: &mut scratch.referrer,
+                };
+                return page::person_menu(p.menus(), p.devices(), v, &mut st, out);
+            }
+            Transform::Page(p) => {
+                let mut st = page::PageState {
+                    device: &mut scratch.device,
+                    menu: &mut scratch.menu,
+                    uri: &mut scratch.security.uri,
+                    referrer: &mut scratch.referrer,
+                };
+                return page::page(p, v, &mut st, out);
+            }
+            Transform::PageReferrer(p, r, sites) => {
+                let mut st = page::PageState {
+                    device: &mut scratch.device,
+                    menu: &mut scratch.menu,
+                    uri: &mut scratch.security.uri,
+                    referrer: &mut scratch.referrer,
+                };
+                return page::page_referrer(p, r, *sites, v, &mut st, cache, out);
+            }
+            Transform::Tenant(t) => return cache.get(v, out, |out| t.resolve(v, out)),
             Transform::App(d) => match scratch.device.info(d, v).app(d) {
                 Some(a) => out.extend_from_slice(a),
                 None => return false,
@@ -368,7 +512,7 @@ impl Applier {
             }
             Transform::Referrer(r) => {
                 return cache.get(v, out, |out| {
-                    referrer::referrer(r, v, &mut scratch.referrer, out);
+                    referrer::referrer(r, v, &mut scratch.referrer, true, out);
                     true
                 })
             }
@@ -379,6 +523,9 @@ impl Applier {
         true
     }
 }
+
+/// The device classes of people (`transform: person`): every class but `bot`.
+pub const PERSON_CLASSES: [&str; 4] = ["mobile_app", "mobile_web", "desktop", "other"];
 
 /// Lower-case ASCII.
 pub fn lower(s: &[u8], out: &mut Vec<u8>) {
@@ -474,9 +621,15 @@ mod tests {
             TransformName::Status,
             TransformName::Method,
             TransformName::Device,
+            TransformName::Person,
+            TransformName::Platform,
             TransformName::App,
             TransformName::AppVersion,
             TransformName::Menu,
+            TransformName::PersonMenu,
+            TransformName::Page,
+            TransformName::PageReferrer,
+            TransformName::PageReferrerKind,
             TransformName::Referrer,
             TransformName::Security,
         ];
@@ -498,7 +651,7 @@ mod tests {
                     let s = std::str::from_utf8(&out);
                     prop_assert!(s.is_ok_and(|s| !s.chars().any(char::is_control)), "{t:?} {out:?}");
                     if let Some(vals) = t.values() {
-                        if !matches!(t, Transform::Referrer(_)) {
+                        if !matches!(t, Transform::Referrer(_) | Transform::PageReferrer(_, _, true)) {
                             prop_assert!(vals.iter().any(|x| x.as_bytes() == out), "{t:?} {out:?}");
                         }
                     }

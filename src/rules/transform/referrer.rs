@@ -1,20 +1,24 @@
 //! `transform: referrer`: a `Referer` header → a bounded label: `direct` (empty or `-`),
-//! `internal` (the service's own domains), a search engine or portal folded to its name
-//! (`search.naver.com`, `m.search.naver.com`, `blog.naver.com` → `naver`), the registrable
-//! domain of any other site (`www.example.co.kr` → `example.co.kr`) for the first `max_sites`
-//! distinct sites seen, and `other` for the rest and for what is not an http(s) URL.
+//! `internal` (the service's own domains, and every host `tenant_map` resolves to a tenant), a
+//! search engine or portal folded to its name (`search.naver.com`, `m.search.naver.com`,
+//! `blog.naver.com` → `naver`), an app (`android-app://com.google.android.googlequicksearchbox/`
+//! → `google`, `android-app://com.kakao.talk/` → `kakaotalk`, any other app → `app`), the
+//! registrable domain of any other site (`www.example.co.kr` → `example.co.kr`) for the first
+//! `max_sites` distinct sites seen, and `other` for the rest and for what is not a URL.
+//! (`page_referrer_kind` folds every site into `site`.)
 //!
 //! The registrable domain comes from a small built-in table of two-label public suffixes
 //! (`co.kr`, `or.kr`, `co.jp`, `co.uk`, `com.au`, …; no network, no public-suffix file): right
 //! for `.com`, `.net`, `.kr`, `.co.kr` and their peers, approximate for rarer suffixes. The
 //! first sites are admitted per source and process, so the label has at most
-//! `ENGINES + 3 + max_sites` values whatever the input.
+//! `ENGINES + APPS + 3 + max_sites` values whatever the input.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::tenant::TenantMap;
 use super::TransformError;
 
 /// Sites kept by default.
@@ -49,8 +53,60 @@ pub const ENGINES: &[&str] = &[
     "ecosia",
 ];
 
-/// Fixed values besides the engines.
+/// Fixed values besides the engines and apps.
 pub const FIXED: &[&str] = &["direct", "internal", "other"];
+
+/// The value of every site for `page_referrer_kind`.
+pub const SITE: &str = "site";
+
+/// Android apps, by package (`android-app://<package>/…`, what Chrome sends for a link opened
+/// from an app): the portals' apps fold into their engine, the others have a name of their own.
+const APP_PACKAGES: &[(&str, &str)] = &[
+    ("com.google.android.googlequicksearchbox", "google"),
+    ("com.google.android.apps.searchlite", "google"),
+    ("com.nhn.android.search", "naver"),
+    ("net.daum.android.daum", "daum"),
+    ("com.google.android.gm", "gmail"),
+    ("com.kakao.talk", "kakaotalk"),
+    ("com.nhn.android.band", "band"),
+    ("jp.naver.line.android", "line"),
+    ("com.facebook.katana", "facebook"),
+    ("com.facebook.orca", "facebook"),
+    ("com.instagram.android", "instagram"),
+    ("com.slack", "slack"),
+    ("com.microsoft.teams", "teams"),
+    ("org.telegram.messenger", "telegram"),
+];
+
+/// Apps' own URL schemes (`naversearchapp://…`): scheme → name.
+const APP_SCHEMES: &[(&str, &str)] = &[
+    ("naversearchapp", "naver"),
+    ("navercafe", "naver"),
+    ("daumapps", "daum"),
+    ("kakaotalk", "kakaotalk"),
+    ("kakaolink", "kakaotalk"),
+    ("bandapp", "band"),
+    ("googlegmail", "gmail"),
+    ("fb", "facebook"),
+    ("instagram", "instagram"),
+    ("slack", "slack"),
+    ("msteams", "teams"),
+    ("tg", "telegram"),
+];
+
+/// Values of apps that are not engines; `app` is any other app.
+pub const APPS: &[&str] = &[
+    "gmail",
+    "kakaotalk",
+    "band",
+    "line",
+    "facebook",
+    "instagram",
+    "slack",
+    "teams",
+    "telegram",
+    "app",
+];
 
 /// Second-level labels under which registrations happen one level down
 /// (`example.co.kr`, `example.com.au`).
@@ -119,11 +175,17 @@ const SECOND_LEVEL: &[&str] = &[
 pub struct Referrers {
     internal: Vec<Box<[u8]>>,
     max_sites: usize,
+    /// Hosts of tenants (`tenant_map`): internal too.
+    tenants: Option<Arc<TenantMap>>,
 }
 
 impl Referrers {
-    /// Check and compile; errors name the key (`referrers.internal_domains[0]`).
-    pub fn new(spec: Option<&ReferrerSpec>) -> Result<Referrers, TransformError> {
+    /// Check and compile; errors name the key (`referrers.internal_domains[0]`). Hosts that
+    /// `tenants` resolves are internal.
+    pub fn new(
+        spec: Option<&ReferrerSpec>,
+        tenants: Option<Arc<TenantMap>>,
+    ) -> Result<Referrers, TransformError> {
         let spec = spec.cloned().unwrap_or_default();
         let max_sites = spec.max_sites.unwrap_or(DEFAULT_MAX_SITES);
         if max_sites > MAX_SITES {
@@ -154,12 +216,47 @@ impl Referrers {
         Ok(Referrers {
             internal,
             max_sites,
+            tenants,
         })
     }
 
     /// Most values the label can take.
     pub fn cardinality(&self) -> usize {
-        ENGINES.len() + FIXED.len() + self.max_sites
+        ENGINES.len() + APPS.len() + FIXED.len() + self.max_sites
+    }
+
+    /// Values `page_referrer_kind` can take: sites folded into `site`.
+    pub fn kind_values() -> Vec<String> {
+        ENGINES
+            .iter()
+            .chain(APPS)
+            .chain(FIXED)
+            .chain([&SITE])
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    /// The app named by a referer that is not an http(s) URL: `android-app://<package>/…` or an
+    /// app's scheme.
+    fn app(v: &[u8]) -> Option<&'static str> {
+        let colon = memchr::memchr(b':', v)?;
+        let scheme = &v[..colon];
+        if scheme.eq_ignore_ascii_case(b"android-app") {
+            let rest = v[colon + 1..].strip_prefix(b"//").unwrap_or_default();
+            let end = memchr::memchr2(b'/', b'?', rest).unwrap_or(rest.len());
+            let package = &rest[..end];
+            let known = APP_PACKAGES
+                .iter()
+                .find(|(p, _)| package.eq_ignore_ascii_case(p.as_bytes()));
+            return Some(known.map_or("app", |(_, name)| name));
+        }
+        if scheme.eq_ignore_ascii_case(b"ios-app") {
+            return Some("app");
+        }
+        APP_SCHEMES
+            .iter()
+            .find(|(s, _)| scheme.eq_ignore_ascii_case(s.as_bytes()))
+            .map(|(_, name)| *name)
     }
 
     fn classify<'a>(&self, v: &[u8], host_buf: &'a mut [u8; 256]) -> Class<'a> {
@@ -170,7 +267,7 @@ impl Referrers {
             (v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s)).then(|| &v[s.len()..])
         });
         let Some(rest) = rest else {
-            return Class::Fixed("other");
+            return Class::Fixed(Referrers::app(v).unwrap_or("other"));
         };
         let end = memchr::memchr3(b'/', b'?', b'#', rest).unwrap_or(rest.len());
         let mut host = &rest[..end];
@@ -206,7 +303,10 @@ impl Referrers {
                 || (host.len() > d.len()
                     && host.ends_with(d)
                     && host[host.len() - d.len() - 1] == b'.')
-        });
+        }) || self
+            .tenants
+            .as_ref()
+            .is_some_and(|t| t.is_tenant_host(host));
         if internal {
             return Class::Fixed("internal");
         }
@@ -249,9 +349,16 @@ pub struct ReferrerState {
     sites: HashSet<Box<[u8]>, foldhash::fast::RandomState>,
 }
 
-/// Write the referrer label of `v` into `out`.
+/// Write the referrer label of `v` into `out`: a site by its name when `sites` (the first
+/// `max_sites` of them), else `site`.
 #[inline]
-pub fn referrer(r: &Arc<Referrers>, v: &[u8], st: &mut ReferrerState, out: &mut Vec<u8>) {
+pub fn referrer(
+    r: &Arc<Referrers>,
+    v: &[u8],
+    st: &mut ReferrerState,
+    sites: bool,
+    out: &mut Vec<u8>,
+) {
     let set = Arc::as_ptr(r) as usize;
     if st.set != set {
         st.sites.clear();
@@ -260,6 +367,7 @@ pub fn referrer(r: &Arc<Referrers>, v: &[u8], st: &mut ReferrerState, out: &mut 
     let mut buf = [0u8; 256];
     match r.classify(v, &mut buf) {
         Class::Fixed(f) => out.extend_from_slice(f.as_bytes()),
+        Class::Site(_) if !sites => out.extend_from_slice(SITE.as_bytes()),
         Class::Site(s) => {
             if st.sites.contains(s) || (st.sites.len() < r.max_sites && st.sites.insert(s.into())) {
                 out.extend_from_slice(s);
@@ -276,17 +384,20 @@ mod tests {
 
     fn run(r: &Arc<Referrers>, st: &mut ReferrerState, v: &str) -> String {
         let mut out = Vec::new();
-        referrer(r, v.as_bytes(), st, &mut out);
+        referrer(r, v.as_bytes(), st, true, &mut out);
         String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn referrers_fold_to_a_bounded_set() {
         let r = Arc::new(
-            Referrers::new(Some(&ReferrerSpec {
-                internal_domains: vec!["*.office.example.com".into()],
-                max_sites: Some(2),
-            }))
+            Referrers::new(
+                Some(&ReferrerSpec {
+                    internal_domains: vec!["*.office.example.com".into()],
+                    max_sites: Some(2),
+                }),
+                None,
+            )
             .unwrap(),
         );
         let mut st = ReferrerState::default();
@@ -308,7 +419,18 @@ mod tests {
             ("https://www.example.co.kr/a", "example.co.kr"),
             ("https://news.example.co.kr/a", "example.co.kr"),
             ("https://third.example.org/", "other"),
-            ("android-app://com.google.android.gm/", "other"),
+            ("android-app://com.google.android.gm/", "gmail"),
+            (
+                "android-app://com.google.android.googlequicksearchbox/https/www.google.com",
+                "google",
+            ),
+            ("android-app://com.nhn.android.search/", "naver"),
+            ("android-app://com.kakao.talk/", "kakaotalk"),
+            ("ANDROID-APP://com.kakao.talk", "kakaotalk"),
+            ("android-app://org.example.reader/", "app"),
+            ("ios-app://123456789/example/path", "app"),
+            ("naversearchapp://search?q=x", "naver"),
+            ("mailto:someone@example.com", "other"),
             ("https://10.1.2.3/x", "other"),
             ("https://[::1]/x", "other"),
             ("https://localhost/x", "other"),
@@ -319,21 +441,42 @@ mod tests {
             assert_eq!(run(&r, &mut st, v), want, "{v}");
         }
         assert_eq!(st.sites.len(), 2);
-        assert_eq!(r.cardinality(), ENGINES.len() + 3 + 2);
+        assert_eq!(r.cardinality(), ENGINES.len() + APPS.len() + 3 + 2);
+        let mut out = Vec::new();
+        referrer(&r, b"https://www.example.co.kr/a", &mut st, false, &mut out);
+        assert_eq!(out, b"site");
+        let values = Referrers::kind_values();
+        for v in [
+            "naver",
+            "kakaotalk",
+            "app",
+            "site",
+            "direct",
+            "internal",
+            "other",
+        ] {
+            assert!(values.iter().any(|x| x == v), "{v}");
+        }
     }
 
     #[test]
     fn bad_options_name_their_key() {
-        let e = Referrers::new(Some(&ReferrerSpec {
-            internal_domains: vec!["ok.example.com".into(), "not a domain".into()],
-            max_sites: None,
-        }))
+        let e = Referrers::new(
+            Some(&ReferrerSpec {
+                internal_domains: vec!["ok.example.com".into(), "not a domain".into()],
+                max_sites: None,
+            }),
+            None,
+        )
         .unwrap_err();
         assert_eq!(e.key, "referrers.internal_domains[1]");
-        let e = Referrers::new(Some(&ReferrerSpec {
-            max_sites: Some(MAX_SITES + 1),
-            ..Default::default()
-        }))
+        let e = Referrers::new(
+            Some(&ReferrerSpec {
+                max_sites: Some(MAX_SITES + 1),
+                ..Default::default()
+            }),
+            None,
+        )
         .unwrap_err();
         assert_eq!(e.key, "referrers.max_sites");
     }
