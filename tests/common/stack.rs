@@ -412,6 +412,7 @@ pub fn result_len(v: &serde_json::Value) -> usize {
 pub const ACCESS_LOG_DASHBOARDS: &[&str] = &[
     "logpulse-service.json",
     "logpulse-usage.json",
+    "logpulse-usage-monthly.json",
     "logpulse-agent.json",
 ];
 
