@@ -163,7 +163,8 @@ pub fn http(
     body: Option<(&str, &str)>,
 ) -> std::io::Result<Resp> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // Dashboard queries over 1,000 tenants' raw series take tens of seconds on a loaded machine.
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
     s.set_write_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: logpulse-stack-test\r\n");
     if let Some((ctype, b)) = body {

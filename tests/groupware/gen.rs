@@ -281,6 +281,8 @@ pub struct Line {
     pub referrer: Ref,
     pub security: Option<&'static str>,
     pub status: u16,
+    /// A person's request: not a bot or scanner, and with a user agent.
+    pub person: bool,
     /// A page view: a GET of a page by a person, answered 200 or 304.
     pub page: bool,
 }
@@ -496,6 +498,7 @@ impl Gen {
             referrer,
             security,
             status,
+            person: kind.class != "bot",
             page: page && method == "GET" && matches!(status, 200 | 304) && kind.class != "bot",
         }
     }
@@ -524,6 +527,7 @@ impl Gen {
             referrer: Ref::Fixed("direct"),
             security: None,
             status: 404,
+            person: device != "bot",
             page: false,
         };
         let chrome = KINDS[0].agents[0].0;
@@ -580,6 +584,7 @@ impl Gen {
                 line.status = 400;
                 line.menu = Some("other");
                 line.device = "other";
+                line.person = false;
                 line.security = Some("bad_request");
                 line.tenant = "other".into();
                 line.text = self.line(
@@ -629,6 +634,8 @@ impl Gen {
                 );
             }
         }
+        // Noise agents are scanners (bots), Chrome (a person) or none at all (`-`).
+        line.person = line.device != "bot" && line.device != "other";
         line
     }
 
@@ -661,6 +668,7 @@ impl Gen {
             referrer,
             security: None,
             status: 503,
+            person: true,
             page: false,
         }
     }
@@ -719,7 +727,7 @@ pub fn truth_from(lines: &[Line], from: usize, max_sites: usize) -> Truth {
         }
         t.lines += 1;
         *t.device.entry(l.device.into()).or_default() += 1;
-        let person = l.device != "bot";
+        let person = l.person;
         if let Some(m) = l.menu {
             *t.menu_device
                 .entry((m.into(), l.device.into()))

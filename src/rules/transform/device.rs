@@ -172,6 +172,8 @@ impl std::fmt::Debug for DeviceClassifier {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceInfo {
     class: DeviceClass,
+    /// An agent that says what it is (not empty or `-`): scripts send none.
+    named: bool,
     platform: Platform,
     app: Option<u16>,
     version: Version,
@@ -395,6 +397,7 @@ impl DeviceClassifier {
     fn classify(&self, ua: &[u8], admitted: &mut Vec<Vec<Version>>) -> DeviceInfo {
         let mut info = DeviceInfo {
             class: DeviceClass::Other,
+            named: false,
             platform: Platform::Other,
             app: None,
             version: Version::new(b""),
@@ -402,6 +405,7 @@ impl DeviceClassifier {
         if ua.is_empty() || ua == b"-" {
             return info;
         }
+        info.named = true;
         info.platform = platform(ua);
         let hits = self.set.matches(ua);
         let Some((i, rule)) = self.rules.iter().enumerate().find(|(_, r)| {
@@ -470,9 +474,10 @@ impl DeviceInfo {
         DEVICE_CLASSES[self.class as usize].as_bytes()
     }
 
-    /// The class label of a person's agent; `None` for bots and scanners.
+    /// The class label of a person's agent; `None` for bots, scanners and agents that send no
+    /// user agent (empty or `-`: scripts, probes, TLS on the plain port).
     pub fn person(&self) -> Option<&'static [u8]> {
-        (self.class != DeviceClass::Bot).then(|| self.class())
+        (self.class != DeviceClass::Bot && self.named).then(|| self.class())
     }
 
     /// The platform label.
@@ -604,7 +609,9 @@ mod tests {
             None
         );
         assert_eq!(person("sqlmap/1.8.4#stable (https://sqlmap.org)"), None);
-        assert_eq!(person("-"), Some(&b"other"[..]));
+        assert_eq!(person("-"), None);
+        assert_eq!(person(""), None);
+        assert_eq!(person("SomeSyncTool/2.0"), Some(&b"other"[..]));
         assert_eq!(person("okhttp/4.12.0"), Some(&b"mobile_app"[..]));
     }
 

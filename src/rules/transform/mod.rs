@@ -56,7 +56,8 @@ pub enum TransformName {
     Method,
     /// User agent → `mobile_app | mobile_web | desktop | bot | other` (`device_rules`).
     Device,
-    /// User agent → the device class of a person; no value for bots and scanners.
+    /// User agent → the device class of a person; no value for bots, scanners and an empty
+    /// agent.
     Person,
     /// User agent → `android | ios | windows | macos | linux | other`.
     Platform,

@@ -240,9 +240,14 @@ fn normalize<'a>(v: &[u8], buf: &'a mut [u8; MAX_KEY_LEN]) -> Option<&'a [u8]> {
     Some(out)
 }
 
-/// The file's text, at most [`MAX_FILE_BYTES`], UTF-8.
+/// The file's text, at most [`MAX_FILE_BYTES`], UTF-8. A regular file only: opening a FIFO
+/// would wait for a writer, and a device has no end.
 fn read_file(path: &Path) -> Result<String, String> {
     let name = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{name}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{name}: not a regular file"));
+    }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
@@ -344,6 +349,14 @@ mod tests {
         .unwrap_err();
         assert_eq!(missing.key, "tenant_map.file");
         assert!(missing.message.contains("missing"), "{}", missing.message);
+        for not_a_file in [dir.path().to_path_buf(), "/dev/zero".into()] {
+            let e = TenantMap::new(&TenantSpec {
+                file: Some(not_a_file),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(e.message.ends_with("not a regular file"), "{}", e.message);
+        }
         let e = TenantMap::new(&TenantSpec {
             domains: vec!["example".into()],
             ..Default::default()
