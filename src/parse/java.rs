@@ -1,24 +1,34 @@
-//! `java`: the default layouts of log4j, logback and Spring Boot, with stack traces.
+//! `java`: the default layouts of log4j, logback, log4j2, Spring Boot, and the other
+//! application logs written the same way (Zookeeper, Spark, Hadoop, Kafka, Tomcat, Python's
+//! `logging`), with stack traces.
 //!
 //! | layout | example |
 //! |---|---|
 //! | Spring Boot 2 | `2026-11-27 10:00:00.123  ERROR 1234 --- [           main] c.e.Foo   : msg` |
 //! | Spring Boot 3 | `2026-11-27T10:00:00.123+09:00 ERROR 1234 --- [app] [main] c.e.Foo : msg` |
-//! | logback, log4j2 | `10:00:00.123 [main] ERROR c.e.Foo - msg` (a date may precede the time) |
-//! | log4j | `2026-11-27 10:00:00,123 ERROR [main] c.e.Foo: msg`, `… c.e.Foo:42 - msg` |
-//! | Kafka-style log4j | `[2026-11-27 10:00:00,123] ERROR msg (c.e.Foo)` |
+//! | logback, log4j2 | `10:00:00.123 [main] ERROR c.e.Foo - msg`, `… c.e.Foo -- msg` (logback 1.3+) |
+//! | log4j (Hadoop) | `2026-11-27 10:00:00,123 ERROR [main] c.e.Foo: msg`, `… c.e.Foo:42 - msg` |
+//! | Kafka | `[2026-11-27 10:00:00,123] ERROR msg (c.e.Foo)` |
+//! | Zookeeper | `2026-11-27 10:00:00,123 [myid:1] - ERROR [main:Foo@42] - msg` |
+//! | Spark | `26/11/27 10:00:00 ERROR c.e.Foo: msg` |
+//! | Tomcat | `27-Nov-2026 10:00:00.123 SEVERE [main] c.e.Foo.method msg` |
+//! | Python `logging` | `2026-11-27 10:00:00,123 - name - ERROR - msg` |
+//! | Elasticsearch | `[2026-11-27T10:00:00,123][ERROR][c.e.Foo] [node-1] msg` |
 //!
-//! A record starts with a timestamp (`[`-bracketed or not; date and time, or time alone, with
-//! `.` or `,` before the fraction and any zone), followed in any order by the level word
-//! (required), bracket blocks, a pid and Spring's `---`, then the logger and its separator
-//! (` : `, `: `, ` - `). Without a logger before the message, a `(logger)` ending the first
-//! line is taken (Kafka).
+//! A record starts with a timestamp (`[`-bracketed or not): an ISO 8601 date and time, or
+//! `yy/MM/dd`, `dd-MMM-yyyy` or `dd MMM yyyy` and a time, or a time alone; `.` or `,` before
+//! the fraction, any zone. Then, in any order, come the level word (required, as a word or a
+//! `[LEVEL]` block), bracket blocks (nested brackets kept), ` - ` separators, a pid and
+//! Spring's `---`, then the logger and its separator (` : `, `: `, ` - `, ` -- `) or a ` - `
+//! alone. Without a logger before the message, a `(logger)` ending the first line is taken
+//! (Kafka).
 //!
 //! Fields: `timestamp` (as written), `level` (as written; [`super::Level`] normalises it),
-//! `pid`, `app` (Spring Boot 3's application name), `thread` (padding trimmed), `logger`,
-//! `message` (everything after the separator, continuation lines included), `exception` (the
-//! first `x.y.ZException`, `x.y.ZError` or `x.y.ZThrowable` of the message and trace) and
-//! `root_cause` (the class of the last `Caused by:`, else the exception itself).
+//! `pid`, `app` (Spring Boot 3's application name), `thread` (padding trimmed; Zookeeper's
+//! `[thread:Class@line]` splits into thread and logger), `logger`, `message` (everything after
+//! the separator, continuation lines included), `exception` (the first `x.y.ZException`,
+//! `x.y.ZError` or `x.y.ZThrowable` of the message and trace) and `root_cause` (the class of
+//! the last `Caused by:`, else the exception itself).
 //!
 //! The built-in multiline rule ([`MULTILINE_START`]) joins every line that does not start with
 //! a timestamp (`\tat …`, `Caused by: …`, `... 42 more`, the exception line, indented
@@ -28,11 +38,11 @@ use std::sync::LazyLock;
 
 use memchr::memmem;
 
-use super::scan::{clock, first_line_end, is_ident_byte, iso_datetime, Cursor, Schema};
+use super::scan::{clock, first_line_end, is_ident_byte, iso_datetime, month, Cursor, Schema};
 use super::{FieldId, Level, LineParser, ParseError, Record};
 
-/// Start of a record, for the built-in multiline rule.
-pub const MULTILINE_START: &str = r"^\[?(\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d";
+/// Start of a record, for the built-in multiline rule: the timestamps [`timestamp`] reads.
+pub const MULTILINE_START: &str = r"^\[?(?:\d{4}-\d\d-\d\d[ T]|\d\d/\d\d/\d\d |\d\d-[A-Z][a-z][a-z]-\d{4} |\d\d [A-Z][a-z][a-z] \d{4} )?\d\d:\d\d:\d\d";
 
 const E_TIMESTAMP: ParseError = ParseError("java: the line does not start with a timestamp");
 const E_LEVEL: ParseError = ParseError("java: no level word after the timestamp");
@@ -80,6 +90,64 @@ impl JavaParser {
     }
 }
 
+/// How the timestamp was written, where the rest of the header depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamp {
+    Other,
+    /// `dd-MMM-yyyy`: Tomcat's `OneLineFormatter`, whose source (`class.method`) is followed
+    /// by the message with no separator.
+    Tomcat,
+}
+
+/// The timestamps a record starts with; the cursor ends after it.
+fn timestamp(c: &mut Cursor) -> Option<Stamp> {
+    if iso_datetime(c, true).is_some() {
+        return Some(Stamp::Other);
+    }
+    let dated = c.attempt(|c| {
+        c.digits(2, 2)?;
+        let stamp = match c.peek()? {
+            // Spark: `yy/MM/dd`
+            b'/' => {
+                c.pos += 1;
+                c.digits(2, 2)?;
+                c.eat(b'/').then_some(())?;
+                c.digits(2, 2)?;
+                Stamp::Other
+            }
+            // Tomcat: `dd-MMM-yyyy`
+            b'-' => {
+                c.pos += 1;
+                month(c)?;
+                c.eat(b'-').then_some(())?;
+                c.digits(4, 4)?;
+                Stamp::Tomcat
+            }
+            // log4j `DATE`: `dd MMM yyyy`
+            b' ' => {
+                c.pos += 1;
+                month(c)?;
+                c.eat(b' ').then_some(())?;
+                c.digits(4, 4)?;
+                Stamp::Other
+            }
+            _ => return None,
+        };
+        c.eat(b' ').then_some(())?;
+        clock(c)?;
+        Some(stamp)
+    });
+    dated.or_else(|| clock(c).map(|()| Stamp::Other))
+}
+
+/// A bracket block in a header: content span, and whether it came before the level.
+#[derive(Debug, Clone, Copy, Default)]
+struct Block {
+    s: usize,
+    e: usize,
+    before_level: bool,
+}
+
 impl LineParser for JavaParser {
     fn field(&mut self, name: &str) -> Option<FieldId> {
         SCHEMA.field(name)
@@ -98,36 +166,61 @@ impl LineParser for JavaParser {
         let mut c = Cursor::new(header);
         let bracketed = c.eat(b'[');
         let ts = c.pos;
-        if iso_datetime(&mut c, true).is_none() && clock(&mut c).is_none() {
-            return Err(E_TIMESTAMP);
-        }
+        let stamp = timestamp(&mut c).ok_or(E_TIMESTAMP)?;
         rec.set(TIMESTAMP, ts, c.pos);
         if bracketed && !c.eat(b']') {
             return Err(E_TIMESTAMP);
         }
-        if !matches!(c.peek(), None | Some(b' ' | b'\t')) {
-            return Err(E_TIMESTAMP);
+        match c.peek() {
+            None | Some(b' ' | b'\t') => {}
+            // Elasticsearch: `[timestamp][LEVEL ][logger]`
+            Some(b'[') if bracketed => {}
+            Some(_) => return Err(E_TIMESTAMP),
         }
 
-        let mut blocks = [(0usize, 0usize); MAX_BLOCKS];
+        let mut blocks = [Block::default(); MAX_BLOCKS];
         let mut nblocks = 0;
         let mut level = false;
+        // The level came as a `[LEVEL]` block (Elasticsearch): the next block is the logger.
+        let mut level_block = false;
         let mut pid = false;
         let mut spring = false;
+        // A ` - ` separator seen before the level (Zookeeper, Python), and the word between
+        // two of them (Python's logger name).
+        let mut dashed = false;
+        let mut name: Option<(usize, usize)> = None;
+        // The message follows a ` - ` after the level (Zookeeper, Python).
+        let mut dash_message = false;
         loop {
             c.take_while(|b| b == b' ' || b == b'\t');
             if c.peek() == Some(b'[') {
-                let Some(close) = memchr::memchr(b']', c.rest()).map(|i| c.pos + i) else {
+                let Some(close) = block_end(header, c.pos) else {
                     break;
                 };
-                if !matches!(header.get(close + 1), None | Some(b' ' | b'\t')) {
+                if !matches!(header.get(close + 1), None | Some(b' ' | b'\t' | b'[')) {
                     break; // `[worker-1], msg`: the message starts here
                 }
+                let (s, e) = (c.pos + 1, close);
+                c.pos = close + 1;
+                if !level {
+                    let word = header.get(s..e).unwrap_or_default();
+                    if Level::parse(word).is_some() {
+                        if let Some((s, e)) = trim(header, s, e) {
+                            rec.set(LEVEL, s, e);
+                            level = true;
+                            level_block = true;
+                            continue;
+                        }
+                    }
+                }
                 if let Some(slot) = blocks.get_mut(nblocks) {
-                    *slot = (c.pos + 1, close);
+                    *slot = Block {
+                        s,
+                        e,
+                        before_level: !level,
+                    };
                     nblocks += 1;
                 }
-                c.pos = close + 1;
                 continue;
             }
             let save = c.pos;
@@ -138,6 +231,14 @@ impl LineParser for JavaParser {
             } else if !level && Level::parse(tok).is_some() {
                 rec.set(LEVEL, s, e);
                 level = true;
+            } else if !level && tok == b"-" {
+                dashed = true;
+            } else if !level && dashed && name.is_none() && header.get(e..e + 3) == Some(b" - ") {
+                name = Some((s, e));
+            } else if level && tok == b"-" {
+                dash_message = true;
+                c.eat(b' ');
+                break;
             } else if level && !pid && !spring && tok.iter().all(u8::is_ascii_digit) {
                 rec.set(PID, s, e);
                 pid = true;
@@ -153,32 +254,62 @@ impl LineParser for JavaParser {
         }
 
         let blocks = blocks.get(..nblocks).unwrap_or_default();
+        let after = blocks
+            .iter()
+            .position(|b| !b.before_level)
+            .unwrap_or(blocks.len());
+        // The thread is the first block after the level, else the first before it
+        // (Zookeeper's `[myid:1]` before the level is MDC).
+        let spans: Spans = if after < blocks.len() {
+            Spans::from(blocks.get(after..).unwrap_or_default())
+        } else {
+            Spans::from(blocks)
+        };
+        let spans = spans.as_slice();
         // Spring Boot 3 writes `[app] [thread] [correlation]`, each part optional but the thread.
-        let (app, thread) = match blocks {
+        let (app, thread) = match spans {
             [a, t] if spring && !is_correlation(header.get(t.0..t.1).unwrap_or_default()) => {
                 (Some(*a), Some(*t))
             }
             [a, t, _, ..] if spring => (Some(*a), Some(*t)),
-            _ => (None, blocks.first().copied()),
+            _ => (None, spans.first().copied()),
         };
-        for (id, span) in [(APP, app), (THREAD, thread)] {
-            if let Some((s, e)) = span.and_then(|(s, e)| trim(header, s, e)) {
-                rec.set(id, s, e);
+        let mut logger_set = false;
+        if let Some((s, e)) = app.and_then(|(s, e)| trim(header, s, e)) {
+            rec.set(APP, s, e);
+        }
+        if let Some((s, e)) = thread.and_then(|(s, e)| trim(header, s, e)) {
+            match class_at_line(header, s, e) {
+                _ if level_block && after < blocks.len() => {
+                    rec.set(LOGGER, s, e);
+                    logger_set = true;
+                }
+                // Zookeeper: `[thread:Class@line]`
+                Some((ts_end, cs, ce)) => {
+                    rec.set(THREAD, s, ts_end);
+                    rec.set(LOGGER, cs, ce);
+                    logger_set = true;
+                }
+                None => rec.set(THREAD, s, e),
             }
         }
 
-        let ms = match logger(&mut c) {
-            Some((s, e)) => {
+        if dash_message {
+            if let Some((s, e)) = name {
                 rec.set(LOGGER, s, e);
-                c.pos
             }
-            None => {
-                if let Some((s, e)) = trailing_logger(header) {
-                    rec.set(LOGGER, s, e);
-                }
-                c.pos
+        } else if let Some((s, e)) = logger(&mut c) {
+            rec.set(LOGGER, s, e);
+        } else if stamp == Stamp::Tomcat && !logger_set {
+            if let Some((s, e)) = tomcat_source(&mut c) {
+                rec.set(LOGGER, s, e);
             }
-        };
+        } else if !logger_set {
+            if let Some((s, e)) = trailing_logger(header) {
+                rec.set(LOGGER, s, e);
+            }
+        }
+        let ms = c.pos;
         rec.set(MESSAGE, ms, record.len());
 
         if let Some((s, e)) = first_exception(record, ms) {
@@ -188,6 +319,75 @@ impl LineParser for JavaParser {
         }
         Ok(())
     }
+}
+
+/// Up to [`MAX_BLOCKS`] spans, without allocating.
+struct Spans {
+    spans: [(usize, usize); MAX_BLOCKS],
+    n: usize,
+}
+
+impl Spans {
+    fn from(blocks: &[Block]) -> Spans {
+        let mut v = Spans {
+            spans: [(0, 0); MAX_BLOCKS],
+            n: 0,
+        };
+        for (slot, b) in v.spans.iter_mut().zip(blocks) {
+            *slot = (b.s, b.e);
+            v.n += 1;
+        }
+        v
+    }
+
+    fn as_slice(&self) -> &[(usize, usize)] {
+        self.spans.get(..self.n).unwrap_or_default()
+    }
+}
+
+/// The `]` closing the block opened at `open`, nested brackets included (Zookeeper's
+/// `[QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774]`).
+fn block_end(header: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, &b) in header.get(open..)?.iter().enumerate() {
+        match b {
+            b'[' => depth += 1,
+            b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `thread:Class@42` (log4j `%t:%C{1}@%L`): the end of the thread and the class's span.
+fn class_at_line(header: &[u8], s: usize, e: usize) -> Option<(usize, usize, usize)> {
+    let v = header.get(s..e)?;
+    let at = memchr::memrchr(b'@', v)?;
+    let line = v.get(at + 1..)?;
+    if line.is_empty() || !line.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let colon = memchr::memrchr(b':', v.get(..at)?)?;
+    let class = v.get(colon + 1..at)?;
+    (!class.is_empty() && class.iter().all(|&b| is_ident_byte(b))).then_some((
+        s + colon,
+        s + colon + 1,
+        s + at,
+    ))
+}
+
+/// Tomcat's `class.method` source before the message.
+fn tomcat_source(c: &mut Cursor) -> Option<(usize, usize)> {
+    c.attempt(|c| {
+        let (s, e) = c.take_while(is_ident_byte);
+        let name = c.line.get(s..e)?;
+        (name.contains(&b'.') && (c.eat(b' ') || c.at_end())).then_some((s, e))
+    })
 }
 
 /// `[0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331]` or a blank block: Spring Boot's
@@ -228,7 +428,9 @@ fn logger(c: &mut Cursor) -> Option<(usize, usize)> {
         if c.skip_spaces() == 0 && !c.at_end() {
             return None;
         }
-        ((c.eat(b':') || c.eat(b'-')) && (c.eat(b' ') || c.at_end())).then_some((s, e))
+        // `-- ` is logback 1.3's default (`-%kvp- ` with no key-value pairs).
+        let sep = c.eat(b':') || (c.eat(b'-') && (c.eat(b'-') || c.peek() != Some(b'-')));
+        (sep && (c.eat(b' ') || c.at_end())).then_some((s, e))
     })
 }
 
@@ -312,170 +514,5 @@ fn root_cause(record: &[u8], from: usize) -> Option<(usize, usize)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    fn parse(line: &[u8]) -> Result<BTreeMap<&'static str, String>, ParseError> {
-        let p = JavaParser::new();
-        let mut rec = Record::with_fields(p.field_count());
-        p.parse(line, &mut rec)?;
-        Ok(SCHEMA
-            .names
-            .iter()
-            .enumerate()
-            .filter_map(|(id, n)| {
-                Some((*n, String::from_utf8_lossy(rec.get(line, id)?).into_owned()))
-            })
-            .collect())
-    }
-
-    fn want(pairs: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
-        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
-    }
-
-    #[test]
-    fn spring_boot_2_and_3() {
-        assert_eq!(
-            parse(b"2026-11-27 10:00:00.123  ERROR 1234 --- [           main] c.e.Foo                                  : boom").unwrap(),
-            want(&[
-                ("timestamp", "2026-11-27 10:00:00.123"),
-                ("level", "ERROR"),
-                ("pid", "1234"),
-                ("thread", "main"),
-                ("logger", "c.e.Foo"),
-                ("message", "boom"),
-            ])
-        );
-        assert_eq!(
-            parse(b"2026-11-27T10:00:00.123+09:00 ERROR 1234 --- [shop] [nio-8080-exec-1] c.e.Foo : boom").unwrap(),
-            want(&[
-                ("timestamp", "2026-11-27T10:00:00.123+09:00"),
-                ("level", "ERROR"),
-                ("pid", "1234"),
-                ("app", "shop"),
-                ("thread", "nio-8080-exec-1"),
-                ("logger", "c.e.Foo"),
-                ("message", "boom"),
-            ])
-        );
-        // Thread then correlation ids, no application name.
-        let f = parse(b"2026-11-27T10:00:00.123Z  INFO 7 --- [main] [0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331] c.e.Foo : ok").unwrap();
-        assert_eq!((f.get("app"), f["thread"].as_str()), (None, "main"));
-        let g = parse(b"2026-11-27T10:00:00.123Z  INFO 7 --- [shop] [main] [                                 ] c.e.Foo : ok").unwrap();
-        assert_eq!((g["app"].as_str(), g["thread"].as_str()), ("shop", "main"));
-    }
-
-    #[test]
-    fn logback_log4j_kafka() {
-        assert_eq!(
-            parse(b"10:00:00.123 [main] ERROR c.e.Foo - msg - with dash").unwrap(),
-            want(&[
-                ("timestamp", "10:00:00.123"),
-                ("level", "ERROR"),
-                ("thread", "main"),
-                ("logger", "c.e.Foo"),
-                ("message", "msg - with dash"),
-            ])
-        );
-        assert_eq!(
-            parse(b"2026-11-27 10:00:00,123 WARN  [pool-1-thread-2] com.example.Foo: slow: 3 s")
-                .unwrap(),
-            want(&[
-                ("timestamp", "2026-11-27 10:00:00,123"),
-                ("level", "WARN"),
-                ("thread", "pool-1-thread-2"),
-                ("logger", "com.example.Foo"),
-                ("message", "slow: 3 s"),
-            ])
-        );
-        let f = parse(b"2026-11-27 10:00:00,123 INFO  Foo:42 - started").unwrap();
-        assert_eq!(
-            (f["logger"].as_str(), f["message"].as_str()),
-            ("Foo", "started")
-        );
-        let k = parse(b"[2026-11-27 10:00:00,918] INFO [Broker-1], shut down completed (kafka.server.KafkaServer)").unwrap();
-        assert_eq!(k["logger"], "kafka.server.KafkaServer");
-        assert_eq!(
-            k["message"],
-            "[Broker-1], shut down completed (kafka.server.KafkaServer)"
-        );
-        assert_eq!(k.get("thread"), None);
-        // No logger at all: the message follows the level.
-        let m = parse(b"2026-11-27 10:00:00 FATAL out of memory").unwrap();
-        assert_eq!(
-            (m.get("logger"), m["message"].as_str()),
-            (None, "out of memory")
-        );
-    }
-
-    #[test]
-    fn stack_trace_exception_and_root_cause() {
-        let rec = b"2026-11-27 10:00:02.303 ERROR 4242 --- [exec-2] c.e.gw.Api : submit failed\n\
-org.springframework.dao.DataAccessResourceFailureException: Unable to acquire JDBC Connection\n\
-\tat org.hibernate.Foo.handleException(Foo.java:277)\n\
-\tat com.example.MyError$Inner.run(A.java:1)\n\
-Caused by: org.hibernate.exception.JDBCConnectionException: no conn\n\
-\t... 12 more\n\
-Caused by: java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available\n\
-\tat com.zaxxer.hikari.pool.HikariPool.createTimeoutException(HikariPool.java:696)\n\
-\t... 42 common frames omitted";
-        let f = parse(rec).unwrap();
-        assert_eq!(
-            f["exception"],
-            "org.springframework.dao.DataAccessResourceFailureException"
-        );
-        assert_eq!(f["root_cause"], "java.sql.SQLTransientConnectionException");
-        assert!(
-            f["message"].starts_with("submit failed\norg.") && f["message"].ends_with("omitted")
-        );
-        // In the message itself, and an Error; no Caused by: the root cause is the exception.
-        let g = parse(
-            b"10:00:00.1 [t] WARN c.e.Foo - retry after java.lang.OutOfMemoryError, giving up",
-        )
-        .unwrap();
-        assert_eq!(
-            (g["exception"].as_str(), g["root_cause"].as_str()),
-            ("java.lang.OutOfMemoryError", "java.lang.OutOfMemoryError")
-        );
-        // Not exceptions: unqualified, a method name, a plural, the logger itself.
-        let h = parse(b"10:00:00.1 [t] ERROR c.e.GlobalError - MyException handleException( Errors x.Errors c.e.onError(").unwrap();
-        assert_eq!(h.get("exception"), None);
-    }
-
-    #[test]
-    fn not_java_records() {
-        for bad in [
-            &b""[..],
-            b"\tat com.example.Foo.bar(Foo.java:10)",
-            b"Caused by: java.io.IOException: x",
-            b"2026-11-27 10:00:00.123 [main] c.e.Foo - no level",
-            b"2026-11-27 10:00:00.123x ERROR",
-            b"[2026-11-27 10:00:00 ERROR x",
-        ] {
-            assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
-        }
-    }
-
-    #[test]
-    fn multiline_start_matches_headers_only() {
-        let re = regex::Regex::new(MULTILINE_START).unwrap();
-        for h in [
-            "2026-11-27 10:00:00.123  ERROR",
-            "2026-11-27T10:00:00Z",
-            "10:00:00.123 [main]",
-            "[2026-11-27 10:00:00,918] INFO",
-        ] {
-            assert!(re.is_match(h), "{h}");
-        }
-        for c in [
-            "\tat a.B.c(B.java:1)",
-            "Caused by: x.Y: z",
-            "\t... 42 more",
-            "java.io.IOException: x",
-            "  indented",
-        ] {
-            assert!(!re.is_match(c), "{c}");
-        }
-    }
-}
+#[path = "java_tests.rs"]
+mod tests;

@@ -10,12 +10,16 @@
 //! | `ctime` | `Fri Nov 27 10:00:00.123456 2026` (apache `ErrorLog`) |
 //! | `epoch` | `1795768800`, `1795768800.123`, `1795768800123` (unit by number of digits) |
 //! | `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns` | the unit given |
+//! | java | `17/06/09 20:10:40` (Spark, `yy/MM/dd`), `06-Dec-2026 11:10:19.123` (Tomcat), `06 Dec 2026 11:10:19,123` (log4j `DATE`), `11:10:19.123` (a time of day alone: log4j2, logback) |
 //! | strftime, e.g. `%Y-%m-%d %H:%M:%S` | `%Y %y %m %d %e %H %M %S %b %a %z %s %T %F %%`; `%S` takes an optional `.`/`,` fraction |
 //!
 //! A time without a zone is in [`Zone`] (default: the machine's local zone). A time without a
 //! year (syslog) gets the year that puts it at most a day after the reference time
 //! ([`TimeParser::set_reference`]: the file's modification time), so `Dec 31` read in January
-//! is last year's.
+//! is last year's. A time of day without a date gets the date that puts it at most an hour
+//! after the reference: a line written at 23:59 and read at 00:01 (or in a file last written
+//! then) keeps its day. The lines of a file spanning more than a day all land in the day
+//! before its modification time.
 
 use std::cell::Cell;
 
@@ -78,8 +82,18 @@ pub enum Item {
 }
 
 const ACCESS: &str = "%d/%b/%Y:%H:%M:%S %z";
+/// HAProxy's accept date (`06/Feb/2009:12:14:14.655`): the access layout without a zone.
+const ACCESS_NO_ZONE: &str = "%d/%b/%Y:%H:%M:%S";
 const SYSLOG: &str = "%b %e %H:%M:%S";
 const CTIME: &str = "%a %b %e %H:%M:%S %Y";
+/// Spark's `yy/MM/dd HH:mm:ss`.
+const SPARK: &str = "%y/%m/%d %H:%M:%S";
+/// Tomcat's `dd-MMM-yyyy HH:mm:ss.SSS`.
+const TOMCAT: &str = "%d-%b-%Y %H:%M:%S";
+/// log4j's `DATE`: `dd MMM yyyy HH:mm:ss,SSS`.
+const LOG4J_DATE: &str = "%d %b %Y %H:%M:%S";
+/// A time of day alone (log4j2's and logback's default `HH:mm:ss.SSS`).
+const CLOCK: &str = "%H:%M:%S";
 
 /// Names accepted for [`Layout`] besides a pattern, for messages and docs.
 pub const LAYOUT_NAMES: &str =
@@ -115,9 +129,10 @@ fn pattern(p: &str) -> Result<Vec<Item>, String> {
     let items = items(p)?;
     let has = |i: Item| items.contains(&i);
     let dated = has(Item::Epoch) || ((has(Item::Month) || has(Item::MonthName)) && has(Item::Day));
-    if !dated {
+    let clock = !has(Item::Month) && !has(Item::MonthName) && !has(Item::Day) && !has(Item::Year);
+    if !dated && !(clock && has(Item::Hour) && has(Item::Minute)) {
         return Err(format!(
-            "time layout {p:?} needs a month and a day (%m or %b, and %d) or %s"
+            "time layout {p:?} needs a month and a day (%m or %b, and %d), %s, or a time of day alone (%H:%M)"
         ));
     }
     Ok(items)
@@ -219,6 +234,8 @@ pub struct TimeParser {
 /// A time is placed at most this long after the reference when its year is inferred (clock
 /// skew, a file whose modification time lags its last line).
 const YEAR_SLACK_SECS: i64 = 86_400;
+/// The same for a time of day whose date is inferred (it must stay well under a day).
+const DATE_SLACK_SECS: i64 = 3_600;
 
 impl TimeParser {
     /// A parser for `layout`; times without zone are in `zone`.
@@ -253,16 +270,24 @@ impl TimeParser {
         let first = *t.first()?;
         if first.is_ascii_digit() {
             match t.get(2..5) {
-                Some([b'/', a, _]) if a.is_ascii_alphabetic() => self.pattern(&STATIC_ACCESS, t),
+                Some([b'/', a, _]) if a.is_ascii_alphabetic() => self
+                    .pattern(&STATIC.access, t)
+                    .or_else(|| self.pattern(&STATIC.access_no_zone, t)),
+                Some([b'/', a, _]) if a.is_ascii_digit() => self.pattern(&STATIC.spark, t),
+                Some([b'-', a, _]) if a.is_ascii_alphabetic() => self.pattern(&STATIC.tomcat, t),
+                Some([b' ', a, _]) if a.is_ascii_alphabetic() => {
+                    self.pattern(&STATIC.log4j_date, t)
+                }
+                Some([b':', _, _]) => self.pattern(&STATIC.clock, t),
                 _ if matches!(t.get(4), Some(b'-' | b'/')) => self.iso(t),
                 _ => epoch(t, EpochUnit::Auto),
             }
         } else if first.is_ascii_alphabetic() {
             // `Fri Nov 27 …` (weekday first) or `Nov 27 …`.
             if t.get(3) == Some(&b' ') && t.get(4).is_some_and(u8::is_ascii_alphabetic) {
-                self.pattern(&STATIC_CTIME, t)
+                self.pattern(&STATIC.ctime, t)
             } else {
-                self.pattern(&STATIC_SYSLOG, t)
+                self.pattern(&STATIC.syslog, t)
             }
         } else {
             None
@@ -366,9 +391,29 @@ impl TimeParser {
         }
         let unix = match y {
             Some(y) => self.to_unix(naive_secs(y, mo, d, h, mi, s)?, off)?,
+            None if mo == 0 && d == 0 => self.infer_date(h, mi, s, off)?,
             None => self.infer_year(mo, d, h, mi, s, off)?,
         };
         Some(unix * 1000 + ms)
+    }
+
+    /// The date that puts a time of day at most [`DATE_SLACK_SECS`] after the reference.
+    fn infer_date(&self, h: i64, mi: i64, s: i64, off: Option<i32>) -> Option<i64> {
+        // The reference's date as the wall clock of the zone reads it, then that day or the
+        // one before.
+        let ref_off = match (off, self.zone) {
+            (Some(o), _) | (None, Zone::Fixed(o)) => o,
+            (None, Zone::Local) => system_offset(self.reference),
+        };
+        let day = (self.reference + i64::from(ref_off)).div_euclid(86_400);
+        for d in [day + 1, day, day - 1] {
+            let (y, mo, dd) = civil_from_days(d);
+            let u = self.to_unix(naive_secs(y, mo, dd, h, mi, s)?, off)?;
+            if u <= self.reference + DATE_SLACK_SECS {
+                return Some(u);
+            }
+        }
+        None
     }
 
     /// The year that puts the time at most [`YEAR_SLACK_SECS`] after the reference.
@@ -424,12 +469,31 @@ impl TimeParser {
     }
 }
 
-static STATIC_ACCESS: std::sync::LazyLock<Vec<Item>> =
-    std::sync::LazyLock::new(|| pattern(ACCESS).unwrap_or_default());
-static STATIC_SYSLOG: std::sync::LazyLock<Vec<Item>> =
-    std::sync::LazyLock::new(|| pattern(SYSLOG).unwrap_or_default());
-static STATIC_CTIME: std::sync::LazyLock<Vec<Item>> =
-    std::sync::LazyLock::new(|| pattern(CTIME).unwrap_or_default());
+/// The layouts `auto` tells apart, compiled once.
+struct Statics {
+    access: Vec<Item>,
+    access_no_zone: Vec<Item>,
+    syslog: Vec<Item>,
+    ctime: Vec<Item>,
+    spark: Vec<Item>,
+    tomcat: Vec<Item>,
+    log4j_date: Vec<Item>,
+    clock: Vec<Item>,
+}
+
+static STATIC: std::sync::LazyLock<Statics> = std::sync::LazyLock::new(|| {
+    let c = |p| pattern(p).unwrap_or_default();
+    Statics {
+        access: c(ACCESS),
+        access_no_zone: c(ACCESS_NO_ZONE),
+        syslog: c(SYSLOG),
+        ctime: c(CTIME),
+        spark: c(SPARK),
+        tomcat: c(TOMCAT),
+        log4j_date: c(LOG4J_DATE),
+        clock: c(CLOCK),
+    }
+});
 
 /// UTC offset (seconds) of the local zone at unix time `t`, from the C library's zone rules.
 fn system_offset(t: i64) -> i32 {

@@ -150,7 +150,7 @@ fn patterns() {
         p("%d %B %Y %H:%M:%S", UTC).parse(b"27 November 2026 01:00:00"),
         Some(T)
     );
-    for bad in ["%Q", "%H:%M", "x%", "bogus"] {
+    for bad in ["%Q", "%M:%S", "%Y %H:%M", "x%", "bogus"] {
         assert!(bad.parse::<Layout>().is_err(), "{bad}");
     }
 }
@@ -168,4 +168,56 @@ fn zones() {
     let naive = l.parse(b"2026-07-01 12:00:00").unwrap() / 1000;
     let utc = days_from_civil(2026, 7, 1) * 86_400 + 12 * 3600;
     assert_eq!(utc - naive, i64::from(system_offset(naive)));
+}
+
+#[test]
+fn java_layouts_in_auto() {
+    let mut a = p("auto", UTC);
+    a.set_reference(T / 1000 + 600);
+    for ok in [
+        &b"26/11/27 01:00:00"[..],
+        b"27-Nov-2026 01:00:00.000",
+        b"27 Nov 2026 01:00:00,000",
+        b"27/Nov/2026:01:00:00.000",
+        b"[27/Nov/2026:01:00:00.000]",
+        b"01:00:00.000",
+        b"01:00:00",
+    ] {
+        assert_eq!(a.parse(ok), Some(T), "{}", String::from_utf8_lossy(ok));
+    }
+    assert_eq!(a.parse(b"27-Nov-2026 01:00:00.042"), Some(T + 42));
+    for bad in [
+        &b"26/13/27 01:00:00"[..],
+        b"27-Nox-2026 01:00:00",
+        b"25:00:00",
+        b"01:00",
+    ] {
+        assert_eq!(a.parse(bad), None, "{}", String::from_utf8_lossy(bad));
+    }
+}
+
+/// A time of day takes the date that puts it at most an hour after the reference: the
+/// reference's day, or the day before when that would be later (midnight rollover).
+#[test]
+fn time_of_day_takes_the_reference_date() {
+    let day = 86_400_000;
+    let mut a = p("%H:%M:%S", Zone::Fixed(9 * 3600));
+    // Reference 10:10 at +09:00: 10:00 is today, 10:50 too (within the hour), 23:59 yesterday.
+    a.set_reference(T / 1000 + 600);
+    assert_eq!(a.parse(b"10:00:00"), Some(T));
+    assert_eq!(a.parse(b"10:50:00"), Some(T + 50 * 60_000));
+    assert_eq!(
+        a.parse(b"23:59:59"),
+        Some(T + 13 * 3_600_000 + 3_599_000 - day)
+    );
+    // Read just after midnight: 23:59:58 was yesterday, 00:00:01 today.
+    let midnight = T + 14 * 3_600_000; // 00:00 +09:00 the next day
+    a.set_reference(midnight / 1000 + 5);
+    assert_eq!(a.parse(b"23:59:58"), Some(midnight - 2_000));
+    assert_eq!(a.parse(b"00:00:01"), Some(midnight + 1_000));
+    // An explicit zone in the layout wins over the source's.
+    let z = p("%H:%M:%S %z", Zone::Fixed(0));
+    let mut z = z;
+    z.set_reference(T / 1000 + 600);
+    assert_eq!(z.parse(b"10:00:00 +09:00"), Some(T));
 }
