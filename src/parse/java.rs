@@ -459,7 +459,7 @@ static CAUSED_BY: LazyLock<memmem::FinderRev<'static>> =
     LazyLock::new(|| memmem::FinderRev::new(b"Caused by: "));
 
 /// The first qualified `…Exception`, `…Error` or `…Throwable` class name from `from` on.
-fn first_exception(record: &[u8], from: usize) -> Option<(usize, usize)> {
+pub(super) fn first_exception(record: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize)> = None;
     for finder in CLASS_SUFFIXES.iter() {
         let needle = finder.needle();
@@ -500,7 +500,7 @@ fn class_start(record: &[u8], end: usize) -> Option<usize> {
 }
 
 /// The class named by the last `Caused by: ` of the record.
-fn root_cause(record: &[u8], from: usize) -> Option<(usize, usize)> {
+pub(super) fn root_cause(record: &[u8], from: usize) -> Option<(usize, usize)> {
     let hay = record.get(from..)?;
     let at = from + CAUSED_BY.rfind(hay)? + b"Caused by: ".len();
     let len = record

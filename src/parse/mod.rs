@@ -21,6 +21,7 @@
 //! | `nginx_error` | [`nginx_error`] | `timestamp level pid tid connection message client server request request_method request_uri server_protocol upstream host http_referer` |
 //! | `apache_error` | [`apache_error`] | `timestamp module level pid tid prefix client client_port code message http_referer` |
 //! | `java` | [`java`] | `timestamp level pid app thread logger message exception root_cause` |
+//! | `{pattern: '<layout pattern>'}` | [`pattern`] | one field per conversion (`timestamp level thread logger message`, MDC keys, …), `exception root_cause` |
 //!
 //! Aliases accepted wherever the canonical name exists ([`canonical_field_name`]): `method`,
 //! `uri`/`path`, `protocol`, `bytes`/`size`, `referer`, `user_agent`. `request_method`,
@@ -43,6 +44,8 @@ pub mod logfmt;
 pub mod multiline;
 pub mod nginx;
 pub mod nginx_error;
+pub mod pattern;
+mod pattern_date;
 pub mod regex;
 #[cfg(test)]
 mod roundtrip;
@@ -61,6 +64,7 @@ pub use logfmt::LogfmtParser;
 pub use multiline::{Joiner, MultilineSpec};
 pub use nginx::NginxParser;
 pub use nginx_error::NginxErrorParser;
+pub use pattern::PatternParser;
 pub use syslog::SyslogParser;
 
 /// Index of a field in a [`Record`], resolved once at config compile time.
@@ -92,8 +96,11 @@ pub enum FormatSpec {
     NginxError,
     /// Apache httpd `ErrorLog`, 2.2 and 2.4 layouts.
     ApacheError,
-    /// log4j, logback and Spring Boot default layouts, stack traces joined.
+    /// Application logs: log4j, logback, log4j2, Spring Boot, Zookeeper, Spark, Kafka,
+    /// Tomcat and Python default layouts, stack traces joined.
     Java,
+    /// A log4j / logback / log4j2 layout pattern (`%d %-5p [%t] %c - %m%n`), given verbatim.
+    Pattern(String),
 }
 
 impl FormatSpec {
@@ -103,19 +110,31 @@ impl FormatSpec {
     /// above; `nginx_error` does the same for the lines FastCGI stderr output spreads over,
     /// and `syslog` for lines starting with a space or a tab (a message continued by its
     /// sender, as macOS does).
+    /// A `pattern` joins the lines that do not start the way its first line does (its leading
+    /// text and date).
     pub fn default_multiline(&self) -> Option<MultilineSpec> {
         let start = match self {
-            FormatSpec::Java => java::MULTILINE_START,
-            FormatSpec::NginxError => nginx_error::MULTILINE_START,
-            FormatSpec::Syslog => syslog::MULTILINE_START,
+            FormatSpec::Java => java::MULTILINE_START.to_string(),
+            FormatSpec::NginxError => nginx_error::MULTILINE_START.to_string(),
+            FormatSpec::Syslog => syslog::MULTILINE_START.to_string(),
+            FormatSpec::Pattern(p) => PatternParser::new(p).ok()?.start_regex()?,
             _ => return None,
         };
         Some(MultilineSpec {
-            start: start.to_string(),
+            start,
             max_lines: None,
             max_bytes: None,
             timeout: None,
         })
+    }
+
+    /// How this format writes its lines' time, when it says so (a `pattern`'s `%d{…}`);
+    /// `None`: the `auto` layout.
+    pub fn time_layout(&self) -> Option<time::Layout> {
+        match self {
+            FormatSpec::Pattern(p) => PatternParser::new(p).ok()?.time_layout(),
+            _ => None,
+        }
     }
 }
 
@@ -257,6 +276,9 @@ pub enum BuildError {
     /// The nginx log_format string is not usable.
     #[error("invalid nginx log_format: {0}")]
     LogFormat(String),
+    /// The layout pattern is not usable.
+    #[error("invalid layout pattern: {0}")]
+    Pattern(String),
 }
 
 /// Build the parser for a format.
@@ -273,6 +295,7 @@ pub fn build(spec: &FormatSpec) -> Result<Box<dyn LineParser>, BuildError> {
         FormatSpec::NginxError => Box::new(NginxErrorParser::new()),
         FormatSpec::ApacheError => Box::new(ApacheErrorParser::new()),
         FormatSpec::Java => Box::new(JavaParser::new()),
+        FormatSpec::Pattern(p) => Box::new(PatternParser::new(p)?),
     })
 }
 

@@ -133,6 +133,7 @@ const VOCABULARY: &[(&str, &[&str])] = &[
     ("nginx_error", &["level"]),
     ("apache_error", &["level", "module", "code"]),
     ("java", &["level"]),
+    ("pattern", &["level"]),
 ];
 
 /// What the format tells about its fields' values.
@@ -158,6 +159,7 @@ impl Bounds {
             FormatSpec::Logfmt => "logfmt",
             FormatSpec::Syslog => "syslog",
             FormatSpec::Java => "java",
+            FormatSpec::Pattern(_) => "pattern",
             FormatSpec::NginxError => "nginx_error",
             FormatSpec::ApacheError => "apache_error",
             FormatSpec::Nginx(_) => "nginx",

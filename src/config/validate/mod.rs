@@ -11,7 +11,7 @@ use super::model::{Config, ExemplarField, Global, Multiline, Source, TimeConfig}
 use super::profiles::Context;
 use super::raw::{RawConfig, RawGlobal, RawSource};
 use crate::parse::multiline::{DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES};
-use crate::parse::time::{Layout, Zone};
+use crate::parse::time::Zone;
 use crate::parse::{FormatSpec, MultilineSpec};
 use crate::rules::transform::{SourceSpecs, SourceTransforms, TransformName};
 use crate::source::StartAt;
@@ -408,11 +408,14 @@ fn source(
 /// `time:`: the layout and zone parse, and the field is one the format can have.
 fn time(key: &str, s: &RawSource) -> Result<TimeConfig, Invalid> {
     let Some(t) = &s.time else {
-        return Ok(TimeConfig::default());
+        return Ok(TimeConfig {
+            layout: s.format.time_layout().unwrap_or_default(),
+            ..TimeConfig::default()
+        });
     };
     let layout = match &t.layout {
         Some(l) => l.parse().map_err(|m| invalid(format!("{key}.layout"), m))?,
-        None => Layout::Auto,
+        None => s.format.time_layout().unwrap_or_default(),
     };
     let zone = match &t.zone {
         Some(z) => z.parse().map_err(|m| invalid(format!("{key}.zone"), m))?,
@@ -494,6 +497,10 @@ fn format(key: &str, spec: &FormatSpec) -> Result<Fields, Invalid> {
             ));
         }
     }
+    let key = match spec {
+        FormatSpec::Pattern(_) => format!("{key}.pattern"),
+        _ => key.to_string(),
+    };
     Fields::new(spec).map_err(|e| invalid(key, e.to_string()))
 }
 
