@@ -36,6 +36,7 @@ use serde::Deserialize;
 
 pub mod access;
 pub mod apache_error;
+pub mod auth_event;
 mod bytesearch;
 pub mod java;
 pub mod json;

@@ -20,8 +20,14 @@
 //! Fields: `priority` (the number), `facility` and `severity` (names from PRI: `kern` …
 //! `local7`, `emerg` … `debug`; alias `level`), `version`, `timestamp` (as written), `host`,
 //! `program` (aliases `app`, `app_name`), `service`, `pid` (alias `procid`), `msgid`,
-//! `structured_data`, `message`.
+//! `structured_data`, `message`. Asked for by name, `auth_event` (`failure` or `login`) and
+//! `auth_count` (how many) give each authentication attempt and login once across sshd's
+//! and PAM's lines ([`super::auth_event`]): those two follow the records in order, so only
+//! parsers that see a stream of records ask for them.
 
+use std::cell::RefCell;
+
+use super::auth_event::{AuthTracker, Event};
 use super::scan::{clock, first_line_end, iso_datetime, month, Cursor, Schema};
 use super::{FieldId, LineParser, ParseError, Record};
 
@@ -47,6 +53,11 @@ const PID: FieldId = 8;
 const MSGID: FieldId = 9;
 const STRUCTURED_DATA: FieldId = 10;
 const MESSAGE: FieldId = 11;
+/// Derived fields, computed only when asked for.
+const AUTH_EVENT: FieldId = 12;
+const AUTH_COUNT: FieldId = 13;
+/// The first `sd.ID.PARAM` field.
+const SD_BASE: FieldId = 14;
 
 static SCHEMA: Schema = Schema {
     names: &[
@@ -116,6 +127,8 @@ struct SdField {
 #[derive(Debug, Clone, Default)]
 pub struct SyslogParser {
     sd: Vec<SdField>,
+    /// Set once `auth_event` or `auth_count` is asked for.
+    auth: Option<RefCell<AuthTracker>>,
 }
 
 impl SyslogParser {
@@ -273,7 +286,7 @@ impl SyslogParser {
                 else {
                     continue;
                 };
-                let field = SCHEMA.names.len() + k;
+                let field = SD_BASE + k;
                 if escaped {
                     let start = rec.scratch_mut().len();
                     unescape_param(line.get(vs..i).unwrap_or_default(), rec.scratch_mut());
@@ -375,6 +388,14 @@ impl LineParser for SyslogParser {
         if let Some(id) = SCHEMA.field(name) {
             return Some(id);
         }
+        if let Some(id) = match name {
+            "auth_event" => Some(AUTH_EVENT),
+            "auth_count" => Some(AUTH_COUNT),
+            _ => None,
+        } {
+            self.auth.get_or_insert_with(Default::default);
+            return Some(id);
+        }
         let (id, param) = name.strip_prefix("sd.")?.rsplit_once('.')?;
         if id.is_empty() || param.is_empty() {
             return None;
@@ -394,11 +415,11 @@ impl LineParser for SyslogParser {
                 self.sd.len() - 1
             }
         };
-        Some(SCHEMA.names.len() + k)
+        Some(SD_BASE + k)
     }
 
     fn field_count(&self) -> usize {
-        SCHEMA.names.len() + self.sd.len()
+        SD_BASE + self.sd.len()
     }
 
     fn known_fields(&self) -> Vec<String> {
@@ -406,6 +427,35 @@ impl LineParser for SyslogParser {
     }
 
     fn parse(&self, record: &[u8], rec: &mut Record) -> Result<(), ParseError> {
+        self.parse_record(record, rec)?;
+        if let Some(Ok(mut t)) = self.auth.as_ref().map(RefCell::try_borrow_mut) {
+            let get = |id| rec.get(record, id).unwrap_or_default();
+            let event = t.observe(get(HOST), get(SERVICE), get(PID), get(MESSAGE));
+            let (what, n): (&'static [u8], u32) = match event {
+                None => return Ok(()),
+                Some(Event::Failure(n)) => (b"failure", n),
+                Some(Event::Login(n)) => (b"login", n),
+            };
+            rec.set_static(AUTH_EVENT, what);
+            let mut buf = [0u8; 10];
+            let mut i = buf.len();
+            let mut v = n;
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 || i == 0 {
+                    break;
+                }
+            }
+            rec.set_owned(AUTH_COUNT, buf.get(i..).unwrap_or(b"1"));
+        }
+        Ok(())
+    }
+}
+
+impl SyslogParser {
+    fn parse_record(&self, record: &[u8], rec: &mut Record) -> Result<(), ParseError> {
         // The header is on the first line; a joined record's other lines are message.
         let header = record.get(..first_line_end(record)).unwrap_or_default();
         let end = record.len();
@@ -442,7 +492,11 @@ mod tests {
         let mut rec = Record::with_fields(p.field_count());
         p.parse(line, &mut rec)?;
         let mut out = BTreeMap::new();
-        let names = SCHEMA.names.iter().map(|s| s.to_string());
+        let names = SCHEMA
+            .names
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["auth_event".to_string(), "auth_count".to_string()]);
         let sd = p.sd.iter().map(|f| {
             format!(
                 "sd.{}.{}",

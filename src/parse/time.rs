@@ -129,8 +129,13 @@ fn pattern(p: &str) -> Result<Vec<Item>, String> {
     let items = items(p)?;
     let has = |i: Item| items.contains(&i);
     let dated = has(Item::Epoch) || ((has(Item::Month) || has(Item::MonthName)) && has(Item::Day));
-    let clock = !has(Item::Month) && !has(Item::MonthName) && !has(Item::Day) && !has(Item::Year);
-    if !dated && !(clock && has(Item::Hour) && has(Item::Minute)) {
+    let clock = !has(Item::Month)
+        && !has(Item::MonthName)
+        && !has(Item::Day)
+        && !has(Item::Year)
+        && has(Item::Hour)
+        && has(Item::Minute);
+    if !(dated || clock) {
         return Err(format!(
             "time layout {p:?} needs a month and a day (%m or %b, and %d), %s, or a time of day alone (%H:%M)"
         ));

@@ -2,11 +2,16 @@
 //! syslog`) counted as failures and logins by program (docs/metrics.md).
 //!
 //! One failed attempt often writes two messages: the program's own (`Failed password for …`)
-//! and PAM's (`pam_unix(sshd:auth): authentication failure; …`). Each event counts once: by
-//! the program's own line where it writes one ([`OWN_FAILURE`]: sshd, su, sudo, login), by
-//! PAM's line for every other program (gdm, polkit, vsftpd, cockpit, …). Logins likewise:
-//! sshd's `Accepted <method> for`, and PAM's `session opened for user` for the others, except
-//! sessions machines open (cron, at, systemd --user, runuser).
+//! and PAM's (`pam_unix(sshd:auth): authentication failure; …`), and some hosts write only one
+//! of them. With `format: syslog` each attempt and each login counts once whichever a host
+//! writes: the format's `auth_event` and `auth_count` fields follow the records
+//! ([`crate::parse::auth_event`]: sshd's own lines where the host writes them, PAM's where it
+//! writes only those, rsyslog's `message repeated N times` as N). With another format mapped
+//! through `fields:` (no such fields), the stateless rules below apply: the program's own
+//! line where it writes one ([`OWN_FAILURE`]: sshd, su, sudo, login), PAM's line for every
+//! other program (gdm, polkit, vsftpd, cockpit, …); logins by sshd's `Accepted <method> for`
+//! and PAM's `session opened for user` for the others, except sessions machines open (cron,
+//! at, systemd --user, runuser).
 //!
 //! The `program` label is the syslog program without its `(pam_unix)` suffix, mapped to a
 //! fixed set ([`PROGRAMS`]) with `other` for the rest, so it stays bounded whatever the log
@@ -18,7 +23,9 @@
 use std::collections::BTreeMap;
 
 use super::{constant, metric, not_regex, regex, Context, Profile, ProfileLines, ProfileMetric};
-use crate::config::raw::{MetricType, RawLabel, RawLabelFull, RawMetric};
+use crate::config::raw::{
+    MetricType, RawCondition, RawConditionFull, RawLabel, RawLabelFull, RawMetric, Scalar,
+};
 
 /// The `auth` profile.
 pub static PROFILE: Profile = Profile {
@@ -75,8 +82,9 @@ pub const OWN_FAILURE: &str = r"^(?:Failed \S+ for |Invalid user |Illegal user |
 pub const OWN_FAILURE_PROGRAMS: &str = r"^(?:sshd(?:-session|-auth)?|su|sudo|login)$";
 
 /// PAM's failure line (`pam_unix(gdm-password:auth): authentication failure; …`, or with the
-/// old `prog(pam_unix)` tag, the bare `authentication failure; …`). Its later summary, `PAM 2
-/// more authentication failures`, is not counted again.
+/// old `prog(pam_unix)` tag, the bare `authentication failure; …`). Its summary when the
+/// process ends, `PAM 2 more authentication failures` (the failures it did not log one by
+/// one), is left out by these stateless rules; `auth_event` counts it.
 pub const PAM_FAILURE: &str = r"^(?:pam_\w+\([^)]*\): )?authentication failure;";
 
 /// sshd's login line.
@@ -93,6 +101,7 @@ pub const MACHINE_SESSION_PROGRAMS: &str =
     r"^(?:sshd(?:-session|-auth)?|cron|CRON|crond|atd|systemd|\(systemd\)|runuser)$";
 
 fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
+    let events = cx.has("auth_event") && cx.has("auth_count");
     let service = cx.field("service");
     let message = cx.field("message");
     let src = &cx.source.name;
@@ -114,7 +123,7 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
             name,
             MetricType::Counter,
             help,
-            None,
+            events.then(|| "auth_count".to_string()),
             vec![("source", constant(src)), ("program", program())],
         );
         m.matches = conds
@@ -128,6 +137,23 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
     };
     const FAILURES: &str = "Authentication failures by program (sshd, sudo, su, login, gdm, …, other), each event once.";
     const LOGINS: &str = "Logins by program: sshd's accepted logins, PAM sessions opened by people (not cron, at, systemd, runuser).";
+    if events {
+        let event = "auth_event".to_string();
+        let is = |v: &str| {
+            RawCondition::Full(RawConditionFull {
+                equals: Some(Scalar::Str(v.into())),
+                ..Default::default()
+            })
+        };
+        return vec![
+            def(
+                "auth_failures_total",
+                FAILURES,
+                vec![(&event, is("failure"))],
+            ),
+            def("auth_logins_total", LOGINS, vec![(&event, is("login"))]),
+        ];
+    }
     vec![
         def(
             "auth_failures_total",
@@ -176,15 +202,7 @@ mod tests {
             .iter()
             .map(|m| m.name.as_str())
             .collect();
-        assert_eq!(
-            names,
-            [
-                "auth_failures_total",
-                "auth_failures_total",
-                "auth_logins_total",
-                "auth_logins_total"
-            ]
-        );
+        assert_eq!(names, ["auth_failures_total", "auth_logins_total"]);
         for m in &c.sources[0].metrics {
             assert!(m.labels.iter().all(|l| l.bounded()), "{}", m.name);
         }
