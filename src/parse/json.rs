@@ -111,7 +111,23 @@ impl LineParser for JsonParser {
     }
 
     fn parse(&self, line: &[u8], rec: &mut Record) -> Result<(), ParseError> {
-        let mut s = Scanner { b: line, pos: 0 };
+        self.parse_at(line, 0, rec)
+    }
+}
+
+impl JsonParser {
+    /// Parse the object starting at `start` of `line` (after a prefix such as journald's
+    /// `caddy[772]: `); spans stay relative to `line`.
+    pub(crate) fn parse_at(
+        &self,
+        line: &[u8],
+        start: usize,
+        rec: &mut Record,
+    ) -> Result<(), ParseError> {
+        let mut s = Scanner {
+            b: line,
+            pos: start,
+        };
         s.ws();
         if s.peek() != Some(b'{') {
             return Err(E_NOT_OBJECT);
@@ -334,7 +350,7 @@ fn put_span(rec: &mut Record, (id, exact): (FieldId, bool), start: usize, end: u
 }
 
 /// Decode the JSON escapes of a string body into `out`.
-fn decode_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ParseError> {
+pub(crate) fn decode_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ParseError> {
     let mut i = 0;
     while i < raw.len() {
         let rest = raw.get(i..).unwrap_or_default();

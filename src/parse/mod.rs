@@ -21,6 +21,8 @@
 //! | `nginx_error` | [`nginx_error`] | `timestamp level pid tid connection message client server request request_method request_uri server_protocol upstream host http_referer` |
 //! | `apache_error` | [`apache_error`] | `timestamp module level pid tid prefix client client_port code message http_referer` |
 //! | `java` | [`java`] | `timestamp level pid app thread logger message exception root_cause` |
+//! | `haproxy` | [`haproxy`] | `remote_addr client_port time_local frontend backend server time_* request_time status body_bytes_sent … request request_method request_uri server_protocol` |
+//! | `traefik`, `caddy`, `envoy` | [`traefik`], [`caddy`], [`envoy`] | the access-log names (`request_method request_uri status body_bytes_sent http_user_agent http_referer request_time` …) and any JSON key |
 //! | `{pattern: '<layout pattern>'}` | [`pattern`] | one field per conversion (`timestamp level thread logger message`, MDC keys, …), `exception root_cause` |
 //!
 //! Aliases accepted wherever the canonical name exists ([`canonical_field_name`]): `method`,
@@ -38,8 +40,12 @@ pub mod access;
 pub mod apache_error;
 pub mod auth_event;
 mod bytesearch;
+pub mod caddy;
+pub mod envoy;
+pub mod haproxy;
 pub mod java;
 pub mod json;
+pub mod json_map;
 pub mod level;
 pub mod logfmt;
 pub mod multiline;
@@ -54,12 +60,16 @@ mod scan;
 pub mod seq_regex;
 pub mod syslog;
 pub mod time;
+pub mod traefik;
 
 pub use self::regex::RegexParser;
 pub use access::{AccessMode, AccessParser};
 pub use apache_error::ApacheErrorParser;
+pub use envoy::EnvoyParser;
+pub use haproxy::HaproxyParser;
 pub use java::JavaParser;
 pub use json::JsonParser;
+pub use json_map::JsonMapParser;
 pub use level::Level;
 pub use logfmt::LogfmtParser;
 pub use multiline::{Joiner, MultilineSpec};
@@ -102,6 +112,14 @@ pub enum FormatSpec {
     Java,
     /// A log4j / logback / log4j2 layout pattern (`%d %-5p [%t] %c - %m%n`), given verbatim.
     Pattern(String),
+    /// HAProxy `option httplog`, `tcplog` and `httplog clf`, with or without a syslog prefix.
+    Haproxy,
+    /// Traefik's JSON access log, under the access-log field names.
+    Traefik,
+    /// Caddy's JSON access log, under the access-log field names.
+    Caddy,
+    /// Envoy's default access log (text), or Istio's / Envoy Gateway's JSON.
+    Envoy,
 }
 
 impl FormatSpec {
@@ -230,6 +248,24 @@ impl Record {
         }
     }
 
+    /// Field `id` has no value (a format found its text unusable).
+    #[inline]
+    pub(crate) fn unset(&mut self, id: FieldId) {
+        if let Some(s) = self.spans.get_mut(id) {
+            *s = Span::Missing;
+        }
+    }
+
+    /// Field `to` takes field `from`'s value (a format's fallback or alias).
+    #[inline]
+    pub(crate) fn copy(&mut self, from: FieldId, to: FieldId) {
+        if let Some(span) = self.spans.get(from).copied() {
+            if let Some(s) = self.spans.get_mut(to) {
+                *s = span;
+            }
+        }
+    }
+
     /// True when field `id` has a value.
     #[inline]
     pub fn is_set(&self, id: FieldId) -> bool {
@@ -297,6 +333,10 @@ pub fn build(spec: &FormatSpec) -> Result<Box<dyn LineParser>, BuildError> {
         FormatSpec::ApacheError => Box::new(ApacheErrorParser::new()),
         FormatSpec::Java => Box::new(JavaParser::new()),
         FormatSpec::Pattern(p) => Box::new(PatternParser::new(p)?),
+        FormatSpec::Haproxy => Box::new(HaproxyParser::new()),
+        FormatSpec::Traefik => Box::new(traefik::parser()),
+        FormatSpec::Caddy => Box::new(caddy::parser()),
+        FormatSpec::Envoy => Box::new(EnvoyParser::new()),
     })
 }
 
@@ -513,6 +553,19 @@ mod tests {
             (ml.start.as_str(), ml.max_lines, ml.max_bytes),
             ("^\\[", Some(50), None)
         );
+        for (yaml, want) in [
+            ("format: haproxy", FormatSpec::Haproxy),
+            ("format: traefik", FormatSpec::Traefik),
+            ("format: caddy", FormatSpec::Caddy),
+            ("format: envoy", FormatSpec::Envoy),
+            (
+                "format: {pattern: '%d %-5p [%t] %c - %m%n'}",
+                FormatSpec::Pattern("%d %-5p [%t] %c - %m%n".into()),
+            ),
+        ] {
+            let src: Src = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            assert_eq!(src.format, want);
+        }
         assert!(serde_saphyr::from_str::<Src>("format: apache").is_err());
         assert!(serde_saphyr::from_str::<Src>("format: {nginx: 1, regex: 2}").is_err());
     }
@@ -527,10 +580,16 @@ mod tests {
             FormatSpec::Logfmt,
             FormatSpec::Nginx("$remote_addr [$time_local] \"$request\" $status".into()),
             FormatSpec::Regex("(?P<a>x)".into()),
+            FormatSpec::Haproxy,
+            FormatSpec::Traefik,
+            FormatSpec::Caddy,
+            FormatSpec::Envoy,
+            FormatSpec::Pattern("%d %p %m".into()),
         ] {
             assert!(build(&spec).is_ok(), "{spec:?}");
         }
         assert!(build(&FormatSpec::Regex("(".into())).is_err());
+        assert!(build(&FormatSpec::Pattern("%d %zz %m".into())).is_err());
         assert!(build(&FormatSpec::Nginx("$a$b".into())).is_err());
     }
 }
@@ -557,6 +616,12 @@ mod fuzz {
             FormatSpec::NginxError,
             FormatSpec::ApacheError,
             FormatSpec::Java,
+            FormatSpec::Pattern("[%d] %-5p [%t] %c{1} %X{id} - %m (%C:%L)%n".into()),
+            FormatSpec::Pattern("%d{HH:mm:ss.SSS} %p%c %m".into()),
+            FormatSpec::Haproxy,
+            FormatSpec::Traefik,
+            FormatSpec::Caddy,
+            FormatSpec::Envoy,
         ];
         specs
             .iter()
@@ -572,6 +637,9 @@ mod fuzz {
                     "uri",
                     "sd.x@1.y",
                     "sd.meta.note",
+                    "auth_event",
+                    "auth_count",
+                    "request.headers.User-Agent",
                 ] {
                     let _ = p.field(name);
                 }
@@ -609,7 +677,7 @@ mod fuzz {
         }
     }
 
-    const SEEDS: [&[u8]; 12] = [
+    const SEEDS: [&[u8]; 17] = [
         br#"1.2.3.4 - - [10/Oct/2023:13:55:36 +0000] "GET /a\"b HTTP/1.1" 200 5 "-" "ua \x22" 0.1"#,
         br#"{"status":"a\u00e9\ud83d\ude00","a":{"x":[1,{"y":"}"}]},"b":{"c":-1.5e3},"msg":null}"#,
         br#"status=200 msg="a \" b" a flag b.c=1"#,
@@ -622,6 +690,11 @@ mod fuzz {
         b"2026-11-27T10:00:00.123+09:00 ERROR 1234 --- [app] [main] c.e.Foo : m\njava.io.IOException: x\n\tat a.B(B.java:1)\nCaused by: a.BError: y\n\t... 2 more",
         b"10:00:00.123 [main] ERROR c.e.Foo:12 - msg",
         b"[2026-11-27 10:00:00,918] INFO [B-1], done (kafka.server.KafkaServer)",
+        b"Dec  6 11:00:00 lb haproxy[1]: ::1:3 [06/Dec/2026:11:00:00.655] f~ b/s 10/-1/0/1/+109 503 +27 - - SC-- 1/1/1/1/+3 0/0 {a|b} {} \"GET / HTTP/1.1\"",
+        b"1.2.3.4 - - [06/Dec/2026:13:54:33 +0000] \"GET /x HTTP/1.1\" 404 500 \"\" \"\" 5 3 \"f\" \"b\" \"s\" 0 0 0 1 1 ---- 1 1 0 0 0 0 0 \"\" \"\" ",
+        b"[2026-12-06T11:00:00.310Z] \"POST /a HTTP/2\" 204 - 154 0 226 100 \"x\" \"ua\" \"id\" \"h\" \"u\"",
+        br#"c[1]: {"request":{"method":"GET","headers":{"User-Agent":["a\"b"]}},"duration":12,"Duration":357313}"#,
+        b"Dec  6 11:00:00 web1 sshd[101]: message repeated 3 times: [ Failed password for invalid user a from b port 1 ssh2]",
     ];
 
     /// Lines of a few hundred kB built from one seed repeated, or from the bytes parsers search for,
