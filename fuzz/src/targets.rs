@@ -26,6 +26,10 @@ pub const TARGETS: &[Target] = &[
     ("nginx_error", nginx_error),
     ("apache_error", apache_error),
     ("java", java),
+    ("pattern", pattern),
+    ("haproxy", haproxy),
+    ("proxy_json", proxy_json),
+    ("auth_event", auth_event),
     ("multiline", multiline),
     ("route", route),
     ("config", config),
@@ -134,6 +138,71 @@ pub fn apache_error(data: &[u8]) {
 /// `java`.
 pub fn java(data: &[u8]) {
     check_parser(&mut *build(FormatSpec::Java), &[], data);
+}
+
+/// A log4j / logback / log4j2 layout pattern (up to the first `\n`), then a record in it; its
+/// built-in multiline rule, when it has one, must compile.
+pub fn pattern(data: &[u8]) {
+    let (pat, line) = match memchr_nl(data) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
+    let spec = FormatSpec::Pattern(String::from_utf8_lossy(pat).into_owned());
+    if let Ok(mut p) = parse::build(&spec) {
+        check_parser(&mut *p, &["level", "message", "exception"], line);
+        if let Some(m) = spec.default_multiline() {
+            assert!(
+                m.joiner().is_ok(),
+                "a pattern's start rule does not compile: {:?}",
+                m.start
+            );
+        }
+    }
+}
+
+/// `haproxy`.
+pub fn haproxy(data: &[u8]) {
+    check_parser(&mut *build(FormatSpec::Haproxy), &[], data);
+}
+
+/// `traefik`, `caddy` or `envoy` (first byte), then the line; a mapped field and a raw key.
+pub fn proxy_json(data: &[u8]) {
+    let Some((&sel, line)) = data.split_first() else {
+        return;
+    };
+    let spec = match sel % 3 {
+        0 => FormatSpec::Traefik,
+        1 => FormatSpec::Caddy,
+        _ => FormatSpec::Envoy,
+    };
+    check_parser(&mut *build(spec), &["request_time", "a.b", "x"], line);
+}
+
+/// Syslog lines (one per `\n`) through the `auth` profile's derived fields, which follow the
+/// records in order: every event has a count of at least one, never more than the line says.
+pub fn auth_event(data: &[u8]) {
+    let mut p = build(FormatSpec::Syslog);
+    let event = p.field("auth_event").expect("auth_event");
+    let count = p.field("auth_count").expect("auth_count");
+    let mut rec = Record::with_fields(p.field_count());
+    for line in data.split(|&b| b == b'\n') {
+        rec.clear();
+        if p.parse(line, &mut rec).is_err() {
+            continue;
+        }
+        match (rec.get(line, event), rec.get(line, count)) {
+            (None, None) => {}
+            (Some(e), Some(n)) => {
+                assert!(e == b"failure" || e == b"login", "event {e:?}");
+                let n: u64 = std::str::from_utf8(n)
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .expect("a count is a number");
+                assert!(n >= 1 && n <= 999_999 * 999_999, "count {n}");
+            }
+            other => panic!("event and count disagree: {other:?}"),
+        }
+    }
 }
 
 /// Joiners by start rule, `max_lines` and `max_bytes`.

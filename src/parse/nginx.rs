@@ -7,6 +7,10 @@
 //! is last. A literal starting with `"` is not matched at an escaped `\"` (`escape=json`,
 //! apache-style logs). Text after the final literal is ignored.
 //!
+//! The `$upstream_*` variables hold lists when nginx tried several servers (`0.010, 0.020`,
+//! `10.0.0.1:80, 10.0.0.2:80 : 10.0.1.1:80` across an internal redirect): a literal starting
+//! with a space is not matched at their `, ` and ` : ` separators, so they need no quotes.
+//!
 //! Every `$var` / `${var}` is a field named `var`; `$request` also yields `request_method`,
 //! `request_uri` and `server_protocol` when the request has that shape (unless the format logs
 //! those variables itself).
@@ -31,6 +35,8 @@ enum Step {
     Var {
         id: FieldId,
         split: Option<[FieldId; 3]>,
+        /// An `$upstream_*` variable, whose value may be a `, `/` : ` separated list.
+        list: bool,
     },
 }
 
@@ -117,7 +123,8 @@ impl NginxParser {
                     }
                 })
             });
-            steps.push(Step::Var { id, split });
+            let list = name.starts_with("upstream_") && name != "upstream_cache_status";
+            steps.push(Step::Var { id, split, list });
         }
         let finders = (0..steps.len())
             .map(|i| match (steps.get(i), steps.get(i + 1)) {
@@ -206,14 +213,27 @@ impl LineParser for NginxParser {
                     }
                     p += l.len();
                 }
-                Step::Var { id, split } => {
+                Step::Var { id, split, list } => {
                     let end = match self.steps.get(i + 1) {
                         Some(Step::Lit(l)) => {
                             let finder = self.finders.get(i).and_then(Option::as_ref);
-                            match find_lit(line, p, l, finder) {
-                                Some(e) => e,
-                                None if p >= line.len() => return Err(E_SHORT),
-                                None => return Err(E_LITERAL),
+                            let mut from = p;
+                            loop {
+                                let e = match find_lit(line, from, l, finder) {
+                                    Some(e) => e,
+                                    None if p >= line.len() => return Err(E_SHORT),
+                                    None => return Err(E_LITERAL),
+                                };
+                                let before = line.get(e.saturating_sub(2)..e).unwrap_or_default();
+                                let separator = *list
+                                    && l.first() == Some(&b' ')
+                                    && (before.ends_with(b",")
+                                        || before == b" :"
+                                        || line.get(e..).is_some_and(|r| r.starts_with(b" : ")));
+                                if !separator {
+                                    break e;
+                                }
+                                from = e + 1;
                             }
                         }
                         _ => line.len(),
@@ -307,14 +327,14 @@ mod tests {
             ("http_referer", Some("https://a.example/")),
             ("http_user_agent", Some("Mozilla/5.0 (X)")),
             ("request_time", Some("0.005")),
-            ("upstream_response_time", Some("0.004,")),
-            ("host", Some("0.001 shop.example.com")),
+            ("upstream_response_time", Some("0.004, 0.001")),
+            ("host", Some("shop.example.com")),
         ]
         .iter()
         .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
         .collect();
-        // `$upstream_response_time` is a list here and the format separates with spaces: the
-        // parser splits at the first space, as nginx's own format gives it no other boundary.
+        // `$upstream_response_time` is a list here (nginx tried two servers) and the format
+        // separates with spaces: the space of its `, ` separator is not the boundary.
         assert_eq!(got, want);
         let line = br#"10.1.2.3 - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8" 0.000 - shop.example.com"#;
         assert_eq!(val(&p, line, "host").as_deref(), Some("shop.example.com"));
@@ -355,6 +375,36 @@ mod tests {
         let uri = p.field("uri").unwrap();
         assert_eq!(p.known_fields().get(uri).map(String::as_str), Some("uri"));
         assert_eq!(val(&p, line, "uri").as_deref(), Some("/x"));
+    }
+
+    /// `$upstream_*` lists (several servers tried, an internal redirect) as nginx writes them,
+    /// with nothing but spaces around them.
+    #[test]
+    fn upstream_lists_need_no_quotes() {
+        let p = NginxParser::new(
+            "$status $upstream_response_time $upstream_addr $upstream_status $request_time",
+        )
+        .unwrap();
+        let line =
+            b"200 0.001, 0.010 : 0.002 127.0.0.1:1, 127.0.0.1:2 : unix:/s 502, 200 : 200 0.013";
+        assert_eq!(
+            run(&p, line).unwrap(),
+            vec![
+                ("status".into(), Some("200".into())),
+                (
+                    "upstream_response_time".into(),
+                    Some("0.001, 0.010 : 0.002".into())
+                ),
+                (
+                    "upstream_addr".into(),
+                    Some("127.0.0.1:1, 127.0.0.1:2 : unix:/s".into())
+                ),
+                ("upstream_status".into(), Some("502, 200 : 200".into())),
+                ("request_time".into(), Some("0.013".into())),
+            ]
+        );
+        let one = b"200 - - - 0.000";
+        assert_eq!(run(&p, one).unwrap()[1].1.as_deref(), Some("-"));
     }
 
     #[test]
