@@ -198,7 +198,7 @@ pub fn auth_event(data: &[u8]) {
                     .ok()
                     .and_then(|n| n.parse().ok())
                     .expect("a count is a number");
-                assert!(n >= 1 && n <= 999_999 * 999_999, "count {n}");
+                assert!((1..=999_999 * 999_999).contains(&n), "count {n}");
             }
             other => panic!("event and count disagree: {other:?}"),
         }

@@ -202,7 +202,8 @@ impl LineParser for JavaParser {
                 }
                 let (s, e) = (c.pos + 1, close);
                 c.pos = close + 1;
-                if !level {
+                // `[LEVEL]`, `[WARN ]`: short blocks only (a thread name is rarely a level).
+                if !level && e - s <= 16 {
                     let word = header.get(s..e).unwrap_or_default();
                     if Level::parse(word).is_some() {
                         if let Some((s, e)) = trim(header, s, e) {
@@ -260,19 +261,18 @@ impl LineParser for JavaParser {
             .unwrap_or(blocks.len());
         // The thread is the first block after the level, else the first before it
         // (Zookeeper's `[myid:1]` before the level is MDC).
-        let spans: Spans = if after < blocks.len() {
-            Spans::from(blocks.get(after..).unwrap_or_default())
-        } else {
-            Spans::from(blocks)
-        };
-        let spans = spans.as_slice();
+        let sel = blocks
+            .get(after..)
+            .filter(|b| !b.is_empty())
+            .unwrap_or(blocks);
+        let span = |b: &Block| (b.s, b.e);
         // Spring Boot 3 writes `[app] [thread] [correlation]`, each part optional but the thread.
-        let (app, thread) = match spans {
-            [a, t] if spring && !is_correlation(header.get(t.0..t.1).unwrap_or_default()) => {
-                (Some(*a), Some(*t))
+        let (app, thread) = match sel {
+            [a, t] if spring && !is_correlation(header.get(t.s..t.e).unwrap_or_default()) => {
+                (Some(span(a)), Some(span(t)))
             }
-            [a, t, _, ..] if spring => (Some(*a), Some(*t)),
-            _ => (None, spans.first().copied()),
+            [a, t, _, ..] if spring => (Some(span(a)), Some(span(t))),
+            _ => (None, sel.first().map(span)),
         };
         let mut logger_set = false;
         if let Some((s, e)) = app.and_then(|(s, e)| trim(header, s, e)) {
@@ -321,47 +321,29 @@ impl LineParser for JavaParser {
     }
 }
 
-/// Up to [`MAX_BLOCKS`] spans, without allocating.
-struct Spans {
-    spans: [(usize, usize); MAX_BLOCKS],
-    n: usize,
-}
-
-impl Spans {
-    fn from(blocks: &[Block]) -> Spans {
-        let mut v = Spans {
-            spans: [(0, 0); MAX_BLOCKS],
-            n: 0,
-        };
-        for (slot, b) in v.spans.iter_mut().zip(blocks) {
-            *slot = (b.s, b.e);
-            v.n += 1;
-        }
-        v
-    }
-
-    fn as_slice(&self) -> &[(usize, usize)] {
-        self.spans.get(..self.n).unwrap_or_default()
-    }
-}
-
 /// The `]` closing the block opened at `open`, nested brackets included (Zookeeper's
 /// `[QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774]`).
 fn block_end(header: &[u8], open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, &b) in header.get(open..)?.iter().enumerate() {
-        match b {
-            b'[' => depth += 1,
-            b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(open + i);
-                }
-            }
-            _ => {}
-        }
+    // Most blocks hold no bracket: the first `]` closes them.
+    let inner = header.get(open + 1..)?;
+    let close = open + 1 + memchr::memchr(b']', inner)?;
+    if memchr::memchr(b'[', header.get(open + 1..close)?).is_none() {
+        return Some(close);
     }
-    None
+    let mut depth = 0usize;
+    let mut at = open;
+    loop {
+        at += memchr::memchr2(b'[', b']', header.get(at..)?)?;
+        if header.get(at) == Some(&b'[') {
+            depth += 1;
+        } else {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                return Some(at);
+            }
+        }
+        at += 1;
+    }
 }
 
 /// `thread:Class@42` (log4j `%t:%C{1}@%L`): the end of the thread and the class's span.
