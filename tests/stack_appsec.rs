@@ -272,10 +272,15 @@ fn app_and_security_dashboards_have_data_and_totals_equal_the_logs() {
     let rounds = writer.join().unwrap() as f64;
     let auth = &logs.auth;
     let want = [
-        // Failures: sshd's own lines, sudo's summary; not PAM's lines for sshd and sudo.
+        // Failures: sshd's own lines, sudo's summary; not PAM's lines for sshd and sudo. Each
+        // unknown user's process tries one password: the attempt its `Invalid user` counted.
         (
             r#"sum(auth_failures_total{source="auth", program="sshd"})"#,
-            lines_with(auth, &["Failed password for ", "Invalid user "], &[]),
+            lines_with(
+                auth,
+                &["Failed password for ", "Invalid user "],
+                &["Failed password for invalid user "],
+            ),
         ),
         (
             r#"sum(auth_failures_total{source="auth", program="sudo"})"#,
@@ -290,7 +295,7 @@ fn app_and_security_dashboards_have_data_and_totals_equal_the_logs() {
                     "Invalid user ",
                     " incorrect password attempts ;",
                 ],
-                &[],
+                &["Failed password for invalid user "],
             ),
         ),
         // Logins: sshd's Accepted lines, PAM sessions other than sshd's and cron's.

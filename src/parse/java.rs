@@ -42,7 +42,8 @@ use super::scan::{clock, first_line_end, is_ident_byte, iso_datetime, month, Cur
 use super::{FieldId, Level, LineParser, ParseError, Record};
 
 /// Start of a record, for the built-in multiline rule: the timestamps [`timestamp`] reads.
-pub const MULTILINE_START: &str = r"^\[?(?:\d{4}-\d\d-\d\d[ T]|\d\d/\d\d/\d\d |\d\d-[A-Z][a-z][a-z]-\d{4} |\d\d [A-Z][a-z][a-z] \d{4} )?\d\d:\d\d:\d\d";
+/// ASCII digits (`[0-9]`, not Unicode `\d`): the regex compiles in a fraction of the time.
+pub const MULTILINE_START: &str = r"^\[?(?:[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]|[0-9]{2}/[0-9]{2}/[0-9]{2} |[0-9]{2}-[A-Z][a-z]{2}-[0-9]{4} |[0-9]{2} [A-Z][a-z]{2} [0-9]{4} )?[0-9]{2}:[0-9]{2}:[0-9]{2}";
 
 const E_TIMESTAMP: ParseError = ParseError("java: the line does not start with a timestamp");
 const E_LEVEL: ParseError = ParseError("java: no level word after the timestamp");
