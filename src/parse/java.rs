@@ -280,7 +280,8 @@ impl LineParser for JavaParser {
             rec.set(APP, s, e);
         }
         if let Some((s, e)) = thread.and_then(|(s, e)| trim(header, s, e)) {
-            match class_at_line(header, s, e) {
+            // Zookeeper's `[thread:Class@line]` comes in its ` - ` layout only.
+            match dashed.then(|| class_at_line(header, s, e)).flatten() {
                 _ if level_block && after < blocks.len() => {
                     rec.set(LOGGER, s, e);
                     logger_set = true;
@@ -325,20 +326,15 @@ impl LineParser for JavaParser {
 /// The `]` closing the block opened at `open`, nested brackets included (Zookeeper's
 /// `[QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774]`).
 fn block_end(header: &[u8], open: usize) -> Option<usize> {
-    // Most blocks hold no bracket: the first `]` closes them.
-    let inner = header.get(open + 1..)?;
-    let close = open + 1 + memchr::memchr(b']', inner)?;
-    if memchr::memchr(b'[', header.get(open + 1..close)?).is_none() {
-        return Some(close);
-    }
-    let mut depth = 0usize;
-    let mut at = open;
+    let mut depth = 1usize;
+    let mut at = open + 1;
+    // Most blocks hold no bracket: the first hit is their `]`.
     loop {
         at += memchr::memchr2(b'[', b']', header.get(at..)?)?;
         if header.get(at) == Some(&b'[') {
             depth += 1;
         } else {
-            depth = depth.saturating_sub(1);
+            depth -= 1;
             if depth == 0 {
                 return Some(at);
             }
@@ -350,18 +346,16 @@ fn block_end(header: &[u8], open: usize) -> Option<usize> {
 /// `thread:Class@42` (log4j `%t:%C{1}@%L`): the end of the thread and the class's span.
 fn class_at_line(header: &[u8], s: usize, e: usize) -> Option<(usize, usize, usize)> {
     let v = header.get(s..e)?;
-    let at = memchr::memrchr(b'@', v)?;
+    // Plain loops: thread names are a few bytes, where a memchr call costs more than the scan.
+    let at = v.iter().rposition(|&b| b == b'@')?;
     let line = v.get(at + 1..)?;
     if line.is_empty() || !line.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let colon = memchr::memrchr(b':', v.get(..at)?)?;
+    let colon = v.get(..at)?.iter().rposition(|&b| b == b':')?;
     let class = v.get(colon + 1..at)?;
-    (!class.is_empty() && class.iter().all(|&b| is_ident_byte(b))).then_some((
-        s + colon,
-        s + colon + 1,
-        s + at,
-    ))
+    (!class.is_empty() && class.iter().all(|&b| is_ident_byte(b)))
+        .then_some((s + colon, s + colon + 1, s + at))
 }
 
 /// Tomcat's `class.method` source before the message.
