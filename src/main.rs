@@ -1,4 +1,4 @@
-//! logpulse command line: `run` (default), `check`, `replay`, `backfill`, `explain`.
+//! logpulse command line: `run` (default), `check`, `replay`, `backfill`, `explain`, `lines`.
 //! The only place for anyhow-style errors; everything below returns typed errors.
 
 use std::io::Write;
@@ -127,6 +127,10 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// The kept lines of every agent of a Prometheus job (found through Prometheus' targets
+    /// API), merged newest first, each with its server. Exit 0: every server answered; 2:
+    /// some did not (they are listed on stderr, or in the JSON); 1: no answer at all.
+    Lines(Box<logpulse::fleet::Args>),
     /// Read lines on stdin; print the fields and metric updates each yields, or why not.
     Explain {
         /// Config file.
@@ -185,7 +189,7 @@ fn say(mut to: impl Write, text: std::fmt::Arguments<'_>) {
         .and_then(|()| to.write_all(b"\n"));
 }
 
-fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
+fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<ExitCode> {
     match cli.cmd.unwrap_or(Cmd::Run {
         config: None,
         listen: None,
@@ -338,6 +342,23 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
                 );
             }
         }
+        Cmd::Lines(args) => {
+            let report = logpulse::fleet::run(&args)?;
+            report
+                .print(
+                    args.output,
+                    std::io::stdout().lock(),
+                    std::io::stderr().lock(),
+                )
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Ok(()),
+                    _ => Err(e),
+                })
+                .context("writing the lines")?;
+            if !report.all_answered() {
+                return Ok(ExitCode::from(2));
+            }
+        }
         Cmd::Explain { config, source } => {
             let cfg = load(config.as_ref())?;
             agent::explain(
@@ -348,7 +369,7 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<()> {
             )?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -360,7 +381,7 @@ fn main() -> ExitCode {
     // Let the last log lines out before exiting (bounded: stderr may be stuck).
     logs.flush(std::time::Duration::from_secs(2));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             say(std::io::stderr(), format_args!("logpulse: {e:#}"));
             ExitCode::FAILURE

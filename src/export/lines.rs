@@ -28,7 +28,7 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 5000;
 
 /// Parameters that are not field filters.
-const PARAMS: &[&str] = &["source", "since", "limit", "ref", "line_ref", "format"];
+pub const PARAMS: &[&str] = &["source", "since", "limit", "ref", "line_ref", "format"];
 
 /// How an answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ fn decode(s: &str) -> String {
 }
 
 /// Percent-encode a query component (everything but unreserved characters).
-fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -98,8 +98,9 @@ fn encode(s: &str) -> String {
 }
 
 /// `since`: a duration back from `now_ms` (`15m`, `2h`, `90s`), or a time (RFC 3339,
-/// `2026-11-27 10:00:00` in UTC, unix seconds or milliseconds).
-fn since(v: &str, now_ms: u64) -> Result<u64, String> {
+/// `2026-11-27 10:00:00` in UTC, unix seconds or milliseconds). `logpulse lines` resolves it
+/// once for the whole fleet.
+pub fn since(v: &str, now_ms: u64) -> Result<u64, String> {
     let v = v.trim();
     if v.ends_with(|c: char| c.is_ascii_alphabetic()) && !v.ends_with(['Z', 'z']) {
         if let Some(d) = crate::config::parse_duration(v) {
