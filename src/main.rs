@@ -73,6 +73,9 @@ enum Cmd {
         /// Also validate this web config (and the certificates it names).
         #[arg(long = "web.config.file", value_name = "FILE")]
         web_config: Option<PathBuf>,
+        /// Also print the most series this many servers with this config put into Prometheus.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        servers: Option<u32>,
     },
     /// Read files start to end through one source and print the resulting metrics.
     Replay {
@@ -230,7 +233,11 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<ExitCode> {
                 },
             )?;
         }
-        Cmd::Check { config, web_config } => {
+        Cmd::Check {
+            config,
+            web_config,
+            servers,
+        } => {
             let cfg = load(config.as_ref())?;
             if let Some(p) = &web_config {
                 logpulse::export::web_config::WebConfig::load(p)?;
@@ -242,6 +249,9 @@ fn real_main(cli: Cli, logs: &NonBlockingStderr) -> anyhow::Result<ExitCode> {
             }
             for e in logpulse::config::series_estimates(&cfg) {
                 say(std::io::stdout(), format_args!("series: {e}"));
+            }
+            for c in logpulse::config::capacity(&cfg, servers.map(|n| n as usize)) {
+                say(std::io::stdout(), format_args!("capacity: {c}"));
             }
             say(
                 std::io::stdout(),

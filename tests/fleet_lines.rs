@@ -412,3 +412,34 @@ fn lines_of_a_fleet_merged_with_servers_and_silent_servers_listed() {
     a1.assert_running();
     a2.assert_running();
 }
+
+/// `check --servers N`: the most series the shipped groupware config puts into Prometheus,
+/// for one server and for the fleet (the numbers docs/scaling.md quotes).
+#[test]
+fn check_prints_the_capacity_of_a_fleet() {
+    let out = Command::new(env!("CARGO_BIN_EXE_logpulse"))
+        .args(["check", "--config"])
+        .arg(repo().join("examples/groupware.yml"))
+        .args(["--servers", "100"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cap: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("capacity: "))
+        .collect();
+    assert_eq!(cap.len(), 2, "{text}");
+    let number = |l: &str, after: &str| -> u64 {
+        let rest = l.strip_prefix(after).unwrap_or_else(|| panic!("{l}"));
+        rest.split(' ')
+            .next()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap()
+    };
+    let one = number(cap[0], "one server: at most ");
+    assert!(one > 100_000, "{text}");
+    assert_eq!(number(cap[1], "100 servers: at most "), 100 * one, "{text}");
+}

@@ -24,7 +24,7 @@ pub use model::{
     TimeConfig,
 };
 pub use validate::{
-    bucket_bounds, parse_duration, series_estimates, valid_label_name, valid_metric_name,
+    bucket_bounds, capacity, parse_duration, series_estimates, valid_label_name, valid_metric_name,
     DEFAULT_LISTEN, PLANNED_VALUES,
 };
 

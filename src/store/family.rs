@@ -20,6 +20,12 @@ use super::{Desc, Kind, OVERFLOW};
 /// Fewest series kept for folded updates, whatever the limit.
 const MIN_RESERVE: usize = 64;
 
+/// Series a family with `limit` keeps for folded updates, beside the limit (`check` adds it to
+/// the most series a metric can export).
+pub fn overflow_reserve(limit: usize) -> usize {
+    (limit / 10).max(MIN_RESERVE)
+}
+
 struct Inner {
     table: HashTable<Arc<Series>>,
     /// Creation order, for stable output.
@@ -67,7 +73,7 @@ impl Family {
         Family {
             desc,
             limit,
-            reserve: (limit / 10).max(MIN_RESERVE),
+            reserve: overflow_reserve(limit),
             inner: Mutex::new(Inner {
                 table: HashTable::new(),
                 order: Vec::new(),

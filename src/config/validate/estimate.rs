@@ -16,8 +16,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::config::model::{Config, Label, LabelValue, Metric};
+use crate::config::model::{Config, Label, LabelValue, Metric, MetricType};
 use crate::rules::transform::Transform;
+use crate::store::family::overflow_reserve;
 
 /// Values of an open label (tenants, ...) a metric should have room for.
 pub const PLANNED_VALUES: usize = 1000;
@@ -166,6 +167,77 @@ pub fn series_estimates(cfg: &Config) -> Vec<String> {
     out
 }
 
+/// Most series one metric can put into Prometheus: its label combinations when every label is
+/// known and they fit the limit, else the limit plus the overflow reserve plus the
+/// all-`__overflow__` series (the store never holds more); times the samples of one
+/// combination (a histogram: its buckets, `+Inf`, `_sum` and `_count`).
+fn most_series(m: &Metric, global: usize) -> u128 {
+    let limit = m.series_limit.unwrap_or(global);
+    let e = estimate(m);
+    let combos = if e.open.is_empty() && e.known <= limit as u128 {
+        e.known
+    } else {
+        (limit + overflow_reserve(limit) + 1) as u128
+    };
+    let samples = match m.kind {
+        MetricType::Histogram => m.buckets.len() as u128 + 3,
+        _ => 1,
+    };
+    combos.saturating_mul(samples)
+}
+
+/// 1234567 → `1,234,567`.
+fn thousands(n: u128) -> String {
+    let d = n.to_string();
+    let mut out = String::with_capacity(d.len() + d.len() / 3);
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The most series one server's agent can put into Prometheus with `cfg` (every metric at its
+/// bound), the metrics that weigh most, and with `servers`, the fleet's total: what one
+/// Prometheus must be sized for at worst (`logpulse check --servers N`; docs/scaling.md has
+/// what real traffic makes).
+pub fn capacity(cfg: &Config, servers: Option<usize>) -> Vec<String> {
+    let mut per: Vec<(u128, String)> = Vec::new();
+    for s in &cfg.sources {
+        for m in &s.metrics {
+            per.push((
+                most_series(m, cfg.global.series_limit),
+                format!("{} {}", s.name, m.name),
+            ));
+        }
+    }
+    let total = per.iter().fold(0u128, |a, (n, _)| a.saturating_add(*n));
+    per.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let top: Vec<String> = per
+        .iter()
+        .take(3)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, name)| format!("{name} {}", thousands(*n)))
+        .collect();
+    let mut out = vec![format!(
+        "one server: at most {} series in Prometheus (each metric's label combinations, or its \
+         series limit + overflow reserve; a histogram's buckets + 3 samples each), plus the agent's \
+         own few dozen; most: {}",
+        thousands(total),
+        top.join(", ")
+    )];
+    if let Some(n) = servers {
+        out.push(format!(
+            "{n} servers: at most {} series in Prometheus (docs/scaling.md: what real traffic \
+             makes, and when to shard, federate or remote-write)",
+            thousands(total.saturating_mul(n as u128))
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
@@ -291,5 +363,31 @@ mod tests {
             e.contains("sources[0].security_rules[0]: a rule needs"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn capacity_counts_bounds_and_histogram_samples() {
+        let cfg = Config::from_yaml(
+            &format!("global:\n  series_limit: 1000\nsources:\n  - name: w\n    paths: [x]\n    format: {{nginx: {NGINX}}}\n    metrics:\n      - {{name: a_total, type: counter, labels: {{d: {{field: http_user_agent, transform: device}}}}}}\n      - {{name: r_total, type: counter, labels: {{r: {{field: request_uri, transform: route}}}}}}\n      - {{name: t_seconds, type: histogram, value: request_time, buckets: [0.1, 1], labels: {{r: {{field: request_uri, transform: route}}}}, series_limit: 200}}\n"),
+            "t.yml",
+        )
+        .unwrap();
+        let c = super::capacity(&cfg, Some(100));
+        // device: 5 combinations; route: 1000 + reserve 100 + 1; histogram: (200 + 64 + 1) × 5.
+        assert!(
+            c[0].starts_with("one server: at most 2,431 series in Prometheus"),
+            "{c:?}"
+        );
+        assert!(
+            c[0].ends_with("most: w t_seconds 1,325, w r_total 1,101, w a_total 5"),
+            "{c:?}"
+        );
+        assert!(
+            c[1].starts_with("100 servers: at most 243,100 series"),
+            "{c:?}"
+        );
+        assert_eq!(super::capacity(&cfg, None).len(), 1);
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1_000), "1,000");
     }
 }

@@ -21,7 +21,7 @@ mod estimate;
 mod lines;
 mod metric;
 
-pub use estimate::{series_estimates, PLANNED_VALUES};
+pub use estimate::{capacity, series_estimates, PLANNED_VALUES};
 pub use lines::{
     DEFAULT_MAX_BYTES as DEFAULT_LINES_MAX_BYTES,
     DEFAULT_MAX_BYTES_PER_SOURCE as DEFAULT_LINES_MAX_BYTES_PER_SOURCE,
