@@ -45,8 +45,9 @@ pub struct Args {
     /// Prometheus' URL, with its route prefix if it has one (http://prometheus:9090).
     #[arg(long, value_name = "URL")]
     pub prometheus: String,
-    /// The agents' scrape job: a regex matched against the whole `job` label, as PromQL's =~.
-    #[arg(long, default_value = "logpulse")]
+    /// The agents' scrape jobs: a regex matched against the whole `job` label, as PromQL's
+    /// =~ (the default is the alert rules' convention: any job with logpulse in its name).
+    #[arg(long, default_value = ".*logpulse.*")]
     pub job: String,
     /// Only the targets whose `instance` label matches this regex (anchored).
     #[arg(long, value_name = "REGEX")]
