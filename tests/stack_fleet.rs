@@ -399,14 +399,12 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     let example = read(&repo().join("examples/groupware.yml"));
     let mut agents = Vec::new();
     let mut logs = Vec::new();
-    for (i, s) in SERVERS.iter().enumerate() {
+    // The logs start empty: the declared series (devices, menus...) are scraped at 0 before
+    // any line, as on a server, so the usage rules count every line (a series first seen
+    // above 0 has its first value left out).
+    for s in SERVERS.iter() {
         let log = dir.join(format!("{s}.access.log"));
-        let text: String = history
-            .iter()
-            .filter(|l| l.server == i)
-            .map(|l| l.text.as_str())
-            .collect();
-        write(&log, &text);
+        write(&log, "");
         let cfg = dir.join(format!("{s}.yml"));
         write(
             &cfg,
@@ -537,7 +535,34 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
         rules.len()
     ));
 
-    // --- Both engines have the history.
+    // --- The history, once every agent was scraped at 0; both engines must have it.
+    let zero = wait_for(Duration::from_secs(30), Duration::from_millis(300), || {
+        let v = prom_query_at(
+            prom,
+            "count(http_client_requests_total{device=\"desktop\"} == 0)",
+            now(),
+        )
+        .ok()?;
+        (result_samples(&v).first()?.1 as usize == SERVERS.len()).then_some(())
+    });
+    assert!(
+        zero.is_some(),
+        "agents never scraped at 0\n{}",
+        prom_proc.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    for (i, log) in logs.iter().enumerate() {
+        let text: String = history
+            .iter()
+            .filter(|l| l.server == i)
+            .map(|l| l.text.as_str())
+            .collect();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .unwrap();
+    }
     let lines_in = |at: SocketAddr| {
         let v = prom_query_at(at, "sum(logpulse_lines_total{job=\"logpulse\"})", now()).ok()?;
         result_samples(&v).first().map(|s| s.1 as usize)
@@ -559,7 +584,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     say("history read and scraped by Prometheus and vmagent");
 
     // --- A 503 burst on web-1 and web-2 until vmalert's page arrives.
-    let written: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+    let written: Arc<Mutex<Vec<Line>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (written, stop, logs) = (written.clone(), stop.clone(), logs.clone());
@@ -575,7 +600,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
                         .open(&logs[s])
                         .and_then(|mut f| std::io::Write::write_all(&mut f, l.text.as_bytes()))
                         .unwrap();
-                    written.lock().unwrap().push((s, l.text));
+                    written.lock().unwrap().push(l);
                 }
                 std::thread::sleep(Duration::from_millis(250));
             }
@@ -618,7 +643,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     let written = written.lock().unwrap().clone();
     for (i, (p, a)) in agents.iter_mut().enumerate() {
         let want = history.iter().filter(|l| l.server == i).count()
-            + written.iter().filter(|(s, _)| *s == i).count();
+            + written.iter().filter(|l| l.server == i).count();
         let read_all = wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
             let m = get(*a, "/metrics").ok()?.body;
             let n = m.lines().find_map(|l| {
@@ -660,7 +685,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
         .collect();
     let mut want: Vec<(String, String)> = written
         .iter()
-        .map(|(s, t)| (SERVERS[*s].to_string(), request(t)))
+        .map(|l| (SERVERS[l.server].to_string(), request(&l.text)))
         .collect();
     got.sort();
     want.sort();
@@ -672,12 +697,56 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
         got.len()
     ));
 
+    // --- Usage in the long-term store: every line counted once, across the servers. The
+    //     usage rules run every minute, 30 s behind: the last minute lands about 1.5 min
+    //     after the last line.
+    let all: Vec<Line> = history
+        .iter()
+        .cloned()
+        .chain(written.iter().cloned())
+        .collect();
+    let want = keyed1(&truth(&all, 30).device);
+    let devices = |at: SocketAddr| {
+        let v = prom_query_at(
+            at,
+            "sum by (device) (sum_over_time(device:http_client_requests:increase1m[1h]))",
+            now(),
+        )
+        .ok()?;
+        Some(
+            result_samples(&v)
+                .into_iter()
+                .filter(|(_, n)| *n != 0.0)
+                .map(|(l, n)| (vec![l.get("device").cloned().unwrap_or_default()], n as u64))
+                .collect::<BTreeMap<Vec<String>, u64>>(),
+        )
+    };
+    let counted = wait_for(Duration::from_secs(150), Duration::from_secs(2), || {
+        devices(vm_long).filter(|m| *m == want)
+    });
+    if counted.is_none() {
+        panic!(
+            "{}\n{}",
+            diff(
+                "vm-long: requests by device over the test (device:http_client_requests:increase1m)",
+                &devices(vm_long).unwrap_or_default(),
+                &want
+            )
+            .unwrap_or_default(),
+            prom_proc.log()
+        );
+    }
+    say(&format!(
+        "vm-long: requests by device summed over the usage minutes = the {} lines written ({want:?})",
+        all.len()
+    ));
+
     // --- The long-term store holds the aggregates, only those, as Prometheus has them.
     let kept = kept_names();
     let held = wait_for(Duration::from_secs(30), Duration::from_millis(500), || {
         let n = names(vm_long);
-        n.iter()
-            .any(|n| n == "job_source:http_requests:rate5m")
+        let has = |x: &str| n.iter().any(|n| n == x);
+        (has("job_source:http_requests:rate5m") && has("device:http_client_requests:increase1m"))
             .then_some(n)
     })
     .unwrap_or_else(|| {
@@ -710,8 +779,19 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     .unwrap_or_else(|| panic!("no request rate in vm-long\n{}", prom_proc.log()));
     let mut compared = 0;
     for n in &held {
-        let mut p = result_samples(&prom_query_at(prom, n, at).unwrap());
-        let l = result_samples(&prom_query_at(vm_long, n, at).unwrap());
+        // A usage series has one sample a minute, not always one at `at`: compare what the
+        // dashboards read, its sum over the test.
+        let q = if n.contains(":increase1") {
+            format!("sum_over_time({n}[1h])")
+        } else {
+            n.clone()
+        };
+        let mut p = result_samples(&prom_query_at(prom, &q, at).unwrap());
+        let l = result_samples(&prom_query_at(vm_long, &q, at).unwrap());
+        assert!(
+            !n.ends_with("http_client_requests:increase1m") || !p.is_empty(),
+            "{q}: nothing at {at}"
+        );
         // VictoriaMetrics keeps no NaN sample (a quantile of a route without requests): a gap
         // in a graph either way.
         p.retain(|s| !s.1.is_nan());
