@@ -29,7 +29,7 @@ ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-te
 def get(url, headers=None, timeout=120):
     req = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.read(), dict(r.headers)
+        return r.read(), r.headers
 
 
 def query(q, **params):
