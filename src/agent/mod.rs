@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::config::{Config, ConfigError, Source};
 use crate::rules::{RuleError, SourceRules};
 use crate::source::TailError;
-use crate::store::lines::{FieldNames, Limits, LineStore};
+use crate::store::lines::{Budget, FieldNames, Limits, LineStore};
 use crate::store::Store;
 
 pub mod backfill;
@@ -96,7 +96,8 @@ fn keep_lines(rules: &mut SourceRules, src: &Source, lines: &Arc<LineStore>) {
         names: v.fields.iter().map(|l| l.name.as_str().into()).collect(),
         exemplar: v.exemplar,
     };
-    if let Some(sink) = lines.source(&src.name, v.max_bytes, fields) {
+    let budget = Budget::split(v.max_bytes, !v.keep.is_empty(), v.unparsed);
+    if let Some(sink) = lines.source(&src.name, budget, fields) {
         rules.keep_lines(v, sink);
     }
 }

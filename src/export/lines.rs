@@ -192,6 +192,7 @@ pub fn render_json(a: &Answer, limit: usize) -> String {
         .map(|s| {
             json!({
                 "name": s.name, "lines": s.lines, "bytes": s.bytes, "max_bytes": s.cap,
+                "unparsed_lines": s.unparsed_lines, "unparsed_max_bytes": s.unparsed_cap,
                 "kept": s.kept, "evicted": s.evicted, "fields": s.fields,
             })
         })
@@ -284,14 +285,16 @@ pub fn render_html(a: &Answer, req: &Request, fields: &[String]) -> String {
         td(&mut h, &k.file);
         h.push_str("</tr>");
     }
-    h.push_str("</table><h2>Kept per source</h2><table><tr><th>source</th><th>lines</th><th>bytes</th><th>max bytes</th><th>kept</th><th>evicted</th></tr>");
+    h.push_str("</table><h2>Kept per source</h2><table><tr><th>source</th><th>lines</th><th>of which did not parse</th><th>bytes</th><th>max bytes</th><th>of which for lines that did not parse</th><th>kept</th><th>evicted</th></tr>");
     for s in &a.sources {
         h.push_str("<tr>");
         td(&mut h, &s.name);
         for n in [
             s.lines as u64,
+            s.unparsed_lines as u64,
             s.bytes as u64,
             s.cap as u64,
+            s.unparsed_cap as u64,
             s.kept,
             s.evicted,
         ] {

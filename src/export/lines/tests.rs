@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::lines::{FieldNames, Limits, Origin, Redact};
+use crate::store::lines::{Budget, FieldNames, Limits, Origin, Redact};
 use crate::store::Store;
 
 fn fields() -> Vec<String> {
@@ -71,7 +71,9 @@ fn evil_answer() -> (Answer, Request) {
         names: ["route", "status"].map(Box::<str>::from).into(),
         exemplar: None,
     };
-    let s = st.source("web<b>", 1 << 20, names).unwrap();
+    let s = st
+        .source("web<b>", Budget::split(1 << 20, true, true), names)
+        .unwrap();
     let file: Arc<str> = Arc::from("/log/<i>.log");
     let evil = "<script>alert(1)</script> \"q\" 'a' & \u{1b}]0;x\u{7} \u{2028}";
     s.keep(

@@ -4,8 +4,11 @@
 //! Rules decide what to keep (rarely: a 5xx among thousands of 2xx) and hand the raw line to a
 //! source's [`SourceLines`]; the text is cleaned and redacted there ([`redact`]), before it
 //! takes the store's one lock, which is held only to push, evict and copy out `Arc`s. Eviction
-//! is oldest first: within the source's cap, then, across sources, from the source holding
-//! the most bytes, so one noisy source cannot push out every other source's lines.
+//! is oldest first: within the source's budget for its kind of line, then, across sources, from
+//! the source holding the most bytes, so one noisy source cannot push out every other source's
+//! lines. A source's lines that its keep rules select (the 5xx) and its lines that did not
+//! parse have budgets of their own ([`Budget`]): a changed log format, which makes every line
+//! unparsed, cannot evict the 5xx lines kept before it.
 //!
 //! Each kept line carries its line reference (`{source}:{run}:{seq}`, what exemplars carry),
 //! so an exemplar on a metric resolves to the line that made it, as long as it is kept.
@@ -69,6 +72,47 @@ pub struct Limits {
     pub max_line_bytes: usize,
     /// `/lines` may be served without authentication on a non-loopback listener.
     pub allow_unauthenticated: bool,
+}
+
+/// A source's cap, shared between the two kinds of line it keeps, each evicting only its own:
+/// lines its keep rules select, and lines that did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Bytes for lines the keep rules select.
+    pub matched: usize,
+    /// Bytes for lines that did not parse.
+    pub unparsed: usize,
+}
+
+impl Budget {
+    /// `cap` for a source that keeps selected lines (`matched`), unparsed lines (`unparsed`) or
+    /// both: when both, a quarter for the unparsed lines (a few show a changed format as well
+    /// as many), the rest for the selected ones.
+    pub fn split(cap: usize, matched: bool, unparsed: bool) -> Budget {
+        match (matched, unparsed) {
+            (true, true) => Budget {
+                matched: cap - cap / 4,
+                unparsed: cap / 4,
+            },
+            (true, false) => Budget {
+                matched: cap,
+                unparsed: 0,
+            },
+            (false, true) => Budget {
+                matched: 0,
+                unparsed: cap,
+            },
+            (false, false) => Budget {
+                matched: 0,
+                unparsed: 0,
+            },
+        }
+    }
+
+    /// Both budgets together.
+    pub fn total(&self) -> usize {
+        self.matched + self.unparsed
+    }
 }
 
 /// Longest field value kept (a field is a route, a status, a tenant, an id: short).
@@ -162,12 +206,28 @@ pub struct Origin<'a> {
     pub parsed: bool,
 }
 
-struct Buf {
-    name: Arc<str>,
-    fields: Arc<FieldNames>,
+/// One kind of a source's lines, within its budget.
+#[derive(Default)]
+struct Part {
     lines: VecDeque<Arc<Kept>>,
     bytes: usize,
     cap: usize,
+}
+
+impl Part {
+    /// Bytes held per byte of budget (how full it is), for eviction across sources.
+    fn fill(&self) -> f64 {
+        self.bytes as f64 / self.cap.max(1) as f64
+    }
+}
+
+struct Buf {
+    name: Arc<str>,
+    fields: Arc<FieldNames>,
+    /// Lines the keep rules selected.
+    matched: Part,
+    /// Lines that did not parse.
+    unparsed: Part,
     m: BufMetrics,
 }
 
@@ -179,17 +239,33 @@ struct BufMetrics {
 }
 
 impl Buf {
-    fn pop(&mut self) -> Option<usize> {
-        let k = self.lines.pop_front()?;
+    fn part(&mut self, parsed: bool) -> &mut Part {
+        if parsed {
+            &mut self.matched
+        } else {
+            &mut self.unparsed
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.matched.bytes + self.unparsed.bytes
+    }
+
+    /// Evict the oldest line of one kind; the bytes freed.
+    fn pop(&mut self, parsed: bool) -> Option<usize> {
+        let p = self.part(parsed);
+        let k = p.lines.pop_front()?;
         let c = k.cost();
-        self.bytes -= c;
+        p.bytes -= c;
         self.m.evicted.add(1.0);
         Some(c)
     }
 
     fn report(&self) {
-        self.m.stored.set(self.lines.len() as f64);
-        self.m.bytes.set(self.bytes as f64);
+        self.m
+            .stored
+            .set((self.matched.lines.len() + self.unparsed.lines.len()) as f64);
+        self.m.bytes.set(self.bytes() as f64);
     }
 }
 
@@ -200,19 +276,26 @@ struct Inner {
 }
 
 impl Inner {
-    /// Evict oldest-first until source `i` fits its cap and all fit the total.
+    /// Evict oldest-first until each kind of source `i`'s lines fits its budget and all fit
+    /// the total; across sources, from the one holding the most bytes, the kind that fills
+    /// the larger share of its budget.
     fn evict(&mut self, i: usize, total_cap: usize) {
-        while self.sources[i].bytes > self.sources[i].cap {
-            match self.sources[i].pop() {
-                Some(c) => self.total -= c,
-                None => break,
+        for parsed in [true, false] {
+            while self.sources[i].part(parsed).bytes > self.sources[i].part(parsed).cap {
+                match self.sources[i].pop(parsed) {
+                    Some(c) => self.total -= c,
+                    None => break,
+                }
             }
         }
         while self.total > total_cap {
-            let Some(j) = (0..self.sources.len()).max_by_key(|&j| self.sources[j].bytes) else {
+            let Some(j) = (0..self.sources.len()).max_by_key(|&j| self.sources[j].bytes()) else {
                 break;
             };
-            match self.sources[j].pop() {
+            let b = &mut self.sources[j];
+            let parsed = b.unparsed.lines.is_empty()
+                || (!b.matched.lines.is_empty() && b.matched.fill() > b.unparsed.fill());
+            match b.pop(parsed) {
                 Some(c) => self.total -= c,
                 None => break,
             }
@@ -286,10 +369,14 @@ pub struct SourceSummary {
     pub name: String,
     /// Lines held.
     pub lines: usize,
+    /// Of which did not parse.
+    pub unparsed_lines: usize,
     /// Bytes counted against the caps.
     pub bytes: usize,
-    /// Its cap.
+    /// Its cap (both budgets).
     pub cap: usize,
+    /// Its budget for lines that did not parse.
+    pub unparsed_cap: usize,
     /// Lines kept since start.
     pub kept: u64,
     /// Lines evicted since start.
@@ -370,16 +457,16 @@ impl LineStore {
         self.allow_unauthenticated
     }
 
-    /// The handle through which source `name` keeps lines, with at most `cap` bytes and these
-    /// fields; `None` when nothing can be kept (a cap of 0). Lines already held under that
-    /// name stay (a source restarted by a reload keeps them); its cap becomes `cap`.
+    /// The handle through which source `name` keeps lines within `budget`, with these fields;
+    /// `None` when nothing can be kept (a budget of 0). Lines already held under that name stay
+    /// (a source restarted by a reload keeps them); its budgets become `budget`.
     pub fn source(
         self: &Arc<Self>,
         name: &str,
-        cap: usize,
+        budget: Budget,
         fields: FieldNames,
     ) -> Option<SourceLines> {
-        if cap == 0 || self.max_bytes == 0 {
+        if budget.total() == 0 || self.max_bytes == 0 {
             return None;
         }
         let fields = Arc::new(fields);
@@ -393,9 +480,8 @@ impl LineStore {
                 inner.sources.push(Buf {
                     name: name.into(),
                     fields: fields.clone(),
-                    lines: VecDeque::new(),
-                    bytes: 0,
-                    cap: 0,
+                    matched: Part::default(),
+                    unparsed: Part::default(),
                     m: BufMetrics {
                         kept: f.kept.declare(&key),
                         evicted: f.evicted.declare(&key),
@@ -406,7 +492,8 @@ impl LineStore {
                 inner.sources.len() - 1
             }
         };
-        inner.sources[idx].cap = cap;
+        inner.sources[idx].matched.cap = budget.matched;
+        inner.sources[idx].unparsed.cap = budget.unparsed;
         inner.sources[idx].fields = fields.clone();
         inner.evict(idx, self.max_bytes);
         let source = inner.sources[idx].name.clone();
@@ -427,7 +514,7 @@ impl LineStore {
             if q.source.as_deref().is_some_and(|s| s != &*b.name) {
                 continue;
             }
-            for k in &b.lines {
+            for k in b.matched.lines.iter().chain(&b.unparsed.lines) {
                 if q.since_ms.is_some_and(|t| k.time_ms < t) {
                     continue;
                 }
@@ -453,9 +540,11 @@ impl LineStore {
             .iter()
             .map(|b| SourceSummary {
                 name: b.name.to_string(),
-                lines: b.lines.len(),
-                bytes: b.bytes,
-                cap: b.cap,
+                lines: b.matched.lines.len() + b.unparsed.lines.len(),
+                unparsed_lines: b.unparsed.lines.len(),
+                bytes: b.bytes(),
+                cap: b.matched.cap + b.unparsed.cap,
+                unparsed_cap: b.unparsed.cap,
                 kept: b.m.kept.scalar() as u64,
                 evicted: b.m.evicted.scalar() as u64,
                 fields: b.fields.names.iter().map(|n| n.to_string()).collect(),
@@ -544,19 +633,21 @@ impl SourceLines {
             text: text.into_boxed_str(),
         });
         let cost = k.cost();
+        let parsed = k.parsed;
         let mut inner = s.lock();
         let Some(b) = inner.sources.get_mut(self.idx) else {
             return;
         };
-        if cost > b.cap {
-            // Larger than the whole cap (a tiny cap): not kept, counted as evicted.
-            b.m.kept.add(1.0);
+        b.m.kept.add(1.0);
+        let part = b.part(parsed);
+        if cost > part.cap {
+            // Larger than its whole budget (a tiny cap, or a kind the source does not keep):
+            // not kept, counted as evicted.
             b.m.evicted.add(1.0);
             return;
         }
-        b.lines.push_back(k);
-        b.bytes += cost;
-        b.m.kept.add(1.0);
+        part.lines.push_back(k);
+        part.bytes += cost;
         inner.total += cost;
         inner.evict(self.idx, s.max_bytes);
     }

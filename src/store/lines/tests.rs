@@ -59,12 +59,16 @@ fn filters_status_classes_references_and_exemplar_values() {
     let web = st
         .source(
             "web",
-            1 << 20,
+            Budget::split(1 << 20, true, false),
             names(&["route", "status", "request_id"], Some(2)),
         )
         .unwrap();
     let api = st
-        .source("api", 1 << 20, names(&["route", "status"], None))
+        .source(
+            "api",
+            Budget::split(1 << 20, true, false),
+            names(&["route", "status"], None),
+        )
         .unwrap();
     keep(&web, 1, 1000, "GET /a 500", &["/a", "500", "r-1"]);
     keep(&web, 2, 2000, "GET /b 503", &["/b", "503", "r-2"]);
@@ -121,7 +125,11 @@ fn filters_status_classes_references_and_exemplar_values() {
 fn text_and_fields_are_redacted_but_not_the_exemplar_value() {
     let (st, _) = store(1 << 20);
     let s = st
-        .source("web", 1 << 20, names(&["client", "request_id"], Some(1)))
+        .source(
+            "web",
+            Budget::split(1 << 20, true, false),
+            names(&["client", "request_id"], Some(1)),
+        )
         .unwrap();
     keep(
         &s,
@@ -146,7 +154,13 @@ fn text_and_fields_are_redacted_but_not_the_exemplar_value() {
 #[test]
 fn lines_that_did_not_parse_have_no_field_values() {
     let (st, _) = store(1 << 20);
-    let s = st.source("web", 1 << 20, names(&["status"], None)).unwrap();
+    let s = st
+        .source(
+            "web",
+            Budget::split(1 << 20, true, true),
+            names(&["status"], None),
+        )
+        .unwrap();
     let file: Arc<str> = Arc::from("f");
     let o = Origin {
         run: 1,
@@ -167,7 +181,13 @@ fn lines_that_did_not_parse_have_no_field_values() {
 #[test]
 fn per_source_cap_evicts_oldest_first_and_counts() {
     let (st, selfstore) = store(1 << 20);
-    let s = st.source("web", 4096, names(&["status"], None)).unwrap();
+    let s = st
+        .source(
+            "web",
+            Budget::split(4096, true, false),
+            names(&["status"], None),
+        )
+        .unwrap();
     for i in 0..100 {
         keep(
             &s,
@@ -210,8 +230,12 @@ fn per_source_cap_evicts_oldest_first_and_counts() {
 #[test]
 fn total_cap_evicts_from_the_largest_source() {
     let (st, _) = store(8192);
-    let big = st.source("big", 8192, names(&[], None)).unwrap();
-    let small = st.source("small", 8192, names(&[], None)).unwrap();
+    let big = st
+        .source("big", Budget::split(8192, true, false), names(&[], None))
+        .unwrap();
+    let small = st
+        .source("small", Budget::split(8192, true, false), names(&[], None))
+        .unwrap();
     for i in 0..5 {
         keep(&small, i, i, &"s".repeat(100), &[]);
     }
@@ -228,27 +252,44 @@ fn total_cap_evicts_from_the_largest_source() {
 #[test]
 fn a_source_attached_again_keeps_its_lines_and_takes_the_new_cap() {
     let (st, _) = store(1 << 20);
-    let s = st.source("web", 1 << 20, names(&["status"], None)).unwrap();
+    let s = st
+        .source(
+            "web",
+            Budget::split(1 << 20, true, false),
+            names(&["status"], None),
+        )
+        .unwrap();
     for i in 0..50 {
         keep(&s, i, i, &"z".repeat(100), &["500"]);
     }
     drop(s);
     let s = st
-        .source("web", 2048, names(&["status", "route"], None))
+        .source(
+            "web",
+            Budget::split(2048, true, false),
+            names(&["status", "route"], None),
+        )
         .unwrap();
     let held = st.query(&q()).lines.len();
     assert!(held > 0 && held < 50, "{held}");
     assert!(st.total_bytes() <= 2048);
     keep(&s, 99, 99, "new", &["500", "/r"]);
     assert_eq!(st.query(&q()).lines[0].field("route"), Some("/r"));
-    assert!(st.source("web", 0, names(&[], None)).is_none());
-    assert!(store(0).0.source("web", 100, names(&[], None)).is_none());
+    assert!(st
+        .source("web", Budget::split(0, true, false), names(&[], None))
+        .is_none());
+    assert!(store(0)
+        .0
+        .source("web", Budget::split(100, true, false), names(&[], None))
+        .is_none());
 }
 
 #[test]
 fn a_line_larger_than_the_cap_is_not_kept() {
     let (st, _) = store(1 << 20);
-    let s = st.source("web", 300, names(&[], None)).unwrap();
+    let s = st
+        .source("web", Budget::split(300, true, false), names(&[], None))
+        .unwrap();
     keep(&s, 1, 1, &"q".repeat(190), &[]);
     let a = st.query(&q());
     assert!(a.lines.is_empty());
@@ -267,4 +308,107 @@ fn line_refs_round_trip_and_reject_junk() {
     for bad in ["", "web", "web:1:2", "web:zzzzzzzz:1", "web:1f3a9c20:x"] {
         assert!(bad.parse::<LineRef>().is_err(), "{bad}");
     }
+}
+
+fn keep_unparsed(s: &SourceLines, seq: u64, time_ms: u64, text: &str) {
+    let file: Arc<str> = Arc::from("/var/log/a.log");
+    let o = Origin {
+        run: 7,
+        seq,
+        time_ms,
+        file: &file,
+        parsed: false,
+    };
+    s.keep(o, text.as_bytes(), std::iter::empty());
+}
+
+#[test]
+fn unparsed_lines_never_evict_the_kept_5xx_lines_and_have_their_own_budget() {
+    let (st, selfstore) = store(1 << 20);
+    let b = Budget::split(8192, true, true);
+    assert_eq!((b.matched, b.unparsed), (6144, 2048));
+    let s = st.source("web", b, names(&["status"], None)).unwrap();
+    // 5xx lines, then a changed format: a thousand lines that do not parse.
+    for i in 0..10 {
+        keep(&s, i, i, &format!("GET /a 503 #{i}"), &["503"]);
+    }
+    for i in 0..1000 {
+        keep_unparsed(&s, 100 + i, 100 + i, &format!("{{\"json\":{i}}}"));
+    }
+    let mut five = q();
+    five.fields = vec![("status".into(), "5xx".into())];
+    let a = st.query(&five);
+    assert_eq!(a.matched, 10, "every 5xx line is still there");
+    let sum = &a.sources[0];
+    assert!(
+        sum.unparsed_lines > 5 && sum.unparsed_lines < 1000,
+        "{sum:?}"
+    );
+    assert_eq!((sum.cap, sum.unparsed_cap), (8192, 2048));
+    assert!(
+        sum.bytes
+            - st.query(&five)
+                .lines
+                .iter()
+                .map(|k| k.cost())
+                .sum::<usize>()
+            <= 2048
+    );
+    // The newest unparsed lines are those held.
+    let all = st.query(&q());
+    assert!(all.lines[0].text.contains("999"));
+    assert_eq!(
+        sample(&selfstore, "logpulse_lines_evicted_total", "web"),
+        (1000 - sum.unparsed_lines) as f64
+    );
+    // And the other way: a 5xx flood does not evict the unparsed lines.
+    for i in 0..1000 {
+        keep(
+            &s,
+            5000 + i,
+            5000 + i,
+            &format!("GET /b 502 #{i}"),
+            &["502"],
+        );
+    }
+    let after = &st.query(&q()).sources[0];
+    assert_eq!(after.unparsed_lines, sum.unparsed_lines);
+    assert!(after.bytes <= 8192);
+    // A source keeping one kind gives it the whole cap; nothing to keep, no handle.
+    assert_eq!(
+        Budget::split(100, false, true),
+        Budget {
+            matched: 0,
+            unparsed: 100
+        }
+    );
+    assert!(st
+        .source("x", Budget::split(100, false, false), names(&[], None))
+        .is_none());
+}
+
+#[test]
+fn across_sources_the_fuller_kind_of_the_largest_source_goes_first() {
+    let (st, _) = store(4096);
+    let s = st
+        .source("web", Budget::split(8192, true, true), names(&[], None))
+        .unwrap();
+    let other = st
+        .source("api", Budget::split(3072, true, false), names(&[], None))
+        .unwrap();
+    for i in 0..5 {
+        keep(&s, i, i, &"5".repeat(100), &[]);
+    }
+    for i in 0..100 {
+        keep_unparsed(&s, 10 + i, 10 + i, &"u".repeat(100));
+    }
+    for i in 0..100 {
+        keep(&other, i, 1000 + i, &"o".repeat(100), &[]);
+    }
+    assert!(st.total_bytes() <= 4096);
+    let a = st.query(&q());
+    let web = a.sources.iter().find(|x| x.name == "web").unwrap();
+    // web held the most: its unparsed lines (a full budget) went, not its older 5xx lines.
+    assert_eq!(web.lines - web.unparsed_lines, 5, "{web:?}");
+    assert!(web.unparsed_lines < 7, "{web:?}");
 }
