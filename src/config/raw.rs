@@ -105,7 +105,7 @@ pub struct RawLines {
     /// Keep lines that did not parse (default true).
     pub unparsed: Option<bool>,
     /// Fields stored with each kept line and offered as filters, as label specs (added to the
-    /// profile's: `route`, `status`, `method`, `tenant`).
+    /// profile's: `route`, `menu`, `status`, `method`, `tenant`).
     #[serde(default)]
     pub fields: BTreeMap<String, RawLabel>,
     /// This source's cap in bytes (default `global.lines.max_bytes_per_source`; 0: keep none).

@@ -13,8 +13,8 @@ use super::holds;
 use super::label::{Bufs, LabelRule};
 use crate::config::{Condition, LineView};
 use crate::parse::Record;
-use crate::store::key_values;
 use crate::store::lines::{Origin, SourceLines};
+use crate::store::{key_values, push_label};
 
 /// A source's keep rules and its handle into the line store.
 pub(super) struct LineKeeper {
@@ -78,7 +78,11 @@ impl LineKeeper {
         self.values.clear();
         if parsed {
             for f in &mut self.fields {
-                f.push_value(line, rec, bufs, &mut self.values);
+                // A field without a value (a probe's menu, a transform with no answer) is
+                // stored empty, so that the values that follow keep their names.
+                if !f.push_value(line, rec, bufs, &mut self.values) {
+                    push_label(&mut self.values, b"");
+                }
             }
         }
         let origin = Origin {
@@ -98,7 +102,7 @@ mod tests {
 
     use crate::config::Config;
     use crate::rules::SourceRules;
-    use crate::store::lines::{FieldNames, Limits, LineStore, Query};
+    use crate::store::lines::{Budget, FieldNames, Limits, LineStore, Query};
     use crate::store::Store;
 
     fn setup(yaml: &str) -> (Store, Arc<LineStore>, SourceRules) {
@@ -120,7 +124,8 @@ mod tests {
             names: v.fields.iter().map(|l| l.name.as_str().into()).collect(),
             exemplar: v.exemplar,
         };
-        let sink = lines.source("web", v.max_bytes, names).expect("enabled");
+        let budget = Budget::split(v.max_bytes, !v.keep.is_empty(), v.unparsed);
+        let sink = lines.source("web", budget, names).expect("enabled");
         rules.keep_lines(v, sink);
         rules.set_file(std::path::Path::new("/var/log/nginx/access.log"));
         (store, lines, rules)
@@ -185,6 +190,42 @@ sources:
                 .len()
         };
         assert_eq!((by("r2"), by(&r3.to_string()), by("r1")), (1, 1, 0));
+    }
+
+    #[test]
+    fn kept_lines_carry_the_menu_as_the_metrics_have_it() {
+        let (_, lines, mut rules) = setup(HTTP);
+        for (status, uri) in [
+            (503, "/api/v1/approval/docs/77"),
+            (500, "/mail/list"),
+            (503, "/app/approval/doc/8"),
+            (500, "/.env"),
+        ] {
+            rules.apply(line(status, uri, "-").as_bytes()).unwrap();
+        }
+        let menu = |m: &str| {
+            let a = lines.query(&Query {
+                fields: vec![("menu".into(), m.into())],
+                limit: 10,
+                ..Default::default()
+            });
+            a.lines
+                .iter()
+                .map(|k| k.field("route").unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            menu("approval"),
+            ["/app/approval/doc/:id", "/api/v1/approval/docs/:id"]
+        );
+        assert_eq!(menu("mail"), ["/mail/list"]);
+        // A scanner probe is no menu: kept, with an empty menu.
+        let all = lines.query(&Query {
+            limit: 10,
+            ..Default::default()
+        });
+        assert_eq!(all.lines[0].field("menu"), Some(""));
+        assert_eq!(all.matched, 4);
     }
 
     #[test]

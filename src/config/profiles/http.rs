@@ -84,7 +84,8 @@ fn page_view(cx: &Context<'_>, mut m: RawMetric) -> RawMetric {
     m
 }
 
-/// Keep 5xx responses; store route, status, method and tenant for filtering.
+/// Keep 5xx responses; store route, menu, status, method and tenant for filtering (`route` and
+/// `menu` as the metrics have them, so an alert's labels are valid `/lines` filters).
 fn lines(cx: &mut Context<'_>) -> ProfileLines {
     let five_xx = RawCondition::Full(RawConditionFull {
         ge: Some(500.0),
@@ -93,6 +94,10 @@ fn lines(cx: &mut Context<'_>) -> ProfileLines {
     });
     let mut fields = vec![
         ("route", route(cx)),
+        (
+            "menu",
+            label(cx.field("request_uri"), Some(TransformName::Menu)),
+        ),
         (
             "status",
             label(cx.field("status"), Some(TransformName::Status)),

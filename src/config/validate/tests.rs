@@ -358,8 +358,8 @@ fn line_view_defaults_and_checks() {
     assert!(g.redact.addresses && g.redact.query && g.redact.emails && !g.allow_unauthenticated);
     let web = &c.sources[0].lines;
     let names: Vec<&str> = web.fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["route", "status", "method", "remote_user"]);
-    assert_eq!(web.exemplar, Some(3));
+    assert_eq!(names, ["route", "menu", "status", "method", "remote_user"]);
+    assert_eq!(web.exemplar, Some(4));
     assert_eq!(
         (web.keep.len(), web.keep[0].len(), web.unparsed),
         (1, 2, true)
