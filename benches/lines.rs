@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use logpulse::config::Config;
 use logpulse::rules::SourceRules;
-use logpulse::store::lines::{FieldNames, Limits, LineStore};
+use logpulse::store::lines::{Budget, FieldNames, Limits, LineStore};
 use logpulse::store::Store;
 
 struct Counting;
@@ -97,7 +97,11 @@ fn main() {
             exemplar: v.exemplar,
         };
         let sink = ls
-            .source(&cfg.sources[i].name, v.max_bytes, names)
+            .source(
+                &cfg.sources[i].name,
+                Budget::split(v.max_bytes, !v.keep.is_empty(), v.unparsed),
+                names,
+            )
             .expect("enabled");
         r.keep_lines(v, sink);
         r.set_file(path);

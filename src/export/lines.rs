@@ -1,7 +1,7 @@
 //! `GET /lines`: the line view, as JSON (default) or as an HTML table (`format=html`, or a
 //! browser's `Accept`), with filters `source`, `since`, `limit`, `ref` (a line reference or an
-//! exemplar value such as a request id) and any stored field (`route`, `status`, `tenant`...;
-//! `status=5xx` matches a class).
+//! exemplar value such as a request id), `parsed` (`false`: the lines that did not parse) and
+//! any stored field (`route`, `menu`, `status`, `tenant`...; `status=5xx` matches a class).
 //!
 //! Who may read it: log lines say more than metrics do, so they are served only on a loopback
 //! listener, or to a client the web config authenticated (basic auth, or a verified client
@@ -28,7 +28,9 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 5000;
 
 /// Parameters that are not field filters.
-pub const PARAMS: &[&str] = &["source", "since", "limit", "ref", "line_ref", "format"];
+pub const PARAMS: &[&str] = &[
+    "source", "since", "limit", "ref", "line_ref", "parsed", "format",
+];
 
 /// How an answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +143,13 @@ pub fn parse_request(raw: Option<&str>, fields: &[String], now_ms: u64) -> Resul
                     .min(MAX_LIMIT)
             }
             "ref" | "line_ref" => q.reference = Some(v),
+            "parsed" => {
+                q.parsed = Some(match v.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(format!("parsed={v:?}: true or false")),
+                })
+            }
             "format" => {
                 output = Some(match v.as_str() {
                     "json" => Output::Json,
@@ -234,7 +243,7 @@ pub fn render_html(a: &Answer, req: &Request, fields: &[String]) -> String {
     h.push_str("\">JSON</a></p><form method=get action=/lines>");
     let mut names: Vec<&str> = vec!["source"];
     names.extend(fields.iter().map(String::as_str));
-    names.extend(["since", "ref", "limit"]);
+    names.extend(["since", "ref", "parsed", "limit"]);
     for n in names {
         let v = req
             .params

@@ -40,13 +40,31 @@ fn requests_are_decoded_and_checked() {
         let r = parse_request(Some(&format!("since={since}")), &fields(), now).unwrap();
         assert_eq!(r.query.since_ms, Some(ms), "{since}");
     }
-    for bad in ["rout=/a", "since=yesterday", "limit=-1", "format=xml"] {
+    let p = |v: &str| {
+        parse_request(Some(&format!("parsed={v}")), &fields(), now)
+            .unwrap()
+            .query
+            .parsed
+    };
+    assert_eq!(
+        (p("false"), p("true"), p("")),
+        (Some(false), Some(true), None)
+    );
+    for bad in [
+        "rout=/a",
+        "since=yesterday",
+        "limit=-1",
+        "format=xml",
+        "parsed=no",
+    ] {
         let e = parse_request(Some(bad), &fields(), now).unwrap_err();
         assert!(e.contains(bad.split('=').next().unwrap()), "{bad}: {e}");
     }
     assert!(parse_request(Some("rout=/a"), &fields(), now)
         .unwrap_err()
-        .contains("known: source, since, limit, ref, line_ref, format, route, status, tenant"));
+        .contains(
+            "known: source, since, limit, ref, line_ref, parsed, format, route, status, tenant"
+        ));
     assert_eq!(decode("%zz%4"), "%zz%4");
     assert_eq!(encode("a b/ü&"), "a%20b%2F%C3%BC%26");
 }

@@ -215,6 +215,12 @@ struct Part {
 }
 
 impl Part {
+    const EMPTY: Part = Part {
+        lines: VecDeque::new(),
+        bytes: 0,
+        cap: 0,
+    };
+
     /// Bytes held per byte of budget (how full it is), for eviction across sources.
     fn fill(&self) -> f64 {
         self.bytes as f64 / self.cap.max(1) as f64
@@ -355,6 +361,8 @@ pub struct Query {
     pub since_ms: Option<u64>,
     /// A line reference (`web:1f3a9c20:12`) or an exemplar field value (a request id).
     pub reference: Option<String>,
+    /// Only lines that parsed (`true`) or that did not (`false`).
+    pub parsed: Option<bool>,
     /// `(field, value)`: the field must have this value; a value like `5xx` matches any
     /// three-digit value starting with `5`.
     pub fields: Vec<(String, String)>,
@@ -514,7 +522,12 @@ impl LineStore {
             if q.source.as_deref().is_some_and(|s| s != &*b.name) {
                 continue;
             }
-            for k in b.matched.lines.iter().chain(&b.unparsed.lines) {
+            let parts: [&Part; 2] = match q.parsed {
+                Some(true) => [&b.matched, &Part::EMPTY],
+                Some(false) => [&Part::EMPTY, &b.unparsed],
+                None => [&b.matched, &b.unparsed],
+            };
+            for k in parts.into_iter().flat_map(|p| &p.lines) {
                 if q.since_ms.is_some_and(|t| k.time_ms < t) {
                     continue;
                 }

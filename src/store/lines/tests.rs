@@ -354,9 +354,15 @@ fn unparsed_lines_never_evict_the_kept_5xx_lines_and_have_their_own_budget() {
                 .sum::<usize>()
             <= 2048
     );
-    // The newest unparsed lines are those held.
+    // The newest unparsed lines are those held; `parsed` picks a kind.
     let all = st.query(&q());
     assert!(all.lines[0].text.contains("999"));
+    let mut only = q();
+    only.parsed = Some(false);
+    let bad = st.query(&only);
+    assert!(bad.matched == sum.unparsed_lines && bad.lines.iter().all(|k| !k.parsed));
+    only.parsed = Some(true);
+    assert_eq!(st.query(&only).matched, 10);
     assert_eq!(
         sample(&selfstore, "logpulse_lines_evicted_total", "web"),
         (1000 - sum.unparsed_lines) as f64
