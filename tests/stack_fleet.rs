@@ -393,7 +393,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
 
     // --- Three agents on examples/groupware.yml, each with its share of a 1,000-tenant log.
     let mut g = Gen::new(2112, 1000, SERVERS.len());
-    g.server_errors = false; // every 5xx is the burst's
+    g.server_error_ppm = 0; // every 5xx is the burst's
     let time = nginx_time(now() as i64);
     let history: Vec<Line> = (0..HISTORY_LINES).map(|_| g.next(&time)).collect();
     let example = read(&repo().join("examples/groupware.yml"));

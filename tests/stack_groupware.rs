@@ -181,29 +181,6 @@ fn firing(prom: SocketAddr, name: &str, route: &str) -> Option<Value> {
         .cloned()
 }
 
-/// `2026-11-27 01:02:03 +0000 UTC` (Prometheus' humanizeTimestamp) → unix seconds.
-fn parse_utc(s: &str) -> Option<f64> {
-    let (date, rest) = s.trim().split_once(' ')?;
-    let time = rest.split(' ').next()?;
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let t: Vec<f64> = time
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let (y, m, day) = (d[0] - i64::from(d[1] <= 2), d[1], d[2]);
-    // Howard Hinnant's days_from_civil.
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2])
-}
-
 // ------------------------------------------------------------------------------------------
 
 #[test]
@@ -226,7 +203,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     // --- The history: 60,000 lines over two servers, read from the start by the agents.
     let mut g = Gen::new(2026, 1000, SERVERS.len());
     // Every 5xx is the burst's, so the page must name exactly its server and tenants.
-    g.server_errors = false;
+    g.server_error_ppm = 0;
     let history: Vec<Line> = (0..HISTORY_LINES).map(|_| g.next(TIME)).collect();
     let logs: Vec<PathBuf> = SERVERS
         .iter()
@@ -356,7 +333,11 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
             t.contains("[FIRING") && t.contains("HTTP5xxBurst") && t.contains(ROUTE)
         })?;
         let pd = rx.find("/pagerduty", first.0, |n| {
-            n.json()["event_action"] == "trigger"
+            let j = n.json();
+            j["event_action"] == "trigger"
+                && j["payload"]["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("HTTP5xxBurst"))
         })?;
         Some((slack, pd))
     });
@@ -395,14 +376,14 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
         2,
         "only the burst's tenants: {st}"
     );
-    let since = line_of("errors since: ");
-    let started = parse_utc(since.trim_start_matches("errors since: "))
+    let since = line_of("failing since: ");
+    let started = parse_page_time(since.trim_start_matches("failing since: "))
         .unwrap_or_else(|| panic!("no start time in the page: {st}"));
     // Found at the evaluation after the scrape that first saw a 503: within two intervals.
     let late = started - first.1;
     assert!(
         (-1.0..=5.0 + 2.0 * every as f64).contains(&late),
-        "errors since {started}, first 503 line at {:.0}",
+        "failing since {started}, first 503 line at {:.0}",
         first.1
     );
     for want in [ROUTE, "web-2", "acme"] {
@@ -412,7 +393,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
         );
     }
     say(&format!(
-        "PAGE: first 503 line → Slack {:.1} s, PagerDuty {:.1} s (group_wait 10 s as shipped); errors since {:+.1} s of the first 503 line",
+        "PAGE: first 503 line → Slack {:.1} s, PagerDuty {:.1} s (group_wait 10 s as shipped); failing since {:+.1} s of the first 503 line",
         slack.at.duration_since(first.0).as_secs_f64(),
         pd.at.duration_since(first.0).as_secs_f64(),
         started - first.1
@@ -586,7 +567,11 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
                 t.contains("[RESOLVED]") && t.contains("HTTP5xxBurst") && t.contains(ROUTE)
             })?;
             let p = rx.find("/pagerduty", last, |n| {
-                n.json()["event_action"] == "resolve"
+                let j = n.json();
+                j["event_action"] == "resolve"
+                    && j["payload"]["summary"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("RESOLVED HTTP5xxBurst"))
             })?;
             Some((s, p))
         },
@@ -608,7 +593,7 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
         "{rsum}"
     );
     say(&format!(
-        "RESOLVED: last 503 line → Slack {:.1} s, PagerDuty {:.1} s (group_interval 15 s as shipped)",
+        "RESOLVED: last 503 line → Slack {:.1} s, PagerDuty {:.1} s (group_interval 1 m as shipped)",
         rs.at.duration_since(last).as_secs_f64(),
         rp.at.duration_since(last).as_secs_f64()
     ));

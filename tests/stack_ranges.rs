@@ -303,7 +303,7 @@ fn range_panels_equal_the_lines_for_series_born_inside_the_range_on_both_replica
     say("agent and two Prometheus replicas up; phase A starts");
 
     let mut g = Gen::new(2026, 1000, 1);
-    g.server_errors = false;
+    g.server_error_ppm = 0;
     let late: BTreeSet<String> = g.tenants()[500..].iter().cloned().collect();
     let a = phase(&mut g, &late, false);
     let b = phase(&mut g, &BTreeSet::new(), true);

@@ -41,11 +41,13 @@ fn promtool_check_rules() {
 fn promtool_unit_tests_pass() {
     let tests = files(&repo().join("alert-rules/tests"), ".yml");
     assert!(!tests.is_empty(), "no alert-rules/tests/*.yml");
+    // Annotations give times in Prometheus' local zone: the tests expect UTC.
     let out = run_ok(
         Command::new(tool("promtool"))
             .arg("test")
             .arg("rules")
             .args(&tests)
+            .env("TZ", "UTC")
             .current_dir(repo()),
     );
     let text = String::from_utf8_lossy(&out.stdout);
@@ -231,6 +233,37 @@ fn alertmanager_routes_by_severity() {
         "slack-ticket"
     );
     assert_eq!(route(&["alertname=Unknown"]), "slack-ticket");
+    // A customer's alerts page (or ticket) grouped per tenant, whatever their name.
+    assert_eq!(
+        route(&[
+            "alertname=HTTPTenant5xxBurst",
+            "severity=critical",
+            "source=web",
+            "tenant=acme"
+        ]),
+        "page"
+    );
+    assert_eq!(
+        route(&[
+            "alertname=HTTPTenantErrorBudgetBurn",
+            "severity=warning",
+            "tenant=acme"
+        ]),
+        "slack-ticket"
+    );
+    let am = yaml(&repo().join("alert-rules/alertmanager.yml"));
+    let tenant_route = am["route"]["routes"]
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|r| r["matchers"].to_string().contains("tenant"))
+        })
+        .expect("a route for tenant alerts");
+    assert_eq!(
+        tenant_route["group_by"],
+        serde_json::json!(["service", "job", "source", "tenant"]),
+        "one notification per tenant incident"
+    );
 
     let am = yaml(&repo().join("alert-rules/alertmanager.yml"));
     let page = am["receivers"]

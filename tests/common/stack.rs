@@ -139,10 +139,12 @@ pub fn logpulse_cmd(cfg: &Path, listen: impl std::fmt::Display) -> Command {
 }
 
 /// The real Prometheus (`bin`) with config `cfg` and its TSDB in `tsdb`, listening on
-/// `listen`; add arguments, then [`Proc::spawn`] it.
+/// `listen`; add arguments, then [`Proc::spawn`] it. Its time zone is UTC (the pages' times
+/// are in it) unless the caller sets `TZ` again.
 pub fn prometheus_cmd(bin: &Path, cfg: &Path, tsdb: &Path, listen: SocketAddr) -> Command {
     let mut cmd = Command::new(bin);
-    cmd.arg(format!("--config.file={}", cfg.display()))
+    cmd.env("TZ", "UTC")
+        .arg(format!("--config.file={}", cfg.display()))
         .arg(format!("--storage.tsdb.path={}", tsdb.display()))
         .arg(format!("--web.listen-address={listen}"));
     cmd
@@ -485,12 +487,24 @@ pub fn dashboard_problems(
 
 /// Starts the real Alertmanager on `am` with the repository's config: secrets in `dir`, Slack
 /// and PagerDuty both pointed at a receiver on `receiver` (`/slack`, `/pagerduty`), after
-/// `edit` (e.g. shorter timings) has changed the config text.
+/// `edit` (e.g. shorter timings) has changed the config text. Its time zone is UTC.
 pub fn start_alertmanager(
     dir: &Path,
     am: SocketAddr,
     receiver: SocketAddr,
     routing_key: &str,
+    edit: impl Fn(String) -> String,
+) -> Proc {
+    start_alertmanager_in_zone(dir, am, receiver, routing_key, "UTC", edit)
+}
+
+/// [`start_alertmanager`] with its messages' times in time zone `tz` (its `TZ` environment).
+pub fn start_alertmanager_in_zone(
+    dir: &Path,
+    am: SocketAddr,
+    receiver: SocketAddr,
+    routing_key: &str,
+    tz: &str,
     edit: impl Fn(String) -> String,
 ) -> Proc {
     let cfg = alertmanager_config_copy(dir, &format!("http://{receiver}/slack"), routing_key);
@@ -513,6 +527,7 @@ pub fn start_alertmanager(
     Proc::spawn(
         "alertmanager",
         Command::new(tool("prometheus-alertmanager"))
+            .env("TZ", tz)
             .arg(format!("--config.file={}", cfg.display()))
             .arg(format!("--storage.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address={am}"))
@@ -520,4 +535,38 @@ pub fn start_alertmanager(
             .arg("--cluster.listen-address="),
         dir.join("alertmanager.log"),
     )
+}
+
+/// A time as the pages give it, `2026-11-27 10:02:03 +0900 KST` (Go's
+/// `2006-01-02 15:04:05 -0700 MST`, in the zone of Prometheus or Alertmanager) → unix seconds.
+pub fn parse_page_time(s: &str) -> Option<f64> {
+    let mut parts = s.split_whitespace();
+    let (date, time, zone) = (parts.next()?, parts.next()?, parts.next()?);
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<f64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if d.len() != 3 || t.len() != 3 || zone.len() != 5 {
+        return None;
+    }
+    let sign = match &zone[..1] {
+        "+" => 1.0,
+        "-" => -1.0,
+        _ => return None,
+    };
+    let offset: f64 =
+        sign * (zone[1..3].parse::<f64>().ok()? * 3600.0 + zone[3..5].parse::<f64>().ok()? * 60.0);
+    let (y, m, day) = (d[0] - i64::from(d[1] <= 2), d[1], d[2]);
+    // Howard Hinnant's days_from_civil.
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2] - offset)
 }

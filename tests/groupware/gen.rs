@@ -312,10 +312,22 @@ pub struct Line {
     pub page: bool,
 }
 
+impl Line {
+    /// The same request answered with `status` instead (an outage, an error of one's choice).
+    pub fn set_status(&mut self, status: u16) {
+        let from = format!(" HTTP/1.1\" {} ", self.status);
+        let to = format!(" HTTP/1.1\" {status} ");
+        assert!(self.text.contains(&from), "no status in {}", self.text);
+        self.text = self.text.replacen(&from, &to, 1);
+        self.status = status;
+    }
+}
+
 /// The generator's state.
 pub struct Gen {
-    /// Ordinary traffic has a few 500/503 (0.7 %); off, every 5xx is a [`Gen::burst`].
-    pub server_errors: bool,
+    /// 500/503 of ordinary traffic per million requests (7,000: 0.7 %); 0: every 5xx is a
+    /// [`Gen::burst`] or set with [`Line::set_status`].
+    pub server_error_ppm: u32,
     rng: Rng,
     tenants: Vec<String>,
     weights: Vec<u32>,
@@ -340,7 +352,7 @@ impl Gen {
             .map(|i| (100_000.0 / (i as f64 + 1.0).powf(0.9)) as u32 + 1)
             .collect();
         Gen {
-            server_errors: true,
+            server_error_ppm: 7000,
             rng: Rng::new(seed),
             tenants: names,
             weights,
@@ -489,9 +501,10 @@ impl Gen {
             "GET"
         };
         let page = page_path(menu, template);
+        let error = (self.rng.below(1_000_000) as u32) < self.server_error_ppm;
         let status = match self.rng.below(1000) {
-            0..=4 if self.server_errors => 500,
-            5..=6 if self.server_errors => 503,
+            _ if error && self.rng.below(7) < 5 => 500,
+            _ if error => 503,
             7..=26 => 404,
             27..=76 if menu == "static" => 304,
             27..=46 if page => 304,
