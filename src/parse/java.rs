@@ -354,8 +354,11 @@ fn class_at_line(header: &[u8], s: usize, e: usize) -> Option<(usize, usize, usi
     }
     let colon = v.get(..at)?.iter().rposition(|&b| b == b':')?;
     let class = v.get(colon + 1..at)?;
-    (!class.is_empty() && class.iter().all(|&b| is_ident_byte(b)))
-        .then_some((s + colon, s + colon + 1, s + at))
+    (!class.is_empty() && class.iter().all(|&b| is_ident_byte(b))).then_some((
+        s + colon,
+        s + colon + 1,
+        s + at,
+    ))
 }
 
 /// Tomcat's `class.method` source before the message.
