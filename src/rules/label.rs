@@ -133,6 +133,7 @@ impl LabelRule {
             clean,
             scratch,
         } = b;
+        let has_xform = self.xform.is_some();
         let mut v: &[u8] = match &self.src {
             LabelValue::Const(c) => c.as_bytes(),
             LabelValue::Field(id) => rec.get(line, *id).unwrap_or_default(),
@@ -142,7 +143,19 @@ impl LabelRule {
                     match p {
                         TemplatePart::Lit(l) => template.extend_from_slice(l),
                         TemplatePart::Field(id) => {
-                            template.extend_from_slice(rec.get(line, *id).unwrap_or_default())
+                            // Transforms of several fields (`uri\nua`) split at newlines: one
+                            // inside a value (a JSON string may hold it) must not shift the
+                            // fields after it, so it becomes a space for a transform.
+                            let f = rec.get(line, *id).unwrap_or_default();
+                            let at = template.len();
+                            template.extend_from_slice(f);
+                            if has_xform && memchr::memchr(b'\n', f).is_some() {
+                                for b in &mut template[at..] {
+                                    if *b == b'\n' {
+                                        *b = b' ';
+                                    }
+                                }
+                            }
                         }
                     }
                 }
