@@ -124,6 +124,7 @@ fn build(cfg: &Config, only: Option<usize>) -> Result<Built, AgentError> {
             name,
             progress: Default::default(),
             last_error: Default::default(),
+            caught_up: Default::default(),
         });
         workers.push(Worker::new(rules, shared, cfg.sources[i].multiline.clone()));
     }

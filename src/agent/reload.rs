@@ -414,6 +414,7 @@ impl Running {
                         name: src.name.clone(),
                         progress: Default::default(),
                         last_error: Default::default(),
+                        caught_up: Default::default(),
                     });
                     (shared, rules)
                 }

@@ -38,6 +38,10 @@ use crate::store::{push_label, Desc, Family, Kind, Label, Pending, Series, Store
 /// How long a rendered exposition (and the checkpoint saved with it) is served again.
 pub const RENDER_REUSE: Duration = Duration::from_secs(1);
 
+/// Longest a first run's baseline lasts (see [`crate::store::hold`]) while a source is still
+/// reading what its files held at start.
+const FIRST_RUN_BASELINE: Duration = Duration::from_secs(600);
+
 /// What `run` needs besides the config.
 pub struct RunOptions {
     /// Listen address, overriding `global.listen`.
@@ -319,9 +323,22 @@ impl Snapshot for Running {
         self.refresh_store_metrics(&live);
         let view = if scraper {
             let (now, hold) = (crate::store::mono_ms(), zero_hold_ms(&live.cfg.global));
-            let baseline = self
-                .first_run
-                .swap(false, std::sync::atomic::Ordering::Relaxed);
+            // A first run's baseline lasts until every source has read what its files held
+            // at start (history, not traffic of that moment): its renders reveal everything,
+            // the last one included. FIRST_RUN_BASELINE at most: a source that never catches up
+            // must not keep new series from starting at 0 for ever.
+            let baseline = self.first_run.load(std::sync::atomic::Ordering::Relaxed);
+            if baseline
+                && (self.started.elapsed() >= FIRST_RUN_BASELINE
+                    || live.sources.iter().all(|s| {
+                        s.shared
+                            .caught_up
+                            .load(std::sync::atomic::Ordering::Relaxed)
+                    }))
+            {
+                self.first_run
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+            }
             for st in self.stores(&live) {
                 if baseline {
                     st.reveal_all();

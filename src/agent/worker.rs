@@ -39,6 +39,9 @@ pub struct SourceShared {
     pub last_error: Mutex<Option<String>>,
     /// Per-source self-metrics.
     pub metrics: SelfMetrics,
+    /// The tailer has once read everything its files held (a scan with no lag): on a first
+    /// run, the history read until then is Prometheus' baseline.
+    pub caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl SourceShared {
@@ -475,6 +478,11 @@ impl TailSink for Worker {
                 m.files.set(files as f64);
                 m.lag.set(lag_bytes as f64);
                 m.age.set(oldest_unread_age);
+                if lag_bytes == 0 {
+                    self.shared
+                        .caught_up
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 {
                     // The tailer has scanned: carried-over entries it did not confirm are gone.
                     let mut p = self.shared.lock();
