@@ -359,9 +359,11 @@ fn one_tenant_broken_pages_once_naming_tenant_menu_server_and_start_noise_pages_
         .filter(|n| is_page(n) && !is_blind(n))
         .map(describe)
         .collect();
+    // The noise is about 0.6 % 5xx per server: the service's slow burn (6 × a 0.1 % budget,
+    // a ticket after 15 minutes) may be pending, and rightly; its fast burn (a page) may not.
     let pending = prom_query(
         prom,
-        "count by (alertname, tenant) (count_over_time(ALERTS{alertname=~\"HTTPTenant.*|HTTP5xxBurst|HTTPErrorBudgetBurn\"}[2m]))",
+        "count by (alertname, tenant) (count_over_time(ALERTS{alertname=~\"HTTPTenant.*|HTTP5xxBurst\"}[2m]) or count_over_time(ALERTS{alertname=\"HTTPErrorBudgetBurn\", severity=\"critical\"}[2m]))",
     )
     .unwrap();
     assert!(
