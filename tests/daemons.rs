@@ -468,6 +468,80 @@ CustomLog {logs}/other_vhosts_access.log vhost_combined
     );
 }
 
+/// Caddy's file server (Debian's caddy 2.6) with its default access log, JSON with the request's
+/// headers as arrays and the duration in seconds, read by the `caddy` format with the http
+/// profile: requests by method, route and status, devices from the User-Agent header, request
+/// time histogram, and referrers.
+#[test]
+fn caddy_default_json_access_log() {
+    let caddy = need("caddy", "caddy");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let html = docroot(d);
+    let port = free_port();
+    let log = d.join("access.log");
+    let conf = format!(
+        "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {data}\n}}\n\
+         http://127.0.0.1:{port} {{\n\troot * {html}\n\tfile_server\n\tlog {{\n\t\toutput file {log}\n\t}}\n}}\n",
+        data = d.join("data").display(),
+        html = html.display(),
+        log = log.display(),
+    );
+    std::fs::write(d.join("Caddyfile"), conf).unwrap();
+    let mut c = Daemon::start(
+        "caddy",
+        Command::new(&caddy)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(d.join("Caddyfile"))
+            .env("HOME", d)
+            .env("XDG_DATA_HOME", d.join("data"))
+            .env("XDG_CONFIG_HOME", d.join("config")),
+        d,
+    );
+    c.listening(port, d);
+    send(
+        port,
+        CADDY,
+        "Mozilla/5.0 (Linux; Android 14; SM-S918N) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
+    );
+    let text = lines(&log, CADDY.len());
+    drop(c);
+    assert!(text.contains("\"User-Agent\":[\"Mozilla"), "{text}");
+    let expo = replay(
+        d,
+        "sources:\n  - name: web\n    paths: [unused]\n    format: caddy\n    profile: http\n",
+        &log,
+        CADDY.len(),
+    );
+    assert_eq!(
+        samples(&expo, "http_requests_total"),
+        want_requests(CADDY),
+        "{expo}"
+    );
+    assert_eq!(
+        samples(&expo, "http_client_requests_total"),
+        [("device=\"mobile_web\"".to_string(), CADDY.len() as f64)].into(),
+        "{expo}"
+    );
+    let count: f64 = samples(&expo, "http_request_duration_seconds_count")
+        .values()
+        .sum();
+    assert_eq!(count, CADDY.len() as f64, "{expo}");
+    assert_eq!(
+        samples(&expo, "http_referrer_requests_total"),
+        [("referrer=\"search.example\"".to_string(), CADDY.len() as f64)].into(),
+        "the Referer header is read:\n{expo}"
+    );
+}
+
+const CADDY: &[Req] = &[
+    req("GET", "/", 200),
+    req("GET", "/mail/list", 200),
+    req("GET", "/mail/list", 200),
+    req("HEAD", "/drive/files", 200),
+    req("GET", "/missing", 404),
+];
+
 /// HAProxy in front of nginx, `option httplog` and `option httplog clf` frontends, logging with
 /// `log stdout format raw`: the `haproxy` format reads both from one stream.
 #[test]
