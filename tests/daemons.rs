@@ -529,7 +529,11 @@ fn caddy_default_json_access_log() {
     assert_eq!(count, CADDY.len() as f64, "{expo}");
     assert_eq!(
         samples(&expo, "http_referrer_requests_total"),
-        [("referrer=\"search.example\"".to_string(), CADDY.len() as f64)].into(),
+        [(
+            "referrer=\"search.example\"".to_string(),
+            CADDY.len() as f64
+        )]
+        .into(),
         "the Referer header is read:\n{expo}"
     );
 }
