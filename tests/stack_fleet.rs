@@ -9,6 +9,8 @@
 //!   output imported into VictoriaMetrics (`/api/v1/import/prometheus`) and into Prometheus
 //!   blocks (`promtool tsdb create-blocks-from openmetrics`) gives the same numbers in both,
 //!   equal to counts made from the generated lines.
+//! - `remote_write_keeps_what_the_dashboards_read`: remote-write.yml's regex keeps every usage
+//!   aggregate and every recorded series a dashboard reads.
 //! - `fleet_burst_lines_long_term_store_and_vmalert_page` (the issue's "done when"): three
 //!   agents on examples/groupware.yml, a 5xx burst on two of them. `logpulse lines --status 5xx`
 //!   returns exactly the burst's lines with their servers; Prometheus remote-writes the
@@ -379,6 +381,49 @@ fn kept_names() -> regex::Regex {
     regex::Regex::new(&format!("^(?:{})$", rule["regex"].as_str().unwrap())).unwrap()
 }
 
+/// remote-write.yml keeps every usage aggregate and every recorded series a dashboard reads
+/// (a renamed aggregate would silently stay out of the long-term store). The tenant alerts'
+/// intermediate series stay in Prometheus.
+#[test]
+fn remote_write_keeps_what_the_dashboards_read() {
+    let kept = kept_names();
+    let mut recorded = Vec::new();
+    for f in files(&repo().join("alert-rules"), ".rules.yml") {
+        for g in yaml(&f)["groups"].as_array().unwrap() {
+            for r in g["rules"].as_array().unwrap() {
+                if let Some(name) = r["record"].as_str() {
+                    recorded.push((f.clone(), name.to_string()));
+                }
+            }
+        }
+    }
+    let names = regex::Regex::new(r"[a-zA-Z_:][a-zA-Z0-9_:]*").unwrap();
+    let mut read_by_dashboards = Vec::new();
+    for (d, title, _, expr, _) in dashboard_queries() {
+        for m in names.find_iter(&expr) {
+            if recorded.iter().any(|(_, n)| n == m.as_str()) {
+                read_by_dashboards.push((format!("{d}: {title}"), m.as_str().to_string()));
+            }
+        }
+    }
+    assert!(read_by_dashboards
+        .iter()
+        .any(|(_, n)| n.contains(":increase")));
+    for (panel, n) in &read_by_dashboards {
+        assert!(
+            kept.is_match(n),
+            "{panel} reads {n}, which remote-write.yml leaves out"
+        );
+    }
+    for (f, n) in recorded.iter().filter(|(f, _)| *f == usage_rules()) {
+        assert!(
+            kept.is_match(n),
+            "{}: {n} is not kept by remote-write.yml",
+            f.display()
+        );
+    }
+}
+
 /// Every metric name VictoriaMetrics at `vm` holds.
 fn names(vm: SocketAddr) -> Vec<String> {
     let r = get(vm, "/api/v1/label/__name__/values").unwrap();
@@ -449,13 +494,25 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     });
     ready(&mut am_proc, am, "/-/ready");
 
-    // --- Long term: Prometheus (the repository's rules) remote-writes remote-write.yml's
-    //     selection to one VictoriaMetrics.
+    // --- Long term: Prometheus (the repository's rules; the usage rules with their durations
+    //     scaled down, 5 s for 5 minutes) remote-writes remote-write.yml's selection to one
+    //     VictoriaMetrics.
     let (_vm_long_proc, vm_long) = victoria_metrics(dir, "vm-long");
     let rule_files: Vec<String> = files(&repo().join("alert-rules"), ".rules.yml")
         .iter()
-        .map(|f| format!("'{}'", f.display()))
+        .map(|f| {
+            if *f == usage_rules() {
+                let scaled = dir.join("usage.rules.yml");
+                write(&scaled, &scaled_rules());
+                format!("'{}'", scaled.display())
+            } else {
+                format!("'{}'", f.display())
+            }
+        })
         .collect();
+    assert!(rule_files
+        .iter()
+        .any(|f| f.contains(&dir.display().to_string())));
     let remote_write = read(&deploy("remote-write.yml")).replace(
         "http://victoriametrics:8428/api/v1/write",
         &format!("http://{vm_long}/api/v1/write"),
@@ -706,7 +763,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     ));
 
     // --- Usage in the long-term store: every line counted once, across the servers. The
-    //     usage rules run every minute, 30 s behind: the last minute lands about 1.5 min
+    //     scaled usage rules run every 5 s, 2 s behind: the last "5 minutes" land about 7 s
     //     after the last line.
     let all: Vec<Line> = history
         .iter()
@@ -717,7 +774,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     let devices = |at: SocketAddr| {
         let v = prom_query_at(
             at,
-            "sum by (device) (sum_over_time(device:http_client_requests:increase1m[1h]))",
+            "sum by (device) (sum_over_time(device:http_client_requests:increase5m[1h]))",
             now(),
         )
         .ok()?;
@@ -736,7 +793,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
         panic!(
             "{}\n{}",
             diff(
-                "vm-long: requests by device over the test (device:http_client_requests:increase1m)",
+                "vm-long: requests by device over the test (device:http_client_requests:increase5m)",
                 &devices(vm_long).unwrap_or_default(),
                 &want
             )
@@ -745,7 +802,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
         );
     }
     say(&format!(
-        "vm-long: requests by device summed over the usage minutes = the {} lines written ({want:?})",
+        "vm-long: requests by device summed over the usage aggregates = the {} lines written ({want:?})",
         all.len()
     ));
 
@@ -754,7 +811,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     let held = wait_for(Duration::from_secs(30), Duration::from_millis(500), || {
         let n = names(vm_long);
         let has = |x: &str| n.iter().any(|n| n == x);
-        (has("job_source:http_requests:rate5m") && has("device:http_client_requests:increase1m"))
+        (has("job_source:http_requests:rate5m") && has("device:http_client_requests:increase5m"))
             .then_some(n)
     })
     .unwrap_or_else(|| {
@@ -787,9 +844,9 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
     .unwrap_or_else(|| panic!("no request rate in vm-long\n{}", prom_proc.log()));
     let mut compared = 0;
     for n in &held {
-        // A usage series has one sample a minute, not always one at `at`: compare what the
-        // dashboards read, its sum over the test.
-        let q = if n.contains(":increase1") {
+        // A usage series has one sample per (scaled) 5 minutes, hour or day, not always one
+        // at `at`: compare what the dashboards read, its sum over the test.
+        let q = if n.contains(":increase") {
             format!("sum_over_time({n}[1h])")
         } else {
             n.clone()
@@ -797,7 +854,7 @@ fn fleet_burst_lines_long_term_store_and_vmalert_page() {
         let mut p = result_samples(&prom_query_at(prom, &q, at).unwrap());
         let l = result_samples(&prom_query_at(vm_long, &q, at).unwrap());
         assert!(
-            !n.ends_with("http_client_requests:increase1m") || !p.is_empty(),
+            !n.ends_with("http_client_requests:increase5m") || !p.is_empty(),
             "{q}: nothing at {at}"
         );
         // VictoriaMetrics keeps no NaN sample (a quantile of a route without requests): a gap

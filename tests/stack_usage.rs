@@ -32,10 +32,6 @@ use support::*;
 /// The `__name__` regex the rule file's header gives for a remote-write of the aggregates.
 const AGGREGATES: &str = "[a-z_]+:http_[a-z_]+:increase(5m|1h|1d)";
 
-fn usage_rules() -> std::path::PathBuf {
-    repo().join("alert-rules/usage.rules.yml")
-}
-
 /// (record, expr) of every rule of a rule file.
 fn records(path: &std::path::Path) -> Vec<(String, String)> {
     let y = yaml(path);
@@ -200,57 +196,6 @@ fn prometheus_loads_usage_rules_beside_the_alerts() {
 
 // ------------------------------------------------------------------------------------------
 // The dashboards against a real Prometheus running the rules, on a generated 1,000-tenant log.
-
-/// The usage rules with their durations scaled for a test: 5 s for 5 minutes (Prometheus
-/// scrapes every second), a 15 s "hour" of three of them, a 30 s "day" of two hours; reading
-/// 2 s behind. Every duration and condition of the file is replaced, or the test fails.
-fn scaled_rules() -> String {
-    let mut text = read(&usage_rules());
-    for (from, to) in [
-        ("interval: 5m", "interval: 5s"),
-        ("offset 5m30s", "offset 7s"),
-        ("offset 30s", "offset 2s"),
-        ("[10m]", "[20s]"),
-        ("[5m]", "[5s]"),
-        ("[57m30s]", "[12500ms]"),
-        ("[23h30m]", "[22500ms]"),
-        (
-            "(hour() == 23 and minute() >= 55)",
-            "(vector(time() % 30) >= 25)",
-        ),
-        ("(minute() >= 55)", "(vector(time() % 15) >= 10)"),
-    ] {
-        assert!(
-            text.contains(from),
-            "usage.rules.yml has no {from:?} any more"
-        );
-        text = text.replace(from, to);
-    }
-    let durations = regex::Regex::new(r"\[[0-9a-z]+\]|offset [0-9a-z]+|interval: \S+").unwrap();
-    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
-        for m in durations.find_iter(line) {
-            assert!(
-                [
-                    "[5s]",
-                    "[12500ms]",
-                    "[22500ms]",
-                    "[20s]",
-                    "offset 2s",
-                    "offset 7s",
-                    "interval: 5s"
-                ]
-                .contains(&m.as_str()),
-                "usage.rules.yml: {} not scaled in {line}",
-                m.as_str()
-            );
-        }
-        assert!(
-            !line.contains("minute()") && !line.contains("hour()"),
-            "not scaled: {line}"
-        );
-    }
-    text
-}
 
 const SERVERS: [&str; 2] = ["web-1", "web-2"];
 const TIME: &str = "06/Dec/2026:10:00:00 +0900";

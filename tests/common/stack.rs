@@ -1,7 +1,7 @@
 //! Helpers shared by the stack tests (`tests/stack_*.rs`): finding the Prometheus tools,
 //! child processes that die with the test, free loopback ports, a tiny HTTP/1.0 client and
-//! reading the repo's YAML/JSON files. std only (plus serde_json / serde-saphyr, which the
-//! crate already depends on).
+//! reading the repo's YAML/JSON files, the usage rules scaled down for a test. std only (plus
+//! serde_json / serde-saphyr / regex, which the crate already depends on).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -569,4 +569,60 @@ pub fn parse_page_time(s: &str) -> Option<f64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2] - offset)
+}
+
+/// alert-rules/usage.rules.yml (the usage aggregates).
+pub fn usage_rules() -> std::path::PathBuf {
+    repo().join("alert-rules/usage.rules.yml")
+}
+
+/// The usage rules with their durations scaled for a test: 5 s for 5 minutes (Prometheus
+/// scrapes every second), a 15 s "hour" of three of them, a 30 s "day" of two hours; reading
+/// 2 s behind. Every duration and condition of the file is replaced, or the test fails.
+pub fn scaled_rules() -> String {
+    let mut text = read(&usage_rules());
+    for (from, to) in [
+        ("interval: 5m", "interval: 5s"),
+        ("offset 5m30s", "offset 7s"),
+        ("offset 30s", "offset 2s"),
+        ("[10m]", "[20s]"),
+        ("[5m]", "[5s]"),
+        ("[57m30s]", "[12500ms]"),
+        ("[23h30m]", "[22500ms]"),
+        (
+            "(hour() == 23 and minute() >= 55)",
+            "(vector(time() % 30) >= 25)",
+        ),
+        ("(minute() >= 55)", "(vector(time() % 15) >= 10)"),
+    ] {
+        assert!(
+            text.contains(from),
+            "usage.rules.yml has no {from:?} any more"
+        );
+        text = text.replace(from, to);
+    }
+    let durations = regex::Regex::new(r"\[[0-9a-z]+\]|offset [0-9a-z]+|interval: \S+").unwrap();
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        for m in durations.find_iter(line) {
+            assert!(
+                [
+                    "[5s]",
+                    "[12500ms]",
+                    "[22500ms]",
+                    "[20s]",
+                    "offset 2s",
+                    "offset 7s",
+                    "interval: 5s"
+                ]
+                .contains(&m.as_str()),
+                "usage.rules.yml: {} not scaled in {line}",
+                m.as_str()
+            );
+        }
+        assert!(
+            !line.contains("minute()") && !line.contains("hour()"),
+            "not scaled: {line}"
+        );
+    }
+    text
 }
