@@ -436,10 +436,22 @@ fn groupware_pages_name_route_server_and_tenant_and_views_equal_the_log() {
     };
     // A series born in the last lines is scraped at 0 first, with its value at the next scrape
     // (docs/metrics.md): read one scrape interval and a second later, once that is settled too.
-    let at = at + every as f64 + 1.0;
-    while settled() < at {
+    // That instant must have both agents' scrapes too (a scrape that timed out there, on a
+    // loaded machine, leaves every series stale at it): the first settled one from then on.
+    let later = at + every as f64 + 1.0;
+    while settled() < later {
         std::thread::sleep(Duration::from_millis(100));
     }
+    let Some(at) = wait_for(
+        Duration::from_secs(20) + scrapes(3),
+        Duration::from_millis(200),
+        || {
+            let at = settled().max(later);
+            scraped_all(total, at).map(|_| at)
+        },
+    ) else {
+        panic!("Prometheus does not show the {total} lines written a scrape later");
+    };
     let t = truth(&lines, 30);
     let mut bad = Vec::new();
     let mut check = |what: &str, got, want| {
