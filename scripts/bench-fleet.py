@@ -21,6 +21,8 @@ agent_ports = [int(p) for p in agent_ports.split()]
 prom = "http://127.0.0.1:%s" % prom_port
 hz = os.sysconf("SC_CLK_TCK")
 scrape_s = float(scrape.rstrip("s"))
+# Runs of each dashboard query (the median is reported); RUNS=1 for a quick pass on a big fleet.
+runs = int(os.environ.get("RUNS", "3"))
 # What Prometheus 2.42 sends (it prefers OpenMetrics).
 ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
           "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
@@ -79,9 +81,11 @@ time.sleep(2 * scrape_s)
 pids = {"prometheus": int(prom_pid), "traffic": int(traffic_pid)}
 c0 = {k: cpu(p) for k, p in pids.items()}
 a0 = sum(cpu(p) for p in agent_pids)
+load0 = os.getloadavg()
 w0 = time.time()
 time.sleep(secs)
 w1 = time.time()
+load1 = os.getloadavg()
 c1 = {k: cpu(p) for k, p in pids.items()}
 a1 = sum(cpu(p) for p in agent_pids)
 prom_rss = rss_mib(int(prom_pid))
@@ -114,7 +118,28 @@ for port in agent_ports:
 med = statistics.median
 served = [x for x in served_gz if x is not None]
 
-# 5. The dashboards' queries.
+# 5. Report (before the dashboards, which take long on a big fleet).
+cpu_prom = c1["prometheus"] - c0["prometheus"]
+cpu_agents = a1 - a0
+print()
+print("## N = %d agents, window %s (%d scrapes)" % (n, window, int((w1 - w0) / scrape_s)))
+# The machine may be shared: the load says how much of the wall time was someone else's.
+print("load average (1/5/15 min): %.2f %.2f %.2f at the window's start, %.2f %.2f %.2f at its end; %d CPUs"
+      % (load0 + load1 + (os.cpu_count(),)))
+print("series per agent (scrape_samples_scraped): min %d, median %d, max %d; all agents %d"
+      % (samples[0], med(samples), samples[-1], sum(samples)))
+print("Prometheus head series: %d" % head_series)
+print("bytes per scrape (median): plain %d; gzip as served: %s; gzip -6 of the body: %d (%.1f%% of plain)"
+      % (med(plain), ("%d" % med(served)) if served else "not compressed",
+         med(local_gz), 100.0 * med(local_gz) / med(plain)))
+print("scrape duration: median %.3f s, p90 %.3f s, max %.3f s; failed scrapes in the window: %d"
+      % (med(durations), durations[int(0.9 * (len(durations) - 1))], durations[-1], failed))
+print("Prometheus: RSS %.0f MiB (%.1f MiB per agent), CPU %.1f s in %s (%.3f CPU-s per agent per scrape)"
+      % (prom_rss, prom_rss / n, cpu_prom, window, cpu_prom / n / ((w1 - w0) / scrape_s)))
+print("agents: CPU %.1f s in all (%.2f s per agent), RSS median %.1f MiB; traffic generator CPU %.1f s"
+      % (cpu_agents, cpu_agents / n, agent_rss, c1["traffic"] - c0["traffic"]), flush=True)
+
+# 6. The dashboards' queries.
 BUILTIN = {"__rate_interval": "1m", "__interval": "15s", "__range": "30m"}
 
 
@@ -143,42 +168,25 @@ for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "graf
             else:
                 url = prom + "/api/v1/query_range?" + urllib.parse.urlencode(
                     {"query": q, "start": w1 - 1800, "end": w1, "step": "15s"})
-            runs = []
-            for _ in range(3):
+            took = []
+            for _ in range(runs):
                 s = time.perf_counter()
                 try:
                     get(url)
                 except Exception:
                     errors += 1
                     break
-                runs.append(time.perf_counter() - s)
-            if runs:
-                m = med(runs)
+                took.append(time.perf_counter() - s)
+            if took:
+                m = med(took)
                 times.append(m)
                 if m > slowest[1]:
                     slowest = (p.get("title", "?"), m)
     dash.append((os.path.basename(path), len(times), sum(times), slowest, errors))
 
-# 6. Report.
-cpu_prom = c1["prometheus"] - c0["prometheus"]
-cpu_agents = a1 - a0
-print()
-print("## N = %d agents, window %s (%d scrapes)" % (n, window, int((w1 - w0) / scrape_s)))
-print("series per agent (scrape_samples_scraped): min %d, median %d, max %d; all agents %d"
-      % (samples[0], med(samples), samples[-1], sum(samples)))
-print("Prometheus head series: %d" % head_series)
-print("bytes per scrape (median): plain %d; gzip as served: %s; gzip -6 of the body: %d (%.1f%% of plain)"
-      % (med(plain), ("%d" % med(served)) if served else "not compressed",
-         med(local_gz), 100.0 * med(local_gz) / med(plain)))
-print("scrape duration: median %.3f s, p90 %.3f s, max %.3f s; failed scrapes in the window: %d"
-      % (med(durations), durations[int(0.9 * (len(durations) - 1))], durations[-1], failed))
-print("Prometheus: RSS %.0f MiB (%.1f MiB per agent), CPU %.1f s in %s (%.3f CPU-s per agent per scrape)"
-      % (prom_rss, prom_rss / n, cpu_prom, window, cpu_prom / n / ((w1 - w0) / scrape_s)))
-print("agents: CPU %.1f s in all (%.2f s per agent), RSS median %.1f MiB; traffic generator CPU %.1f s"
-      % (cpu_agents, cpu_agents / n, agent_rss, c1["traffic"] - c0["traffic"]))
 for name, count, total, slow, errors in dash:
-    print("dashboard %s: %d queries, %.2f s in all (median of 3), slowest %.3f s (%s)%s"
-          % (name, count, total, slow[1], slow[0], ", %d errors" % errors if errors else ""))
+    print("dashboard %s: %d queries, %.2f s in all (median of %d), slowest %.3f s (%s)%s"
+          % (name, count, total, runs, slow[1], slow[0], ", %d errors" % errors if errors else ""))
 print("| %d | %d | %d | %d | %d / %s | %.3f / %.3f | %.0f (%.1f) | %.1f (%.3f) | %s |" % (
     n, med(samples), sum(samples), head_series, med(plain),
     ("%d" % med(served)) if served else "%d*" % med(local_gz),
