@@ -171,6 +171,9 @@ pub struct RawSource {
     /// For the `http` profile: route patterns such as `/mail/read/:id`.
     #[serde(default)]
     pub routes: Vec<String>,
+    /// For the `http` profile: a path prefix (`/t/*`, `*` one segment: a tenant's) left out of
+    /// routes, menus and pages.
+    pub path_prefix: Option<String>,
     /// For the `http` profile: duration buckets (default 5 ms … 10 s).
     pub buckets: Option<RawBuckets>,
     /// Where to start in files seen for the first time (default `end`).

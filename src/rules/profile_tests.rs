@@ -210,3 +210,52 @@ fn the_http_profile_computes_each_label_once_per_line() {
     assert_eq!(r.metrics.iter().map(|m| m.labels.len()).sum::<usize>(), 27);
     assert_eq!(r.labels.len(), 14);
 }
+
+#[test]
+fn a_tenant_in_the_path_is_left_out_of_routes_menus_and_pages() {
+    let yaml = "sources:\n  - name: web\n    paths: [x]\n    format: combined\n    profile: http\n    path_prefix: /t/*\n    tenant: {field: request_uri, regex: '^/t/([a-z0-9-]+)', default: other}\n";
+    let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36";
+    let line = |uri: &str| {
+        format!(
+            "10.0.0.1 - - [06/Dec/2026:10:00:00 +0900] \"GET {uri} HTTP/1.1\" 200 5 \"-\" \"{ua}\""
+        )
+    };
+    let lines: Vec<String> = [
+        "/t/acme/mail/list?page=2",
+        "/t/acme/approval/doc/123",
+        "/t/beta",
+        "/t/beta?x=1",
+        "/login",
+        "/tx/mail/list",
+    ]
+    .iter()
+    .map(|u| line(u))
+    .collect();
+    let e = run(yaml, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let has = |s: &str| e.lines().any(|l| l == s);
+    for want in [
+        "http_requests_total{method=\"GET\",route=\"/mail/list\",source=\"web\",status=\"200\"} 1",
+        "http_requests_total{method=\"GET\",route=\"/approval/doc/:id\",source=\"web\",status=\"200\"} 1",
+        "http_requests_total{method=\"GET\",route=\"/\",source=\"web\",status=\"200\"} 2",
+        "http_requests_total{method=\"GET\",route=\"/login\",source=\"web\",status=\"200\"} 1",
+        "http_requests_total{method=\"GET\",route=\"/tx/mail/list\",source=\"web\",status=\"200\"} 1",
+        "http_tenant_page_views_total{device=\"desktop\",menu=\"mail\",source=\"web\",tenant=\"acme\"} 1",
+        "http_tenant_page_views_total{device=\"desktop\",menu=\"approval\",source=\"web\",tenant=\"acme\"} 1",
+        "http_tenant_page_views_total{device=\"desktop\",menu=\"home\",source=\"web\",tenant=\"beta\"} 2",
+        "http_tenant_requests_total{device=\"desktop\",menu=\"login\",source=\"web\",tenant=\"other\"} 1",
+        "http_tenant_requests_total{device=\"desktop\",menu=\"other\",source=\"web\",tenant=\"other\"} 1",
+        "http_menu_requests_total{device=\"desktop\",menu=\"mail\",source=\"web\"} 1",
+    ] {
+        assert!(has(want), "{want}\n{e}");
+    }
+    // As many label computations as without the prefix: each still shared by its metrics.
+    let computations = |yaml: &str| {
+        let cfg = Config::from_yaml(yaml, "t.yml").expect("config");
+        let r = SourceRules::compile(&cfg, 0, &Store::new()).expect("rules");
+        r.labels.len()
+    };
+    assert_eq!(
+        computations(yaml),
+        computations(&yaml.replace("    path_prefix: /t/*\n", ""))
+    );
+}

@@ -35,7 +35,7 @@ pub static PROFILE: Profile = Profile {
         "http_referer",
         "request_time",
     ],
-    options: &["tenant", "tenants", "routes", "buckets"],
+    options: &["tenant", "tenants", "routes", "path_prefix", "buckets"],
     metrics,
     // The tenant is open by design (a customer company per value); `check`'s series estimates
     // size it against `tenants:`.
@@ -43,29 +43,94 @@ pub static PROFILE: Profile = Profile {
     lines,
 };
 
+/// Longest `path_prefix`.
+const MAX_PATH_PREFIX: usize = 200;
+
+/// One `*` segment of a `path_prefix`: never a `/`, query, fragment, space or newline (the
+/// templates join fields with newlines).
+const SEGMENT: &str = r"[^/?#\s]+";
+
+/// The label regex that leaves `prefix` (`/t/*`: `*` is any one segment) out of a URI, or of a
+/// template that starts with one (`{request_uri}\n{http_user_agent}`), with the replacement
+/// `$1$2$3$4`: `/t/acme/mail/list` → `/mail/list`, `/t/acme?x=1` → `/?x=1`, anything else as
+/// it is. Errors say what a prefix may hold.
+pub fn path_prefix_regex(prefix: &str) -> Result<String, String> {
+    let bad = || {
+        format!(
+            "{prefix:?}: a path of segments (letters, digits, '-', '.', '_', '~') or `*` for any \
+             one segment, e.g. /t/*, at most {MAX_PATH_PREFIX} characters"
+        )
+    };
+    let rest = prefix
+        .strip_prefix('/')
+        .filter(|r| !r.is_empty() && prefix.len() <= MAX_PATH_PREFIX)
+        .ok_or_else(bad)?;
+    let mut re = String::new();
+    for (i, seg) in rest.split('/').enumerate() {
+        if i > 0 {
+            re.push('/');
+        }
+        match seg {
+            "*" => re.push_str(SEGMENT),
+            s if !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) =>
+            {
+                re.push_str(&regex::escape(s))
+            }
+            _ => return Err(bad()),
+        }
+    }
+    // Leftmost alternative first: the prefix and a path after it; the prefix alone (its first
+    // `/` kept, so that it becomes the root); anything else.
+    Ok(format!(r"(?s)^(?:/{re}(/.*)|(/){re}((?:[?#\n].*)?)|(.*))$"))
+}
+
+/// A label whose value starts with the request URI, through `transform`, with the source's
+/// `path_prefix` left out of the URI first.
+fn uri_label(cx: &Context<'_>, mut l: RawLabelFull, transform: TransformName) -> RawLabel {
+    l.transform = Some(transform);
+    if let Some(p) = &cx.source.path_prefix {
+        // Checked at validation.
+        l.regex = path_prefix_regex(p).ok();
+        l.replacement = Some("$1$2$3$4".into());
+    }
+    RawLabel::Full(Box::new(l))
+}
+
 /// The route label, as the metrics have it (same patterns, so `/lines?route=` takes an alert's
 /// `route` label as it is).
 fn route(cx: &Context<'_>) -> RawLabel {
-    RawLabel::Full(Box::new(RawLabelFull {
+    let l = RawLabelFull {
         field: Some(cx.field("request_uri")),
-        transform: Some(TransformName::Route),
         patterns: cx.source.routes.clone(),
         ..Default::default()
-    }))
+    };
+    uri_label(cx, l, TransformName::Route)
 }
 
-/// A label from a template of fields (`{request_uri}\n{http_user_agent}`) through `transform`.
+/// The menu label of a URI.
+fn menu(cx: &Context<'_>) -> RawLabel {
+    let l = RawLabelFull {
+        field: Some(cx.field("request_uri")),
+        ..Default::default()
+    };
+    uri_label(cx, l, TransformName::Menu)
+}
+
+/// A label from a template of fields, the URI first (`{request_uri}\n{http_user_agent}`),
+/// through `transform`.
 fn joined(cx: &Context<'_>, roles: &[&str], transform: TransformName) -> RawLabel {
     let template = roles
         .iter()
         .map(|r| format!("{{{}}}", cx.field(r)))
         .collect::<Vec<_>>()
         .join("\n");
-    RawLabel::Full(Box::new(RawLabelFull {
+    let l = RawLabelFull {
         template: Some(template),
-        transform: Some(transform),
         ..Default::default()
-    }))
+    };
+    uri_label(cx, l, transform)
 }
 
 /// A page view's conditions: a GET answered 200 or 304 (the document was shown).
@@ -94,10 +159,7 @@ fn lines(cx: &mut Context<'_>) -> ProfileLines {
     });
     let mut fields = vec![
         ("route", route(cx)),
-        (
-            "menu",
-            label(cx.field("request_uri"), Some(TransformName::Menu)),
-        ),
+        ("menu", menu(cx)),
         (
             "status",
             label(cx.field("status"), Some(TransformName::Status)),
@@ -128,7 +190,7 @@ fn metrics(cx: &mut Context<'_>) -> Vec<ProfileMetric> {
     let ua = |t| label(cx.field("http_user_agent"), Some(t));
     let device = || ua(TransformName::Device);
     let person = || ua(TransformName::Person);
-    let menu = || label(cx.field("request_uri"), Some(TransformName::Menu));
+    let menu = || menu(cx);
     // The menu of a person's request: bots and scanners are not any tenant's usage.
     let person_menu = || match has_ua {
         true => joined(

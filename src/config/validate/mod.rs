@@ -170,11 +170,12 @@ fn global(g: &RawGlobal) -> Result<Global, Invalid> {
 }
 
 /// Source-level options that only a profile reads, and whether this source sets them.
-fn profile_options(s: &RawSource) -> [(&'static str, bool); 4] {
+fn profile_options(s: &RawSource) -> [(&'static str, bool); 5] {
     [
         ("tenant", s.tenant.is_some()),
         ("tenants", s.tenants.is_some()),
         ("routes", !s.routes.is_empty()),
+        ("path_prefix", s.path_prefix.is_some()),
         ("buckets", s.buckets.is_some()),
     ]
 }
@@ -261,6 +262,10 @@ fn source(
             at("tenants"),
             "it sizes the per-tenant metrics, which need `tenant:` (the tenant label)",
         ));
+    }
+    if let Some(p) = &s.path_prefix {
+        crate::config::profiles::http::path_prefix_regex(p)
+            .map_err(|m| invalid(at("path_prefix"), m))?;
     }
     if let Some(n) = s.tenants {
         if n == 0 || n > MAX_TENANTS {

@@ -411,3 +411,18 @@ fn line_view_defaults_and_checks() {
         assert!(e.contains(want), "{yaml}\n{e}");
     }
 }
+
+#[test]
+fn a_path_prefix_is_segments_or_stars() {
+    for bad in ["t/*", "/", "/t//x", "/t/(a|b)", "/t/*?"] {
+        let e = err(&format!(
+            "sources: [{{name: a, paths: [x], profile: http, path_prefix: '{bad}'}}]\n"
+        ));
+        assert!(
+            e.contains("sources[0].path_prefix") && e.contains("e.g. /t/*"),
+            "{bad}: {e}"
+        );
+    }
+    let e = err("sources: [{name: a, paths: [x], profile: app, path_prefix: /t/*}]\n");
+    assert!(e.contains("sources[0].path_prefix"), "{e}");
+}
