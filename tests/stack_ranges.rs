@@ -5,12 +5,14 @@
 //! two phases while both replicas scrape every second: in phase A half the tenants never
 //! appear, in phase B they do, and with them new statuses (502, 503) on new routes; one 500
 //! route goes on from phase A. Every range panel of the service dashboard (status codes, top
-//! routes by 5xx, errors by tenant and menu) and the exact range total of the requests per
-//! tenant, evaluated over phase B alone and over both phases, equal counts made from the lines
-//! written, on each replica. Plain `increase()` is printed beside them: it no longer loses the
-//! first count of a new series (never below the count), and errs above by its extrapolation.
+//! routes by 5xx, errors by tenant and menu), the security dashboard's events by kind and the
+//! exact range total of the requests per tenant, evaluated over phase B alone and over both
+//! phases, equal counts made from the lines written, on each replica. Plain `increase()` is
+//! printed beside them: it no longer loses the first count of a new series (never below the
+//! count), and errs above by its extrapolation.
 //!
-//! `cargo test --test stack_ranges -- --nocapture` prints the per-panel comparison.
+//! `cargo test --test stack_ranges -- --nocapture` prints the per-panel comparison (rows, sum in
+//! Prometheus, sum in the lines).
 
 #[path = "groupware/gen.rs"]
 mod gen;
@@ -67,13 +69,18 @@ fn query(prom: SocketAddr, q: &str, at: f64, keys: &[&str]) -> BTreeMap<Vec<Stri
     out
 }
 
-/// The service dashboard's panel titled `title` (its only target's expression).
-fn panel(title: &str) -> String {
+/// The expression of the panel titled `title` of dashboard `file` (its only target).
+fn panel_of(file: &str, title: &str) -> String {
     dashboard_queries()
         .into_iter()
-        .find(|q| q.0 == "logpulse-service.json" && q.1 == title)
-        .unwrap_or_else(|| panic!("no panel {title:?} on the service dashboard"))
+        .find(|q| q.0 == file && q.1 == title)
+        .unwrap_or_else(|| panic!("no panel {title:?} on {file}"))
         .3
+}
+
+/// The service dashboard's panel titled `title`.
+fn panel(title: &str) -> String {
+    panel_of("logpulse-service.json", title)
 }
 
 /// What the lines say, per panel.
@@ -82,6 +89,7 @@ struct Truth {
     route_5xx: Tally,
     tenant_errors: Tally,
     tenant: Tally,
+    security: Tally,
 }
 
 impl Truth {
@@ -107,11 +115,17 @@ impl Truth {
             .iter()
             .map(|((tn, m, c), n)| (vec![tn.clone(), m.clone(), c.clone()], *n))
             .collect();
+        let security = t
+            .security
+            .iter()
+            .map(|(kind, n)| (vec!["web".to_string(), kind.clone()], *n))
+            .collect();
         Truth {
             status,
             route_5xx,
             tenant_errors,
             tenant,
+            security,
         }
     }
 }
@@ -420,6 +434,20 @@ fn range_panels_equal_the_lines_for_series_born_inside_the_range_on_both_replica
                 20,
             ),
             (
+                "Security events by source and kind in the time range".into(),
+                substitute_grafana(
+                    &panel_of(
+                        "logpulse-security.json",
+                        "Security events by source and kind in the time range",
+                    ),
+                    "1m",
+                    &range,
+                ),
+                vec!["source", "kind"],
+                &truth.security,
+                usize::MAX,
+            ),
+            (
                 "exact total per tenant (every tenant)".into(),
                 exact(&sel("http_tenant_requests_total"), "tenant", &range),
                 vec!["tenant"],
@@ -449,15 +477,16 @@ fn range_panels_equal_the_lines_for_series_born_inside_the_range_on_both_replica
                         want.len()
                     ));
                 }
-                if *r == "a" {
-                    for (k, v) in got.iter().take(12) {
-                        report.push(format!(
-                            "{name:13} | {title:40} | {:45} | {v:>7} | {:>7}",
-                            k.join(","),
-                            want.get(k).copied().unwrap_or(0)
-                        ));
-                    }
-                }
+                // Per panel: rows and their sum in Prometheus against the lines (what a
+                // topk keeps: its rows' counts in the lines).
+                let kept: u64 = got.keys().filter_map(|k| want.get(k)).sum();
+                report.push(format!(
+                    "{name:13} | {r} | {title:54} | {:>4} of {:>4} rows | {:>7} | {:>7}",
+                    got.len(),
+                    want.len(),
+                    got.values().sum::<f64>(),
+                    kept
+                ));
             }
             // Plain increase(): no first count lost any more, only extrapolated above.
             let inc = query(
@@ -501,7 +530,9 @@ fn range_panels_equal_the_lines_for_series_born_inside_the_range_on_both_replica
             ));
         }
     }
-    println!("--- range | panel | row | Prometheus (replica a) | lines");
+    println!(
+        "--- range | replica | panel | rows shown of the lines' | sum in Prometheus | in the lines"
+    );
     for l in &report {
         println!("{l}");
     }
