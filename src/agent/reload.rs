@@ -156,8 +156,10 @@ fn tailing_changed(old: &Global, new: &Global) -> bool {
         || old.rotate_wait != new.rotate_wait
 }
 
+/// By the store's index: a scan of its families for each name made reloading a config of
+/// many metrics quadratic.
 fn family_named(store: &Store, name: &str) -> Option<Arc<Family>> {
-    store.families().into_iter().find(|f| f.desc().name == name)
+    store.family(name)
 }
 
 fn compile(cfg: &Config, i: usize, store: &Store) -> Result<SourceRules, String> {
