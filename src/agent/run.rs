@@ -485,6 +485,13 @@ fn restore_pending(extra: serde_json::Value, path: &std::path::Path, stores: &[&
                     "restored the values of series Prometheus had seen at 0 only"
                 );
             }
+            if r.invalid > 0 {
+                tracing::warn!(
+                    "{}: {} saved values not restored: no counting makes them (a negative counter, histogram buckets not adding up to the count); was the file altered?",
+                    path.display(),
+                    r.invalid
+                );
+            }
             for (name, n) in &r.dropped {
                 tracing::warn!(
                     "{}: {n} saved values of metric {name:?} not restored: the metric is no longer defined the same way; lines counted in them before the restart are lost",

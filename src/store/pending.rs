@@ -45,6 +45,26 @@ pub struct Restored {
     /// Values with no family of that name, type, labels and buckets any more (the config
     /// changed while the agent was stopped), by family name.
     pub dropped: BTreeMap<String, usize>,
+    /// Values no counting can make (a negative or non-finite counter, a histogram whose
+    /// buckets do not add up to its count): an altered file. Not restored.
+    pub invalid: usize,
+}
+
+impl Saved {
+    /// Whether counting lines can have made this value.
+    fn possible(&self) -> bool {
+        match self {
+            Saved::Scalar(x) => x.is_finite() && *x >= 0.0,
+            Saved::Histogram {
+                buckets,
+                sum,
+                count,
+            } => {
+                sum.is_finite()
+                    && buckets.iter().map(|&n| u128::from(n)).sum::<u128>() == u128::from(*count)
+            }
+        }
+    }
 }
 
 impl Pending {
@@ -119,6 +139,10 @@ impl Pending {
         for (name, values) in &self.0 {
             let f = stores.iter().find_map(|s| s.family(name));
             for (labels, v) in values {
+                if !v.possible() {
+                    r.invalid += 1;
+                    continue;
+                }
                 let fits = f.as_ref().is_some_and(|f| {
                     let d = f.desc();
                     d.labels.len() == labels.len()
@@ -267,5 +291,21 @@ mod tests {
             r.dropped.into_iter().collect::<Vec<_>>(),
             [("c_total".to_string(), 1), ("h_seconds".to_string(), 1)]
         );
+    }
+
+    /// Regression: a checkpoint file's saved values were added as they were, so an altered
+    /// file put a counter at -1e300 and a histogram with buckets unlike its count on /metrics.
+    #[test]
+    fn values_no_counting_can_make_are_not_restored() {
+        let a = stores();
+        let text = r#"{"c_total": [[["p", "q"], -1e300], [["p", "r"], 2.0]],
+            "h_seconds": [[["p", "q"], {"buckets": [5, 5, 18446744073709551615], "sum": 1.0, "count": 1}]]}"#;
+        let p: Pending = serde_json::from_str(text).unwrap();
+        let r = p.restore(&[&a]);
+        assert_eq!((r.series, r.invalid), (1, 2));
+        let mut got = Vec::new();
+        get(&a, "c_total").for_each(|s| got.push(s.scalar()));
+        assert_eq!(got, [2.0]);
+        assert_eq!(get(&a, "h_seconds").len(), 0);
     }
 }
