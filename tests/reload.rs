@@ -412,3 +412,21 @@ fn the_systemd_unit_reloads_with_sighup_and_verifies() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && err.trim().is_empty(), "{err}");
 }
+
+/// Regression: a `--config` replaced by a FIFO held the reload in open(2) for ever, with
+/// nothing logged, and with it the shutdown: SIGTERM no longer ended the agent.
+#[test]
+fn a_config_replaced_by_a_fifo_is_refused_and_the_agent_still_stops() {
+    let (dir, cfg) = setup();
+    let d = dir.path();
+    std::fs::write(&cfg, config(d, "Records.", &[])).expect("config");
+    let a = start(d, &["--config", &cfg.display().to_string()], &[]);
+    std::fs::remove_file(&cfg).expect("rm config");
+    let st = Command::new("mkfifo").arg(&cfg).status().expect("mkfifo");
+    assert!(st.success());
+    hup(&a);
+    a.wait_value("logpulse_config_last_reload_successful", 0.0, 20);
+    let log = wait_log(&a, "not a regular file (a FIFO)", 1);
+    assert!(log.contains(&cfg.display().to_string()), "{log}");
+    a.signal(15);
+}

@@ -341,7 +341,7 @@ impl Running {
             self.reload.succeeded();
             return Ok(());
         };
-        let outcome = crate::config::Config::load(path)
+        let outcome = crate::config::Config::load_regular(path)
             .map_err(|e| e.to_string())
             .and_then(|new| plan(&self.live(), new, self.reload.listen_overridden));
         match outcome {

@@ -75,15 +75,54 @@ pub enum ConfigError {
 impl Config {
     /// Read and check a config file (at most [`MAX_CONFIG_BYTES`] of it).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let f = std::fs::File::open(path).map_err(|error| ConfigError::Read {
+            file: path.display().to_string(),
+            error,
+        })?;
+        Config::read(f, path)
+    }
+
+    /// [`Config::load`] for a reload: the file (links followed) must be a regular file, and
+    /// opening it never waits. A config replaced by a FIFO held the reload in open(2) for
+    /// ever, and with it the agent's shutdown.
+    pub fn load_regular(path: &Path) -> Result<Config, ConfigError> {
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let read = |error| ConfigError::Read {
+            file: path.display().to_string(),
+            error,
+        };
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(read)?;
+        let kind = f.metadata().map_err(read)?.file_type();
+        if !kind.is_file() {
+            let what = if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_dir() {
+                "a directory"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                "a device"
+            };
+            return Err(read(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("not a regular file ({what}): not read"),
+            )));
+        }
+        Config::read(f, path)
+    }
+
+    fn read(f: std::fs::File, path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let read = |error| ConfigError::Read {
             file: file.clone(),
             error,
         };
         let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .map_err(read)?
-            .take(MAX_CONFIG_BYTES + 1)
+        f.take(MAX_CONFIG_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(read)?;
         if bytes.len() as u64 > MAX_CONFIG_BYTES {
