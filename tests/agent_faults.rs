@@ -259,3 +259,35 @@ fn a_file_name_cannot_forge_a_line_of_the_agents_log() {
         }
     }
 }
+
+/// A configured path that exists but cannot be followed (a symlink loop, a directory) is an
+/// error that says why, counted in `logpulse_read_errors_total`: it was logged as "does not
+/// exist yet", as if waiting were the answer.
+#[test]
+fn a_path_that_cannot_be_followed_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(logs.join("dir.log")).expect("mkdir");
+    std::os::unix::fs::symlink("loop.log", logs.join("loop.log")).expect("symlink");
+    let cfg = dir.path().join("logpulse.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  state_dir: {state}\n  poll_interval: 200ms\nsources:\n  - name: web\n    paths: ['{logs}/loop.log', '{logs}/dir.log', '{logs}/later.log']\n    format: auto\n    profile: http\n",
+            state = dir.path().join("state").display(),
+            logs = logs.display(),
+        ),
+    )
+    .expect("write config");
+    let agent = Agent::start(&cfg, dir.path());
+    agent.wait_value("logpulse_read_errors_total{source=\"web\"}", 2.0, 20);
+    let log = wait_for(20, "the reasons in the log", || {
+        let log = agent.log();
+        (log.contains("symbolic links") && log.contains("not a regular file")).then_some(log)
+    });
+    assert!(
+        !log.contains("loop.log does not exist") && !log.contains("dir.log does not exist"),
+        "{log}"
+    );
+    assert!(log.contains("later.log"), "a missing file is still waited for:\n{log}");
+}

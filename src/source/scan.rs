@@ -76,7 +76,23 @@ impl Tailer {
             if self.table.files.values().any(|f| f.orig_path == *p) {
                 continue;
             }
-            self.errors.missing(sink, p);
+            // Not there is expected (it may appear); there but unusable is an error that says
+            // why (a symlink loop, a directory, no permission), not "waiting for it".
+            match fs::metadata(p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => self.errors.report(
+                    sink,
+                    p,
+                    Problem::Open,
+                    format!("cannot follow {}: {e}", p.display()),
+                ),
+                Ok(md) if !md.is_file() => self.errors.report(
+                    sink,
+                    p,
+                    Problem::Open,
+                    format!("cannot follow {}: not a regular file", p.display()),
+                ),
+                _ => self.errors.missing(sink, p),
+            }
             bad.insert(p.clone());
         }
 
