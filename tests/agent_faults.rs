@@ -289,5 +289,8 @@ fn a_path_that_cannot_be_followed_says_why() {
         !log.contains("loop.log does not exist") && !log.contains("dir.log does not exist"),
         "{log}"
     );
-    assert!(log.contains("later.log"), "a missing file is still waited for:\n{log}");
+    assert!(
+        log.contains("later.log"),
+        "a missing file is still waited for:\n{log}"
+    );
 }
