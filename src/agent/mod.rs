@@ -18,6 +18,7 @@ use crate::store::Store;
 pub mod backfill;
 mod reload;
 mod run;
+mod setup;
 pub mod supervise;
 pub mod worker;
 

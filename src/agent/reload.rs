@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::run::{self, Live, Running, SourceHandle};
+use super::setup;
 use super::worker::{SelfMetrics, SourceShared, Worker};
 use crate::config::{Config, Global, LabelValue, Metric};
 use crate::rules::SourceRules;
@@ -43,7 +44,7 @@ pub(super) struct Reloader {
 impl Reloader {
     /// Register the reload metrics; the config loaded at start-up counts as a success.
     pub(super) fn new(selfstore: &Store, path: Option<PathBuf>, listen_overridden: bool) -> Self {
-        let ok = run::self_family(
+        let ok = setup::self_family(
             selfstore,
             "logpulse_config_last_reload_successful",
             Kind::Gauge,
@@ -51,7 +52,7 @@ impl Reloader {
             &[],
         )
         .declare(&[]);
-        let last_ok = run::self_family(
+        let last_ok = setup::self_family(
             selfstore,
             "logpulse_config_last_reload_success_timestamp_seconds",
             Kind::Gauge,
@@ -171,7 +172,7 @@ fn plan(old: &Live, mut new: Config, listen_overridden: bool) -> Result<Plan, St
     let needs_restart = keep_running_globals(&old.cfg.global, &mut new.global, listen_overridden);
     // A tailer started by the reload must not fail on what validation let through: try now.
     for (i, src) in new.sources.iter().enumerate() {
-        Tailer::new(run::tail_options(src, &new.global), Vec::new())
+        Tailer::new(setup::tail_options(src, &new.global), Vec::new())
             .map_err(|e| format!("{}: sources[{i}] ({}): {e}", new.file, src.name))?;
     }
     // Every source compiled once into a scratch store: conflicts are found here, and the new
@@ -423,8 +424,8 @@ impl Running {
             };
             super::keep_lines(&mut rules, src, &self.lines);
             let w = Worker::new(rules, shared, src.multiline.clone());
-            let topts = run::tail_options(src, &plan.cfg.global);
-            let restarts = run::source_series(&self.restarts, &src.name);
+            let topts = setup::tail_options(src, &plan.cfg.global);
+            let restarts = setup::source_series(&self.restarts, &src.name);
             match run::spawn_source(topts, w, None, restarts) {
                 Ok(h) => handles.push(Arc::new(h)),
                 Err(e) => tracing::error!(
