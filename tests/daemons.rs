@@ -217,6 +217,28 @@ fn open_up(dir: &Path) {
     }
 }
 
+/// nginx in the foreground with `conf` as `d/nginx.conf`, its prefix `d` (workers as `nobody`
+/// when run as root).
+fn start_nginx(nginx: &Path, d: &Path, conf: &str) -> Daemon {
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    open_up(d);
+    let global = if is_root() {
+        "daemon off; user nobody nogroup;"
+    } else {
+        "daemon off;"
+    };
+    Daemon::start(
+        "nginx",
+        Command::new(nginx)
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .args(["-g", global]),
+        d,
+    )
+}
+
 const STATIC: &[Req] = &[
     req("GET", "/", 200),
     req("GET", "/mail/list", 200),
@@ -267,23 +289,7 @@ http {{
         d = d.display(),
         html = html.display(),
     );
-    std::fs::write(d.join("nginx.conf"), conf).unwrap();
-    open_up(d);
-    let global = if is_root() {
-        "daemon off; user nobody nogroup;"
-    } else {
-        "daemon off;"
-    };
-    let mut n = Daemon::start(
-        "nginx",
-        Command::new(&nginx)
-            .arg("-p")
-            .arg(d)
-            .arg("-c")
-            .arg(d.join("nginx.conf"))
-            .args(["-g", global]),
-        d,
-    );
+    let mut n = start_nginx(&nginx, d, &conf);
     n.listening(port, d);
     let mut reqs: Vec<Req> = STATIC
         .iter()
@@ -571,23 +577,7 @@ http {{
         d = d.display(),
         html = html.display(),
     );
-    std::fs::write(d.join("nginx.conf"), conf).unwrap();
-    open_up(d);
-    let global = if is_root() {
-        "daemon off; user nobody nogroup;"
-    } else {
-        "daemon off;"
-    };
-    let mut n = Daemon::start(
-        "nginx",
-        Command::new(&nginx)
-            .arg("-p")
-            .arg(d)
-            .arg("-c")
-            .arg(d.join("nginx.conf"))
-            .args(["-g", global]),
-        d,
-    );
+    let mut n = start_nginx(&nginx, d, &conf);
     n.listening(web, d);
     let cfg = format!(
         r#"global

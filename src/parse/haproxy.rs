@@ -129,6 +129,15 @@ fn next(c: &mut Cursor) -> Option<(usize, usize)> {
     (t.0 < t.1).then_some(t)
 }
 
+/// A space, then the status code (digits); its span.
+fn status(line: &[u8], c: &mut Cursor) -> Option<(usize, usize)> {
+    let t = next(c)?;
+    line.get(t.0..t.1)?
+        .iter()
+        .all(u8::is_ascii_digit)
+        .then_some(t)
+}
+
 /// `a/b/c…` split into exactly `n` spans.
 fn slashed<const N: usize>(line: &[u8], (s, e): (usize, usize)) -> Option<[(usize, usize); N]> {
     let mut out = [(0, 0); N];
@@ -199,11 +208,7 @@ impl HaproxyParser {
         let t3 = slashed::<3>(line, timers);
         if let Some(t) = t5 {
             // httplog
-            let status = next(&mut c)?;
-            line.get(status.0..status.1)?
-                .iter()
-                .all(u8::is_ascii_digit)
-                .then_some(())?;
+            let status = status(line, &mut c)?;
             let bytes = number(line, next(&mut c)?)?;
             let cc = next(&mut c)?;
             let cs = next(&mut c)?;
@@ -314,11 +319,7 @@ impl HaproxyParser {
         // The request is followed by `" <status> `.
         let re = rs + memchr::memmem::find(line.get(rs..)?, b"\" ")?;
         c.pos = re + 1;
-        let status = next(&mut c)?;
-        line.get(status.0..status.1)?
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then_some(())?;
+        let status = status(line, &mut c)?;
         let bytes = number(line, next(&mut c)?)?;
         let referer = quoted(&mut c)?;
         let agent = quoted(&mut c)?;
