@@ -177,6 +177,12 @@ impl DateFormat {
             k += 1;
             items.push(match *part {
                 Part::Lit(T_OR_SPACE) => return None,
+                // The time module reads these fields as 1 or 2 digits, not padded to more.
+                Part::Digits(
+                    Field::Month | Field::Day | Field::Hour | Field::Minute | Field::Second,
+                    3..,
+                    _,
+                ) => return None,
                 Part::Lit(b) => Item::Lit(b),
                 Part::Digits(Field::Year4, ..) => Item::Year,
                 Part::Digits(Field::Year2, ..) => Item::Year2,
@@ -241,16 +247,19 @@ fn simple(fmt: &str) -> Result<Vec<Part>, String> {
         let n = run(b, i, |x| *x == c);
         let n8 = u8::try_from(n.min(20)).unwrap_or(20);
         let exact = |f| Part::Digits(f, n8, n8);
+        // SimpleDateFormat pads a field to as many digits as letters: `d` is 1 or 2 digits,
+        // `ddd` exactly 3 (never a minimum above the maximum).
+        let padded = |f| Part::Digits(f, n8, n8.max(2));
         parts.push(match c {
             b'y' | b'u' if n == 2 => exact(Field::Year2),
             b'y' | b'u' => Part::Digits(Field::Year4, 4, 4.max(n8)),
             b'M' | b'L' if n >= 3 => Part::MonthName,
-            b'M' | b'L' => Part::Digits(Field::Month, n8, 2),
-            b'd' => Part::Digits(Field::Day, n8, 2),
-            b'H' => Part::Digits(Field::Hour, n8, 2),
-            b'h' | b'K' | b'k' => Part::Digits(Field::Hour12, n8, 2),
-            b'm' => Part::Digits(Field::Minute, n8, 2),
-            b's' => Part::Digits(Field::Second, n8, 2),
+            b'M' | b'L' => padded(Field::Month),
+            b'd' => padded(Field::Day),
+            b'H' => padded(Field::Hour),
+            b'h' | b'K' | b'k' => padded(Field::Hour12),
+            b'm' => padded(Field::Minute),
+            b's' => padded(Field::Second),
             b'S' | b'n' => exact(Field::Fraction),
             b'E' => Part::DayName,
             b'a' => Part::AmPm,
@@ -365,6 +374,21 @@ mod tests {
         let e = DateFormat::new(Some("yyyy-MM-dd QQ")).unwrap_err();
         assert!(e.contains("'Q'") && e.contains("character 12"), "{e}");
         assert!(DateFormat::new(Some("HH:mm 'unclosed")).is_err());
+    }
+
+    #[test]
+    fn fields_padded_past_two_digits_are_read_and_make_a_valid_start_rule() {
+        let f = DateFormat::new(Some("yyyy-MM-ddd HH:mmm")).unwrap();
+        let re = regex::Regex::new(&format!("^{}", f.start_regex())).unwrap();
+        assert!(re.is_match("2026-12-006 10:005"));
+        assert!(!re.is_match("2026-12-06 10:05"));
+        assert!(
+            f.layout().is_none(),
+            "the time module reads two-digit fields"
+        );
+        // Many letters (a fuzzer's `mmmm…`) never give a minimum above the maximum.
+        let many = DateFormat::new(Some(&"m".repeat(40))).unwrap();
+        assert!(regex::Regex::new(&many.start_regex()).is_ok());
     }
 
     #[test]
