@@ -222,16 +222,9 @@ impl Running {
         if ck.saved.as_ref() == Some(&cps) && ck.error.is_none() {
             return;
         }
-        let extra = (!cps.pending.is_empty())
-            .then(|| serde_json::to_value(&cps.pending))
-            .transpose();
-        let result = match extra {
-            Ok(extra) => checkpoint::save_with(&path, &cps.offsets, extra.as_ref()),
-            Err(e) => Err(checkpoint::CheckpointError::Io {
-                path: path.clone(),
-                source: std::io::Error::other(e),
-            }),
-        };
+        // Serialized straight into the file's text: no JSON tree of the values.
+        let extra = (!cps.pending.is_empty()).then_some(&cps.pending);
+        let result = checkpoint::save_with(&path, &cps.offsets, extra);
         match result {
             Ok(()) => {
                 if ck.error.take().is_some() {
@@ -649,7 +642,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), AgentError> {
     let first_run = ckm.errors.scalar() == 0.0 && resume.is_empty() && extra.is_none();
     // Before any line is read: values saved with the offsets that scrapers had only seen at 0.
     if let (Some(extra), Some(path)) = (extra, &checkpoints.file) {
-        restore_pending(extra, path, &[&store, &selfstore, &ckm.store]);
+        restore_pending(&extra, path, &[&store, &selfstore, &ckm.store]);
     }
 
     crate::source::set_max_open_files(cfg.global.max_open_files);

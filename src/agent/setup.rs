@@ -19,10 +19,9 @@ pub(super) fn zero_hold_ms(g: &Global) -> u64 {
 }
 
 /// Add back the values a checkpoint saved for series scrapers had only seen at 0.
-pub(super) fn restore_pending(extra: serde_json::Value, path: &std::path::Path, stores: &[&Store]) {
-    match serde_json::from_value::<Pending>(extra) {
-        Ok(p) => {
-            let r = p.restore(stores);
+pub(super) fn restore_pending(extra: &str, path: &std::path::Path, stores: &[&Store]) {
+    match Pending::restore_json(extra, stores) {
+        Ok(r) => {
             if r.series > 0 {
                 tracing::info!(
                     series = r.series,
@@ -44,7 +43,7 @@ pub(super) fn restore_pending(extra: serde_json::Value, path: &std::path::Path, 
             }
         }
         Err(e) => tracing::error!(
-            "{}: the values saved with the offsets are unreadable ({e}); lines counted in series Prometheus had seen at 0 only are lost",
+            "{}: the values saved with the offsets are unreadable ({e}); those read before it were restored, lines counted in the others (series Prometheus had seen at 0 only) are lost",
             path.display()
         ),
     }

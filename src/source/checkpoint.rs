@@ -71,16 +71,17 @@ pub enum CheckpointError {
 struct FileFormat {
     version: u32,
     sources: HashMap<String, Vec<Checkpoint>>,
+    /// Kept as text: what it holds is read by its owner, value by value, never as a tree.
     #[serde(default)]
-    extra: Option<serde_json::Value>,
+    extra: Option<Box<serde_json::value::RawValue>>,
 }
 
 #[derive(Serialize)]
-struct FileFormatRef<'a> {
+struct FileFormatRef<'a, E> {
     version: u32,
     sources: &'a HashMap<String, Vec<Checkpoint>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    extra: Option<&'a serde_json::Value>,
+    extra: Option<&'a E>,
 }
 
 /// What a checkpoint file holds.
@@ -88,8 +89,8 @@ struct FileFormatRef<'a> {
 pub struct State {
     /// Checkpoints per source.
     pub sources: HashMap<String, Vec<Checkpoint>>,
-    /// What the agent saved with them ([`save_with`]).
-    pub extra: Option<serde_json::Value>,
+    /// What the agent saved with them ([`save_with`]), as the JSON text it was written as.
+    pub extra: Option<Box<str>>,
 }
 
 /// Most bytes read from a checkpoint file (about 200 bytes per followed file, plus what the
@@ -187,7 +188,7 @@ pub fn load_state(path: &Path) -> Result<State, CheckpointError> {
     })?;
     Ok(State {
         sources: f.sources,
-        extra: f.extra,
+        extra: f.extra.map(Box::<str>::from),
     })
 }
 
@@ -230,14 +231,14 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(File, PathBuf)
 
 /// Save checkpoints atomically (temp file in the same directory, fsync, rename, fsync directory).
 pub fn save(path: &Path, map: &HashMap<String, Vec<Checkpoint>>) -> Result<(), CheckpointError> {
-    save_with(path, map, None)
+    save_with::<()>(path, map, None)
 }
 
 /// [`save`], with `extra` in the same write ([`load_state`] gives it back).
-pub fn save_with(
+pub fn save_with<E: Serialize>(
     path: &Path,
     map: &HashMap<String, Vec<Checkpoint>>,
-    extra: Option<&serde_json::Value>,
+    extra: Option<&E>,
 ) -> Result<(), CheckpointError> {
     let io_err = |p: &Path| {
         let p = p.to_path_buf();
@@ -322,7 +323,8 @@ mod tests {
         let extra = serde_json::json!({"c_total": [[["a"], 2.0]]});
         save_with(&path, &map, Some(&extra)).expect("save");
         let st = load_state(&path).expect("load");
-        assert_eq!((st.sources, st.extra), (map.clone(), Some(extra)));
+        assert_eq!(st.sources, map);
+        assert_eq!(st.extra.as_deref(), Some(r#"{"c_total":[[["a"],2.0]]}"#));
         save(&path, &map).expect("save");
         assert_eq!(load_state(&path).expect("load").extra, None);
         fs::write(&path, br#"{"version":1,"sources":{"web":[]}}"#).expect("write");
