@@ -150,6 +150,56 @@ fn resume_from_checkpoint_no_loss_no_duplicates() {
     assert_eq!(got, strs(&["1", "2", "3", "4", "n1", "o1", "partial"]));
 }
 
+/// Regression: a copytruncate copy read to its end before a restart, with the original's
+/// checkpoint still at the truncation's position (a checkpoint saved before the original's
+/// `Truncated`): the original, empty now, was looked at first and its copy read again from
+/// the original's position, past the copy's own checkpoint (801 lines counted twice).
+#[test]
+fn a_copy_with_a_checkpoint_of_its_own_is_not_read_again_for_its_original() {
+    let d = tmp();
+    let log = d.path().join("app.log");
+    let text: String = (0..1000)
+        .map(|i| long_line(&format!("n{i:05}")) + "\n")
+        .collect();
+    append(&log, &text);
+    let r = start(opts(d.path(), &["app.log*"]), vec![]);
+    r.wait("1000 lines", |s| s.lines.len() >= 1000);
+    let first = r.stop();
+    let orig = first.cps.values().next().expect("a checkpoint").clone();
+    assert_eq!(orig.offset, text.len() as u64);
+    // logrotate's copytruncate while we were down, as the two checkpoints tell it: the copy
+    // was read to its end, the original's checkpoint is where the truncation found it.
+    let copy = d.path().join("app.log-20261206");
+    fs::copy(&log, &copy).expect("copy");
+    File::create(&log).expect("truncate");
+    let cmd = fs::metadata(&copy).expect("stat copy");
+    let resume = vec![
+        Checkpoint {
+            offset: 199 * (text.len() as u64 / 1000),
+            ..orig.clone()
+        },
+        Checkpoint {
+            path: copy.clone(),
+            fingerprint: Fingerprint {
+                ino: cmd.ino(),
+                ..orig.fingerprint
+            },
+            offset: text.len() as u64,
+        },
+    ];
+    let r = start(opts(d.path(), &["app.log*"]), resume);
+    append(&log, "after the restart\n");
+    r.wait_lines(&["after the restart"]);
+    thread::sleep(Duration::from_millis(500));
+    let got = r.stop().texts();
+    assert!(
+        got == strs(&["after the restart"]),
+        "{} lines, the first {:?}: the copy read again",
+        got.len(),
+        got.first()
+    );
+}
+
 #[test]
 fn inode_reuse_with_different_head_is_not_resumed() {
     let d = tmp();

@@ -144,10 +144,28 @@ impl Config {
 
     /// Parse and check YAML text; `file` names it in messages.
     pub fn from_yaml(text: &str, file: &str) -> Result<Config, ConfigError> {
+        // The parser's own node budget (250,000 by default) stopped a config at about 45,000
+        // metrics; the byte cap already bounds a config, so the node and event budgets are
+        // set past what MAX_CONFIG_BYTES can hold (a node takes at least two bytes: `a,`).
+        // Depth and alias budgets stay: those are what hostile YAML uses.
+        let options = serde_saphyr::options! {
+            budget: serde_saphyr::budget! {
+                max_nodes: MAX_CONFIG_BYTES as usize / 2 + 16,
+                max_events: MAX_CONFIG_BYTES as usize * 2 + 16,
+            },
+        };
         let raw: raw::RawConfig =
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-                file: file.to_string(),
-                message: e.to_string(),
+            serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+                let message = e.to_string();
+                ConfigError::Syntax {
+                    file: file.to_string(),
+                    message: match message.split_once("budget breached: ") {
+                        Some((at, what)) => format!(
+                            "{at}the YAML goes past a parser limit against hostile input ({what}): too many aliases, anchors or merge keys"
+                        ),
+                        None => message,
+                    },
+                }
             })?;
         validate::validate(&raw, file).map_err(|e| ConfigError::Invalid {
             file: file.to_string(),

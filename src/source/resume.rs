@@ -155,16 +155,32 @@ impl Tailer {
         let Ok(file) = fds::open(&path) else {
             return false;
         };
-        if !file.metadata().is_ok_and(|md| file_id(&md) == id) {
+        let Some(len) = file
+            .metadata()
+            .ok()
+            .filter(|md| file_id(md) == id)
+            .map(|md| md.len())
+        else {
             return false;
+        };
+        // The copy may have a checkpoint of its own: it was found and read (past the
+        // original's checkpoint) before we stopped. What it says was delivered from it was
+        // delivered; the original's position alone would read that again.
+        let mut offset = cp.offset;
+        let own = self.resume.iter().position(|c| {
+            (c.fingerprint.dev, c.fingerprint.ino) == id
+                && head_matches(&file, &c.fingerprint).unwrap_or(false)
+        });
+        if let Some(i) = own {
+            offset = offset.max(self.resume.swap_remove(i).offset.min(len));
         }
         let state = if self.patterns.matches(&path) {
             State::Active
         } else {
             State::Copy
         };
-        tracing::debug!(copy = %path.display(), offset = cp.offset, "copy of a file truncated while down");
-        self.start_copy(Fd::new(file), &path, cp.offset, state, None, sink);
+        tracing::debug!(copy = %path.display(), offset, "copy of a file truncated while down");
+        self.start_copy(Fd::new(file), &path, offset, state, None, sink);
         true
     }
 }

@@ -426,3 +426,27 @@ fn a_path_prefix_is_segments_or_stars() {
     let e = err("sources: [{name: a, paths: [x], profile: app, path_prefix: /t/*}]\n");
     assert!(e.contains("sources[0].path_prefix"), "{e}");
 }
+
+/// Regression: the YAML parser's default budget of 250,000 nodes refused a config of about
+/// 45,000 metrics ("budget breached: Nodes"); the 4 MiB byte cap is the limit now.
+#[test]
+fn a_config_of_fifty_thousand_metrics_loads_and_an_alias_flood_is_named() {
+    let mut yaml = String::from(
+        "sources:\n  - name: web\n    paths: [/x.log]\n    format: auto\n    metrics:\n",
+    );
+    for i in 0..50_000 {
+        yaml.push_str(&format!("      - {{name: m{i}_total, type: counter}}\n"));
+    }
+    let c = Config::from_yaml(&yaml, "t.yml").expect("50,000 metrics load");
+    assert_eq!(c.sources[0].metrics.len(), 50_000);
+    // Alias budgets stay (an alias is the billion-laughs tool): a clear message.
+    let aliases = format!(
+        "sources:\n  - name: web\n    paths: [/x.log]\n    format: auto\n    metrics: [&m {{name: a_total, type: counter}}, {}*m]\n",
+        "*m, ".repeat(60_000)
+    );
+    let e = err(&aliases);
+    assert!(
+        e.starts_with("t.yml:") && e.contains("parser limit against hostile input"),
+        "{e}"
+    );
+}
