@@ -160,9 +160,13 @@ impl Config {
                 ConfigError::Syntax {
                     file: file.to_string(),
                     message: match message.split_once("budget breached: ") {
-                        Some((at, what)) => format!(
-                            "{at}the YAML goes past a parser limit against hostile input ({what}): too many aliases, anchors or merge keys"
-                        ),
+                        Some((at, rest)) => {
+                            // `rest`: the limit, then the excerpt of the file on the next lines.
+                            let (what, excerpt) = rest.split_once('\n').unwrap_or((rest, ""));
+                            format!(
+                                "{at}the YAML goes past a parser limit against hostile input ({what}): too many aliases, anchors or merge keys\n{excerpt}"
+                            )
+                        }
                         None => message,
                     },
                 }
