@@ -241,16 +241,23 @@ fn normalize<'a>(v: &[u8], buf: &'a mut [u8; MAX_KEY_LEN]) -> Option<&'a [u8]> {
 }
 
 /// The file's text, at most [`MAX_FILE_BYTES`], UTF-8. A regular file only: opening a FIFO
-/// would wait for a writer, and a device has no end.
+/// would wait for a writer, and a device has no end. Opened without waiting, then the opened
+/// descriptor is checked (a check of the path before opening could be raced by a swap).
 fn read_file(path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| format!("{name}: {e}"))?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("{name}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("{name}: not a regular file"));
     }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| format!("{name}: {e}"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(format!("{name}: larger than {} MiB", MAX_FILE_BYTES >> 20));
@@ -349,7 +356,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(missing.key, "tenant_map.file");
         assert!(missing.message.contains("missing"), "{}", missing.message);
-        for not_a_file in [dir.path().to_path_buf(), "/dev/zero".into()] {
+        // A FIFO is opened without waiting for a writer, then refused.
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for not_a_file in [dir.path().to_path_buf(), "/dev/zero".into(), fifo] {
             let e = TenantMap::new(&TenantSpec {
                 file: Some(not_a_file),
                 ..Default::default()
