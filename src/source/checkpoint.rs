@@ -66,14 +66,17 @@ pub enum CheckpointError {
     },
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileFormat {
-    version: u32,
+struct FileFormat<'a> {
+    /// Checked before (`VersionOnly`); known here so that `deny_unknown_fields` accepts it.
+    #[serde(rename = "version")]
+    _version: u32,
     sources: HashMap<String, Vec<Checkpoint>>,
-    /// Kept as text: what it holds is read by its owner, value by value, never as a tree.
-    #[serde(default)]
-    extra: Option<Box<serde_json::value::RawValue>>,
+    /// Kept as text, where it lies in the file's bytes: what it holds is read by its owner,
+    /// value by value, never as a tree.
+    #[serde(default, borrow)]
+    extra: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Serialize)]
@@ -164,7 +167,7 @@ pub fn load(path: &Path) -> Result<HashMap<String, Vec<Checkpoint>>, CheckpointE
 
 /// [`load`], and what was saved with the checkpoints.
 pub fn load_state(path: &Path) -> Result<State, CheckpointError> {
-    let Some(data) = read_bounded(path)? else {
+    let Some(mut data) = read_bounded(path)? else {
         return Ok(State::default());
     };
     // Check the version first so a future format gives a clear message.
@@ -186,10 +189,19 @@ pub fn load_state(path: &Path) -> Result<State, CheckpointError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    Ok(State {
-        sources: f.sources,
-        extra: f.extra.map(Box::<str>::from),
-    })
+    // The saved text is cut out of the file's own buffer: near the size cap, a copy would
+    // double what loading holds.
+    let range = f.extra.map(|raw| {
+        let start = raw.get().as_ptr() as usize - data.as_ptr() as usize;
+        start..start + raw.get().len()
+    });
+    let sources = f.sources;
+    let extra = range.and_then(|r| {
+        data.truncate(r.end);
+        data.drain(..r.start);
+        String::from_utf8(data).ok().map(String::into_boxed_str)
+    });
+    Ok(State { sources, extra })
 }
 
 /// Create a new temporary file next to the checkpoint file: an unpredictable name, created
