@@ -20,6 +20,7 @@ pub mod export;
 pub mod fleet;
 pub mod logging;
 pub mod parse;
+pub mod regular;
 pub mod rules;
 pub mod source;
 pub mod store;

@@ -86,32 +86,17 @@ impl Config {
     /// opening it never waits. A config replaced by a FIFO held the reload in open(2) for
     /// ever, and with it the agent's shutdown.
     pub fn load_regular(path: &Path) -> Result<Config, ConfigError> {
-        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
         let read = |error| ConfigError::Read {
             file: path.display().to_string(),
             error,
         };
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(read)?;
-        let kind = f.metadata().map_err(read)?.file_type();
-        if !kind.is_file() {
-            let what = if kind.is_fifo() {
-                "a FIFO"
-            } else if kind.is_dir() {
-                "a directory"
-            } else if kind.is_socket() {
-                "a socket"
-            } else {
-                "a device"
-            };
-            return Err(read(std::io::Error::new(
+        let (f, _) = crate::regular::open(path, true).map_err(|e| match e {
+            crate::regular::OpenError::Io(e) => read(e),
+            not_regular => read(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("not a regular file ({what}): not read"),
-            )));
-        }
+                format!("{not_regular}: not read"),
+            )),
+        })?;
         Config::read(f, path)
     }
 

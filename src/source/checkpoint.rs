@@ -103,8 +103,8 @@ pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Read the checkpoint file: a regular file only, never through a symlink, never blocking (a
 /// FIFO), at most [`MAX_FILE_BYTES`]. `None`: there is none (first run).
 fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CheckpointError> {
+    use crate::regular::OpenError;
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let io_err = |e| CheckpointError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -113,33 +113,12 @@ fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CheckpointError> {
         path: path.to_path_buf(),
         what: what.to_string(),
     };
-    let file = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-    {
+    let (file, md) = match crate::regular::open(path, false) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(not_regular("a symbolic link"))
-        }
-        Err(e) => return Err(io_err(e)),
+        Err(OpenError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(OpenError::Io(e)) => return Err(io_err(e)),
+        Err(OpenError::NotRegular(what)) => return Err(not_regular(what)),
     };
-    let md = file.metadata().map_err(io_err)?;
-    let ft = md.file_type();
-    if !ft.is_file() {
-        use std::os::unix::fs::FileTypeExt;
-        let what = if ft.is_dir() {
-            "a directory"
-        } else if ft.is_fifo() {
-            "a FIFO"
-        } else if ft.is_socket() {
-            "a socket"
-        } else {
-            "a device"
-        };
-        return Err(not_regular(what));
-    }
     let too_large = || CheckpointError::TooLarge {
         path: path.to_path_buf(),
         limit: MAX_FILE_BYTES,

@@ -241,20 +241,13 @@ fn normalize<'a>(v: &[u8], buf: &'a mut [u8; MAX_KEY_LEN]) -> Option<&'a [u8]> {
 }
 
 /// The file's text, at most [`MAX_FILE_BYTES`], UTF-8. A regular file only: opening a FIFO
-/// would wait for a writer, and a device has no end. Opened without waiting, then the opened
-/// descriptor is checked (a check of the path before opening could be raced by a swap).
+/// would wait for a writer, and a device has no end ([`crate::regular::open`]).
 fn read_file(path: &Path) -> Result<String, String> {
-    use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| format!("{name}: {e}"))?;
-    let meta = f.metadata().map_err(|e| format!("{name}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{name}: not a regular file"));
-    }
+    let (f, _) = crate::regular::open(path, true).map_err(|e| match e {
+        crate::regular::OpenError::Io(e) => format!("{name}: {e}"),
+        crate::regular::OpenError::NotRegular(_) => format!("{name}: not a regular file"),
+    })?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
