@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::{Config, Global, Source};
 use crate::export::WebOptions;
 use crate::source::TailOptions;
-use crate::store::{push_label, Desc, Family, Kind, Label, Pending, Series, Store};
+use crate::store::{push_label, Family, Kind, Pending, Series, Store};
 
 /// How long scrapers see a new counter series at 0 ([`crate::store::hold`]): half a second
 /// less than `global.scrape_interval`, so that a Prometheus scraping at that interval sees the
@@ -95,17 +95,7 @@ pub(super) fn self_family(
     help: &str,
     labels: &[&str],
 ) -> Arc<Family> {
-    let desc = Desc {
-        name: name.into(),
-        help: help.into(),
-        kind,
-        labels: labels.iter().map(|l| Label::bounded(*l)).collect(),
-        buckets: vec![],
-    };
-    match store.register(desc, usize::MAX) {
-        Ok(f) => f,
-        Err(e) => unreachable!("{e}"),
-    }
+    store.own_family(name, kind, help, labels)
 }
 
 /// `logpulse_web_info{scheme, external_url}`: what alert annotations need to link to this

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::store::{push_label, Desc, Family, Kind, Label, Series, Store};
+use crate::store::{push_label, Family, Kind, Series, Store};
 
 /// Why a request was answered without reaching its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,18 +49,7 @@ pub struct HttpMetrics {
 }
 
 fn family(store: &Store, name: &str, kind: Kind, help: &str, labels: &[&str]) -> Arc<Family> {
-    let desc = Desc {
-        name: name.into(),
-        help: help.into(),
-        kind,
-        labels: labels.iter().map(|l| Label::bounded(*l)).collect(),
-        buckets: vec![],
-    };
-    match store.register(desc, usize::MAX) {
-        Ok(f) => f,
-        // Names of this file only, registered once per store.
-        Err(e) => unreachable!("{e}"),
-    }
+    store.own_family(name, kind, help, labels)
 }
 
 fn series(f: &Family, values: &[&str]) -> Arc<Series> {

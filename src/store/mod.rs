@@ -170,6 +170,23 @@ impl Store {
         Store::default()
     }
 
+    /// Register one of the agent's own families (bounded labels, no buckets, no series
+    /// limit). Their names and labels are the code's, each registered once per store, so a
+    /// refusal is a bug, not an input.
+    pub fn own_family(&self, name: &str, kind: Kind, help: &str, labels: &[&str]) -> Arc<Family> {
+        let desc = Desc {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            labels: labels.iter().map(|l| Label::bounded(*l)).collect(),
+            buckets: vec![],
+        };
+        match self.register(desc, usize::MAX) {
+            Ok(f) => f,
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
     /// Register a family, or return the existing one of the same name if its definition is
     /// identical (so several sources can feed one family, told apart by a label). A label is
     /// bounded only if every registration says so.
