@@ -133,22 +133,11 @@ impl Pending {
         self.0.values().map(Vec::len).sum()
     }
 
-    /// Add the values back into the families of the same name in `stores` (creating their
-    /// series, which scrapers are then shown at 0 first, like any new series).
-    pub fn restore(&self, stores: &[&Store]) -> Restored {
-        let mut into = Restorer::new(stores);
-        for (name, values) in &self.0 {
-            let f = stores.iter().find_map(|s| s.family(name));
-            for (labels, v) in values {
-                into.one(name, f.as_ref(), labels, v);
-            }
-        }
-        into.r
-    }
-
-    /// [`restore`](Self::restore) straight from the saved JSON text, one value at a time:
-    /// memory stays what the restored series take, never a tree of the whole file (a 60 MB
-    /// file of six million values took 2.3 GB that way).
+    /// Add the values saved as JSON text back into the families of the same name in `stores`
+    /// (creating their series, which scrapers are then shown at 0 first, like any new
+    /// series), one value at a time as they are read: memory stays what the restored series
+    /// take, never a tree of the whole file (a 60 MB file of six million values took 2.3 GB
+    /// that way).
     pub fn restore_json(json: &str, stores: &[&Store]) -> Result<Restored, serde_json::Error> {
         let mut into = Restorer::new(stores);
         let mut de = serde_json::Deserializer::from_str(json);
@@ -379,7 +368,7 @@ mod tests {
             100,
         )
         .unwrap();
-        let r = p.restore(&[&b]);
+        let r = Pending::restore_json(&serde_json::to_string(&p).unwrap(), &[&b]).unwrap();
         assert_eq!(r.series, 0);
         assert_eq!(
             r.dropped.into_iter().collect::<Vec<_>>(),
@@ -394,8 +383,7 @@ mod tests {
         let a = stores();
         let text = r#"{"c_total": [[["p", "q"], -1e300], [["p", "r"], 2.0]],
             "h_seconds": [[["p", "q"], {"buckets": [5, 5, 18446744073709551615], "sum": 1.0, "count": 1}]]}"#;
-        let p: Pending = serde_json::from_str(text).unwrap();
-        let r = p.restore(&[&a]);
+        let r = Pending::restore_json(text, &[&a]).unwrap();
         assert_eq!((r.series, r.invalid), (1, 2));
         let streamed = Pending::restore_json(text, &[&stores()]).unwrap();
         assert_eq!(streamed, r);
